@@ -1,0 +1,38 @@
+# The README's two commands: `make demo` and `make test`. Each creates .venv when it is missing.
+PY      ?= python3.11
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+# The CPU wheel of torch; on a GPU machine set TORCH_SPEC="torch" (or your CUDA build) before `make`.
+TORCH_SPEC ?= torch==2.13.0
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+
+.PHONY: demo test setup setup-dev lint bench clean
+
+$(BIN)/python:
+	@command -v $(PY) >/dev/null 2>&1 || { echo "error: $(PY) not found (synthteam needs Python >= 3.11)"; exit 2; }
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install -q -e ".[dev,ray,hf,experiments]"
+	touch $@
+
+setup: $(VENV)/.installed
+setup-dev: $(VENV)/.installed-dev
+
+demo: setup
+	$(BIN)/synthteam run
+
+test: setup-dev
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: setup-dev
+	$(BIN)/ruff check team roles tasks sandbox tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

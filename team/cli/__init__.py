@@ -1,0 +1,68 @@
+"""The `synthteam` command line: one module per command group, imported lazily so that help and
+validation start fast (no torch, no litellm). Bad input prints one line per problem and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from sandbox.errors import ConfigError, SynthteamError
+
+__all__ = ["main", "build_parser"]
+
+# Each module exposes register(sub) and adds its commands with handlers returning an exit code.
+COMMAND_MODULES = ["team.cli.teams", "team.cli.job", "team.cli.tasks", "team.cli.run", "team.cli.compare"]
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("synthteam")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="synthteam",
+        description="Synthetic research teams: YAML role graphs that post-train models in a sandbox.",
+    )
+    parser.add_argument("--version", action="version", version=f"synthteam {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue  # a command group not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(handler(args) or 0)
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+    except SynthteamError as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _entry() -> None:  # pragma: no cover - console script
+    sys.exit(main())

@@ -54,11 +54,14 @@ def main(argv: list[str] | None = None) -> int:
         return int(handler(args) or 0)
     except ConfigError as exc:
         for line in exc.problems:
-            print(f"error: {line}", file=sys.stderr)
+            print(line, file=sys.stderr)
         return 2
     except SynthteamError as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # e.g. `synthteam schema team | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

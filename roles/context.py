@@ -1,0 +1,131 @@
+"""What each role sees: typed, frozen contexts built by the runtime from real job results.
+
+A role's prompt template is rendered from its context, and its scripted policy is a plain function
+of the same context, so an LLM and the offline policy decide on exactly the same facts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "KnobInfo", "TaskCard", "Experiment", "JobOutcome",
+    "DirectorContext", "EngineerContext", "CriticContext", "EditorContext", "SoloContext",
+]
+
+
+@dataclass(frozen=True)
+class KnobInfo:
+    name: str
+    kind: str  # float | int | choice | bool
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] = ()
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class TaskCard:
+    name: str
+    description: str
+    knobs: tuple[KnobInfo, ...]
+    reference: Mapping[str, Any] = field(default_factory=dict)  # a known-good config, if the task has one
+    rules: tuple[str, ...] = ()
+    job_seconds: float = 60.0  # the default time limit of one job
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """One finished job as a role sees it: its status and what it streamed (dev curve, losses)."""
+
+    job_id: str
+    config: Mapping[str, Any]
+    seed: int
+    status: str  # ok | failed | timeout | oom | killed | cancelled | nan
+    dev_accuracy: float | None = None  # best dev accuracy the job reported
+    dev_curve: tuple[tuple[int, float], ...] = ()  # (step, dev accuracy)
+    loss_curve: tuple[tuple[int, float], ...] = ()  # (step, train loss)
+    error: str = ""
+    seconds: float = 0.0
+    attempt: int = 0  # how many times this proposal has been revised
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One line of the research log: a configuration, its result and the critic's verdict."""
+
+    job_id: str
+    config: Mapping[str, Any]
+    seed: int
+    status: str
+    dev_accuracy: float | None
+    verdict: str = ""  # accept | revise | reject | "" (not reviewed)
+    round: int = 0
+
+
+@dataclass(frozen=True)
+class DirectorContext:
+    task: TaskCard
+    round: int
+    n_proposals: int  # how many distinct experiments the engineers can take this round
+    history: tuple[Experiment, ...]
+    best_dev: float | None
+    rounds_left: int
+    plateau: int  # rounds since the best dev score last improved
+    plateau_limit: int
+    seed: int = 0
+    budget_left: Mapping[str, float] = field(default_factory=dict)
+    instructions: str = ""  # the role's extra prompt from the team file
+
+
+@dataclass(frozen=True)
+class EngineerContext:
+    task: TaskCard
+    round: int
+    proposal: Mapping[str, Any]  # the config the director asked for
+    rationale: str
+    last: JobOutcome | None = None  # the previous attempt when revising
+    fix: Mapping[str, Any] = field(default_factory=dict)  # the critic's suggested changes
+    seed: int = 0
+    wall_seconds: float = 60.0
+    instructions: str = ""
+
+
+@dataclass(frozen=True)
+class CriticContext:
+    task: TaskCard
+    round: int
+    outcome: JobOutcome
+    best_dev: float | None  # the best accepted dev score so far
+    noise: float  # the measured seed-to-seed std of dev accuracy (0 when unknown)
+    confirmations: tuple[JobOutcome, ...] = ()  # other seeds of the same config
+    flags: tuple[str, ...] = ()  # integrity problems found by the harness in the job's work dir
+    revisions_left: int = 0
+    instructions: str = ""
+
+
+@dataclass(frozen=True)
+class EditorContext:
+    task: TaskCard
+    round: int
+    policy: str  # best | soup | greedy_soup
+    accepted: tuple[Experiment, ...]  # accepted checkpoints, best first
+    current: tuple[str, ...] = ()  # job ids of the current final model
+    current_dev: float | None = None
+    noise: float = 0.0
+    instructions: str = ""
+
+
+@dataclass(frozen=True)
+class SoloContext:
+    task: TaskCard
+    round: int
+    history: tuple[Experiment, ...]
+    last: JobOutcome | None
+    best_dev: float | None
+    rounds_left: int
+    seed: int = 0
+    instructions: str = ""

@@ -1,0 +1,3 @@
+from team.cli import _entry
+
+_entry()

@@ -1,0 +1,89 @@
+"""Logging through structlog: readable lines on the console, JSON lines into a run's events.jsonl.
+
+`configure(console_level)` is called once at the CLI edge; `EventLog` is the append-only run log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+__all__ = ["configure", "get_logger", "EventLog", "read_events"]
+
+
+def configure(level: str = "info") -> None:
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="%H:%M:%S"),
+            structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper(), logging.INFO)),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(**context: Any) -> Any:
+    return structlog.get_logger().bind(**context)
+
+
+class EventLog:
+    """Append-only JSON lines, flushed and fsynced per row so a SIGKILL loses nothing written.
+
+    Each row carries `ts`, `event`, and whatever the caller gives (run, agent, role, round, parent, ...).
+    """
+
+    def __init__(self, path: Path, **context: Any):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.context = context
+        self._lock = threading.Lock()
+        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self.count = 0
+
+    def emit(self, event: str, **fields: Any) -> dict[str, Any]:
+        row = {"ts": round(time.time(), 6), "event": event, **self.context, **fields}
+        line = json.dumps(row, default=_jsonable, separators=(",", ":"))
+        with self._lock:
+            self._file.write(line + "\n")
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self.count += 1
+        return row
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """Rows of an events.jsonl; a torn last line (a crash mid-write) is skipped."""
+    rows = []
+    if not Path(path).exists():
+        return rows
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows

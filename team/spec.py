@@ -1,0 +1,106 @@
+"""Team YAML, schema v1: the pydantic models that validate a team file at the edge.
+
+A later version may add keys; it never changes what these mean. `synthteam schema team` prints
+the JSON Schema of `TeamSpec` for editor completion.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from sandbox.units import parse_duration
+
+__all__ = ["TeamSpec", "AgentSpec", "RoleSpec", "EdgeSpec", "BudgetSpec", "StopSpec", "ModelDefaults",
+           "MERGE_POLICIES", "VERDICTS", "Duration"]
+
+MERGE_POLICIES = ("best", "soup", "greedy_soup")
+VERDICTS = ("accept", "revise", "reject")
+
+
+def _duration(value: Any) -> float:
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return parse_duration(value)
+    raise ValueError(f"bad duration {value!r}: expected e.g. 90s, 10m, 2h")
+
+
+Duration = Annotated[float, BeforeValidator(_duration), Field(json_schema_extra={"examples": ["90s", "10m"]})]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ModelDefaults(_Strict):
+    model: str = Field("scripted", description="scripted, replay:PATH, or any litellm model string")
+    temperature: float = Field(0.7, ge=0, le=2)
+    max_tokens: int | None = Field(None, gt=0)
+    api_base: str | None = Field(None, description="an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    api_key_env: str | None = Field(None, description="the environment variable holding the API key")
+    rpm: float | None = Field(None, gt=0, description="requests per minute for this provider")
+    tpm: float | None = Field(None, gt=0, description="tokens per minute for this provider")
+    price: dict[str, float] | None = Field(None, description="{input_per_mtok, output_per_mtok} in USD")
+
+
+class BudgetSpec(_Strict):
+    wall: Duration | None = Field(None, description="wall-clock limit of the whole run")
+    job_seconds: Duration | None = Field(None, description="total seconds of jobs on devices")
+    tokens: int | None = Field(None, gt=0)
+    usd: float | None = Field(None, ge=0)
+    model_calls: int | None = Field(None, gt=0)
+
+
+class AgentSpec(_Strict):
+    role: str
+    replicas: int = Field(1, ge=1, le=1024)
+    model: str | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, gt=0)
+    api_base: str | None = None
+    api_key_env: str | None = None
+    prompt: str | None = Field(None, description="extra instructions for this agent")
+
+
+class RoleSpec(_Strict):
+    extends: str
+    description: str | None = None
+    prompt: str | None = None
+    template: str | None = Field(None, description="a Jinja template replacing the parent's")
+
+
+class EdgeSpec(_Strict):
+    source: str = Field(alias="from")
+    to: str
+    when: Literal["accept", "revise", "reject"] | None = None
+    max_loops: int | None = Field(None, ge=1, le=10_000)
+    broadcast: bool = False
+
+
+class StopSpec(_Strict):
+    rounds: int = Field(5, ge=1, le=10_000)
+    plateau: int | None = Field(None, ge=1)
+
+
+class TeamSpec(_Strict):
+    version: Literal[1] = 1
+    name: str = Field(min_length=1)
+    description: str = ""
+    defaults: ModelDefaults = ModelDefaults()
+    budget: BudgetSpec = BudgetSpec()
+    agents: dict[str, AgentSpec] = Field(min_length=1)
+    roles: dict[str, RoleSpec] = Field(default_factory=dict)
+    edges: list[EdgeSpec] = Field(default_factory=list)
+    entry: str | None = Field(None, description="the agent that starts each round (default: the first)")
+    merge: Literal["best", "soup", "greedy_soup"] = "best"
+    stop: StopSpec = StopSpec()
+    providers: dict[str, ModelDefaults] = Field(default_factory=dict,
+                                                description="per-provider settings (rpm, tpm, api_base)")
+
+    @field_validator("agents", "roles")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
+                raise ValueError(f"bad name {name!r}: use letters, digits, '-' and '_'")
+        return value

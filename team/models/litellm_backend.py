@@ -132,7 +132,7 @@ class LiteLLMBackend:
             async with asyncio.timeout(self.timeout):
                 raw = await litellm.acompletion(**kwargs)
         except TimeoutError:
-            raise _Transient(f"timed out after {self.timeout:g} s") from None
+            raise _Transient(f"timed out (limit {self.timeout:g} s)") from None
         except Exception as exc:
             raise _classify(litellm, exc, self.where) from None
         return _text_of(raw), _usage_of(raw, messages)

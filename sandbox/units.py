@@ -1,53 +1,47 @@
-"""Durations (`90s`, `10m`, `2h`) and sizes (`512M`, `2G`) as users write them."""
+"""Human units for limits: durations ("90s", "10m", "1.5h") and sizes ("2G", "512M").
+
+Used by `synthteam job run` flags and by the team YAML loader; both raise ValueError with a clear message.
+"""
 
 from __future__ import annotations
 
+import math
 import re
 
-__all__ = ["parse_duration", "parse_size", "format_duration"]
+__all__ = ["parse_duration", "parse_size"]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_DURATION_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+_NUMBER = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)\s*$")
 
 
-def parse_duration(value: str | int | float) -> float:
-    """Seconds from `90s`, `10m`, `2h`, `1.5h`, `250ms` or a bare number of seconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"bad duration {value!r}: expected e.g. 90s, 10m, 2h")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(f"bad duration {value!r}: expected e.g. 90s, 10m, 2h")
-        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-    if seconds <= 0:
-        raise ValueError(f"bad duration {value!r}: must be positive")
+def _split(text: str | float | int) -> tuple[float, str]:
+    match = _NUMBER.match(str(text).lower())
+    if not match:
+        raise ValueError(f"not a number with a unit: {text!r}")
+    return float(match.group(1)), match.group(2)
+
+
+def parse_duration(text: str | float | int) -> float:
+    """'90s' | '10m' | '2h' | '1.5h' | '30' (seconds) -> seconds, > 0."""
+    value, unit = _split(text)
+    if unit in ("sec", "secs", "min", "mins", "hr", "hrs"):
+        unit = unit[0]
+    if unit not in _DURATION_UNITS:
+        raise ValueError(f"unknown duration unit {unit!r} in {text!r} (use s, m, h or d)")
+    seconds = value * _DURATION_UNITS[unit]
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"duration must be positive: {text!r}")
     return seconds
 
 
-def parse_size(value: str | int) -> int:
-    """Bytes from `512M`, `2G`, `1.5GiB`, `100k` or a bare number of bytes."""
-    if isinstance(value, bool):
-        raise ValueError(f"bad size {value!r}: expected e.g. 512M, 2G")
-    if isinstance(value, int):
-        size = value
-    else:
-        match = _SIZE.match(str(value))
-        if not match:
-            raise ValueError(f"bad size {value!r}: expected e.g. 512M, 2G")
-        unit = (match.group(2) or "").lower()[:1]
-        size = int(float(match.group(1)) * _SIZE_UNITS[unit])
+def parse_size(text: str | int) -> int:
+    """'2G' | '512M' | '64k' | '1024' (bytes); binary units (1G = 2**30), 'GB'/'GiB' accepted -> bytes > 0."""
+    value, unit = _split(text)
+    unit = unit.removesuffix("ib").removesuffix("b") if len(unit) > 1 else unit
+    if unit not in _SIZE_UNITS:
+        raise ValueError(f"unknown size unit {unit!r} in {text!r} (use K, M, G or T)")
+    size = int(value * _SIZE_UNITS[unit])
     if size <= 0:
-        raise ValueError(f"bad size {value!r}: must be positive")
+        raise ValueError(f"size must be positive: {text!r}")
     return size
-
-
-def format_duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f}m"
-    return f"{seconds / 3600:.1f}h"

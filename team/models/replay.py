@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import os
 import threading
 import time
 from collections import defaultdict, deque
@@ -166,12 +167,17 @@ def _replayed(row: dict[str, Any], request: Request, latency: float) -> Response
     )
 
 
-def _similarity(a: dict[str, Any], b: dict[str, Any]) -> float:
-    """Whole fields that match count 1 each; messages add their text similarity, in order."""
-    score = sum(a[f] == b[f] for f in ("model", "schema", "sampling"))
+def _similarity(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, ...]:
+    """Rank recordings: matching whole fields, then identical leading messages, then the shared prefix
+    of the first message that differs, then a rough text similarity."""
+    fields = sum(a[f] == b[f] for f in ("model", "schema", "sampling"))
+    same = 0
     for ma, mb in zip(a["messages"], b["messages"], strict=False):
-        score += 1.0 if ma == mb else difflib.SequenceMatcher(None, ma[1], mb[1]).quick_ratio() * 0.99
-    return score - 0.5 * abs(len(a["messages"]) - len(b["messages"]))
+        if ma != mb:
+            prefix = len(os.path.commonprefix([ma[1], mb[1]]))
+            return fields, same, prefix, difflib.SequenceMatcher(None, ma[1], mb[1]).quick_ratio()
+        same += 1
+    return fields, same, 0, -abs(len(a["messages"]) - len(b["messages"]))
 
 
 def _differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:

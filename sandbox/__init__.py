@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sandbox.errors import BudgetExhausted, ConfigError, JobError, ModelError, ModelOutputError, SynthteamError
+from sandbox.errors import (
+    BudgetExhausted,
+    ConfigError,
+    JobError,
+    ModelError,
+    ModelOutputError,
+    SynthteamError,
+)
 from sandbox.jobs import METRICS_FILE, Executor, Job, JobHandle, JobResult, JobStatus, Limits, Resources
 from sandbox.local import LocalExecutor
 from sandbox.slots import DeviceSlots, Grant, charge_by

@@ -94,13 +94,12 @@ def bwrap_argv(bwrap: str, job: Job, workdir: Path) -> list[str]:
     args = [bwrap, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--hostname", "sandbox"]
     args += _system_binds()
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]  # before binds that may lie under /tmp
     for root in visible_roots():
         args += ["--ro-bind", str(root), str(root)]
     for path in job.read_paths:
         args += ["--ro-bind", str(Path(path).resolve()), str(Path(path).absolute())]
-    args += ["--proc", "/proc", "--dev", "/dev"]
     if job.resources.gpus:
         args += _gpu_binds()
-    args += ["--tmpfs", "/tmp", "--bind", str(workdir), str(workdir), "--remount-ro", "/",
-             "--chdir", str(workdir), "--"]
+    args += ["--bind", str(workdir), str(workdir), "--remount-ro", "/", "--chdir", str(workdir), "--"]
     return args + list(job.command)

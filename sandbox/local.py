@@ -67,8 +67,9 @@ class LocalExecutor:
     """Executor on this machine. `isolation` is "bwrap" or "none" after construction."""
 
     def __init__(self, root: Path, slots: DeviceSlots | None = None, isolation: Isolation = "auto",
-                 term_grace: float = 2.0, poll_seconds: float = 0.05):
+                 term_grace: float = 2.0, poll_seconds: float = 0.05, cgroups: bool = True):
         self.root = Path(root).absolute()
+        self.use_cgroups = cgroups  # False: rlimits only, as where /sys/fs/cgroup is read-only
         self.slots = slots or DeviceSlots.detect()
         self.term_grace, self.poll_seconds = term_grace, poll_seconds
         self._bwrap, self.isolation, self.notice = _choose_isolation(isolation)
@@ -139,7 +140,8 @@ class LocalExecutor:
         job, isolated = run.job, self._bwrap is not None
         env = job_env(job, run.workdir, grant.cuda_visible_devices, isolated)
         argv = bwrap_argv(self._bwrap, job, run.workdir) if isolated else list(job.command)
-        run.cgroup = JobCgroup.create(job.job_id, job.resources.memory_bytes, job.limits.max_processes)
+        if self.use_cgroups:
+            run.cgroup = JobCgroup.create(job.job_id, job.resources.memory_bytes, job.limits.max_processes)
         with open(run.workdir / "stdout.log", "ab") as out, open(run.workdir / "stderr.log", "ab") as err:
             run.proc = await process.spawn_gated(argv, env, run.workdir, out, err)
         try:
@@ -229,7 +231,8 @@ class LocalExecutor:
         return self._failure(run, returncode, stderr)
 
     def _failure(self, run: _Run, returncode: int, stderr: str) -> JobStatus:
-        if returncode in (-signal.SIGXFSZ, 128 + signal.SIGXFSZ) and run.job.limits.disk_bytes:
+        xfsz = returncode in (-signal.SIGXFSZ, 128 + signal.SIGXFSZ) or "File too large" in stderr
+        if xfsz and run.job.limits.disk_bytes:
             run.error = f"disk limit {run.job.limits.disk_bytes} bytes: a file outgrew it"
             return JobStatus.KILLED
         if run.job.resources.memory_bytes and any(w in stderr for w in _OOM_WORDS):

@@ -1,0 +1,98 @@
+"""Device slots: FIFO fairness, GPUs on distinct devices, CUDA_VISIBLE_DEVICES pinning, device-seconds
+charged per role, and real jobs that serialize on one slot and overlap on two (ordered by timestamps).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from sandbox import DeviceSlots, JobStatus, charge_by
+from tests.conftest_sandbox import LOCAL_KINDS, make_local, py_job, read_json
+
+
+async def test_gpu_jobs_get_distinct_devices_and_wait_in_fifo_order():
+    slots = DeviceSlots.declared(gpus=2, per_gpu=1, cpu_slots=1)
+    both = await slots.acquire(2)
+    assert both.devices == ("cuda:0", "cuda:1") and both.cuda_visible_devices == "0,1"
+    order: list[str] = []
+
+    async def take(name: str, gpus: int):
+        grant = await slots.acquire(gpus)
+        order.append(name)
+        return grant
+
+    first, second = asyncio.create_task(take("two", 2)), asyncio.create_task(take("one", 1))
+    await asyncio.sleep(0)
+    slots.release(both)
+    grant_two = await first
+    assert order == ["two"] and not second.done()  # "one" may not overtake the head of the queue
+    slots.release(grant_two)
+    assert (await second).device_count == 1 and order == ["two", "one"]
+
+
+async def test_a_cancelled_waiter_gives_its_place_back():
+    slots = DeviceSlots.declared(gpus=1, per_gpu=1, cpu_slots=1)
+    held = await slots.acquire(1)
+    waiter = asyncio.create_task(slots.acquire(1))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    slots.release(held)
+    assert (await slots.acquire(1)).devices == ("cuda:0",)
+
+
+async def test_per_gpu_slots_share_a_device_and_too_many_gpus_is_an_error():
+    slots = DeviceSlots.declared(gpus=1, per_gpu=2, cpu_slots=1)
+    assert (await slots.acquire(1)).devices == (await slots.acquire(1)).devices == ("cuda:0",)
+    with pytest.raises(ValueError, match="wants 2 GPUs"):
+        await slots.acquire(2)
+
+
+def test_cpu_slots_are_sized_to_the_cores():
+    assert DeviceSlots.declared(cpu_threads=1).cpu_slots >= 1
+    assert DeviceSlots.declared(cpu_threads=10_000).cpu_slots == 1
+
+
+STAMP = """
+    import json, time
+    start = time.time()
+    time.sleep(0.8)
+    json.dump({"start": start, "end": time.time()}, open("out.json", "w"))
+"""
+
+
+async def _two_jobs(executor):
+    handles = [await executor.submit(py_job(STAMP)) for _ in range(2)]
+    return [await executor.wait(h) for h in handles]
+
+
+@pytest.mark.parametrize("kind", LOCAL_KINDS)
+async def test_one_cpu_slot_serializes_two_jobs(kind, tmp_path):
+    executor = make_local(kind, tmp_path, slots=DeviceSlots.declared(cpu_slots=1))
+    a, b = (read_json(r) for r in await _two_jobs(executor))
+    assert a["end"] <= b["start"]
+
+
+@pytest.mark.parametrize("kind", LOCAL_KINDS)
+async def test_two_cpu_slots_run_two_jobs_at_once(kind, tmp_path):
+    executor = make_local(kind, tmp_path, slots=DeviceSlots.declared(cpu_slots=2))
+    results = await _two_jobs(executor)
+    a, b = (read_json(r) for r in results)
+    assert max(a["start"], b["start"]) < min(a["end"], b["end"])
+    assert {r.devices for r in results} == {("cpu:0",), ("cpu:1",)}
+
+
+@pytest.mark.parametrize("kind", LOCAL_KINDS)
+async def test_gpu_jobs_are_pinned_and_charged_per_device(kind, tmp_path):
+    executor = make_local(kind, tmp_path, slots=DeviceSlots.declared(gpus=2, per_gpu=1, cpu_slots=1))
+    code = "import json, os; json.dump(os.environ['CUDA_VISIBLE_DEVICES'], open('out.json', 'w'))"
+    jobs = [py_job(code, gpus=2, metadata={"role": "engineer"}), py_job(code, metadata={"role": "critic"}),
+            py_job(code, gpus=1, metadata={"role": "engineer"})]
+    results = [await executor.wait(await executor.submit(job)) for job in jobs]
+    assert [read_json(r) for r in results][:2] == ["0,1", ""] and read_json(results[2]) in ("0", "1")
+    assert all(r.status is JobStatus.OK for r in results)
+    assert results[0].device_seconds == pytest.approx(2 * results[0].wall_seconds)
+    charged = charge_by(results)
+    assert charged["engineer"] == pytest.approx(results[0].device_seconds + results[2].device_seconds)
+    assert charged["critic"] == pytest.approx(results[1].device_seconds)

@@ -141,9 +141,9 @@ async def test_unpriced_unknown_remote_model_is_refused_before_any_call():
 
 
 async def test_mapped_model_is_priced_from_litellm_map():
+    from team.models.base import Usage
     from team.models.litellm_backend import load_litellm
     from team.models.pricing import Pricing
-    from team.models.base import Usage
 
     litellm = await load_litellm()
     pricing = Pricing.resolve(litellm, "openai/gpt-4o-mini", None, None)

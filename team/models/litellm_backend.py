@@ -7,6 +7,7 @@ replies validated against the output schema with bounded repair turns.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 import random
@@ -17,10 +18,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from sandbox.errors import ConfigError, ModelError
-from team.models.base import Message, Request, Response, Usage, describe_request, estimate_tokens
+from team.models.base import Request, Response, Usage, describe_request, estimate_tokens
 from team.models.limits import DEFAULT_LIMITS, ProviderLimits, provider_of
 from team.models.pricing import Pricing
-from team.models.structured import output_error, parse_output, repair_prompt, schema_instructions
+from team.models.structured import json_schema, output_error, parse_output, repair_prompt, schema_instructions
 
 __all__ = ["LiteLLMBackend", "load_litellm"]
 
@@ -173,7 +174,7 @@ def _wire_messages(request: Request, native: bool) -> list[dict[str, str]]:
 
 
 def _response_format(output_type: type[BaseModel]) -> dict[str, Any]:
-    schema = output_type.model_json_schema()
+    schema = copy.deepcopy(json_schema(output_type))  # providers' adapters may edit it in place
     return {"type": "json_schema",
             "json_schema": {"name": output_type.__name__, "schema": schema, "strict": False}}
 

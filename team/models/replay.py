@@ -13,13 +13,13 @@ import threading
 import time
 from collections import defaultdict, deque
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 from pydantic import ValidationError
 
 from sandbox.errors import ConfigError, ModelError, ModelOutputError
 from team.models.base import Model, Request, Response, Usage, describe_request
-from team.models.structured import error_summary, parse_output
+from team.models.structured import error_summary, json_schema, parse_output
 
 __all__ = ["Recorder", "ReplayBackend", "canonical_request", "request_key"]
 
@@ -28,7 +28,7 @@ ReplayMode = Literal["strict", "then_live"]
 
 def canonical_request(model: str, request: Request) -> dict[str, Any]:
     """The parts of a request that decide its reply; everything else (metadata, context) is left out."""
-    schema = request.output_type.model_json_schema() if request.output_type is not None else None
+    schema = json_schema(request.output_type) if request.output_type is not None else None
     s = request.sampling
     return {
         "model": model,
@@ -49,7 +49,7 @@ def request_key(model: str, request: Request) -> str:
 
 class Recorder:
     """Wraps any Model and appends one cassette line per completed call (one write + flush per line,
-    under a lock, so concurrent calls never interleave)."""
+    under a lock, so concurrent calls never interleave). The file stays open until `close()`."""
 
     def __init__(self, inner: Model, path: Path | str):
         self.inner = inner
@@ -57,6 +57,7 @@ class Recorder:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._file: IO[str] | None = None
 
     async def complete(self, request: Request) -> Response:
         response = await self.inner.complete(request)
@@ -64,9 +65,16 @@ class Recorder:
         return response
 
     def _append(self, line: str) -> None:
-        with self._lock, self.path.open("a", encoding="utf-8") as fh:
-            fh.write(line)
-            fh.flush()
+        with self._lock:
+            if self._file is None or self._file.closed:
+                self._file = self.path.open("a", encoding="utf-8")
+            self._file.write(line)
+            self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
 
 
 def _cassette_line(model: str, request: Request, response: Response) -> str:

@@ -4,6 +4,7 @@ and phrase the schema and validation errors as instructions a model can act on.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 
@@ -11,9 +12,17 @@ from pydantic import BaseModel, ValidationError
 
 from sandbox.errors import ModelOutputError
 
-__all__ = ["parse_output", "strip_fences", "schema_instructions", "repair_prompt", "error_summary", "output_error"]
+__all__ = ["parse_output", "strip_fences", "schema_instructions", "repair_prompt", "error_summary", "output_error",
+           "json_schema"]
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
+
+
+@functools.lru_cache(maxsize=512)
+def json_schema(output_type: type[BaseModel]) -> dict:
+    """The type's JSON schema, built once per type (pydantic rebuilds it on every call otherwise).
+    Treat the result as read-only."""
+    return output_type.model_json_schema()
 
 
 def strip_fences(text: str) -> str:
@@ -42,7 +51,7 @@ def error_summary(exc: ValidationError, limit: int = 5) -> str:
 def schema_instructions(output_type: type[BaseModel]) -> str:
     """System-message text that asks for JSON matching the type's schema (for providers without
     native structured output)."""
-    schema = json.dumps(output_type.model_json_schema(), sort_keys=True)
+    schema = json.dumps(json_schema(output_type), sort_keys=True)
     return (
         f"Reply with a single JSON object (no prose, no code fences) that validates against this "
         f"JSON schema for {output_type.__name__}:\n{schema}"

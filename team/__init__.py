@@ -1,1 +1,9 @@
-"""placeholder"""
+"""The orchestrator: team files, the role graph, the async runtime, models, the budget ledger, the
+event log, the CLI and experiments. Heavy parts (torch, litellm) load only when used.
+"""
+
+from team.budget import Ledger, parse_budget
+from team.spec import TeamSpec
+from team.topology import Agent, Edge, Team, load_team
+
+__all__ = ["Ledger", "parse_budget", "TeamSpec", "Agent", "Edge", "Team", "load_team"]

@@ -1,0 +1,70 @@
+"""`synthteam run` and `synthteam resume`: a team at work on a task, end to end."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run a team on a task; the verifier scores the final model on the sealed test split",
+                       description="Run a team (default: research) on a task (default: the first built-in task). "
+                                   "Writes runs/<id>/ with manifest.json, events.jsonl, jobs/, final_model/, "
+                                   "result.json, report.md and report.html.")
+    p.add_argument("--team", default="research", help="a built-in team name or a team YAML path (default: research)")
+    p.add_argument("--task", default="", help="a built-in task name or a task folder (default: the default task)")
+    p.add_argument("--budget", help="a wall-clock duration (job-seconds scale with it), e.g. 3m, or key=value pairs: "
+                                    "wall=3m,job_seconds=5m,tokens=100000,usd=1,model_calls=500")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model", help="use this model for every agent (scripted, replay:FILE or a litellm model string)")
+    p.add_argument("--api-base", help="an OpenAI-compatible server for litellm models, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--executor", choices=["local", "ray"], default="local")
+    p.add_argument("--address", dest="ray_address", help="the Ray cluster address (with --executor ray)")
+    p.add_argument("--isolation", choices=["auto", "bwrap", "none"], default="auto")
+    p.add_argument("--threads", dest="cpu_threads", type=int, default=1, help="CPU threads per job (default 1)")
+    p.add_argument("--gpus", type=int, default=0, help="GPUs per job (default 0)")
+    p.add_argument("--record", metavar="FILE", help="record every model call into a cassette")
+    p.add_argument("--replay", metavar="FILE", help="serve model calls from a cassette (strict)")
+    p.add_argument("--out", help="the run directory (default runs/<time>-<team>-<task>-s<seed>)")
+    p.add_argument("--quiet", action="store_true", help="no live progress")
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("resume", help="continue a killed run without losing or repeating a finished job")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.set_defaults(handler=cmd_resume)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from team.log import configure
+    from team.run import RunOptions, start_run
+
+    configure()
+    options = RunOptions(team=args.team, task=args.task, out=args.out, seed=args.seed, budget=args.budget,
+                         model=args.model, api_base=args.api_base, executor=args.executor,
+                         ray_address=args.ray_address, isolation=args.isolation, cpu_threads=args.cpu_threads,
+                         gpus=args.gpus, record=args.record, replay=args.replay, progress=not args.quiet)
+    return _finish(start_run(options))
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from team.log import configure
+    from team.run import resume_run
+
+    configure()
+    return _finish(resume_run(args.run_dir))
+
+
+def _finish(result: dict) -> int:
+    flags = "; ".join(f"{f['flag']}: {f['reason']}" for f in result["flags"]) or "none"
+    print(f"\nteam {result['team']} on {result['task']} (backend={','.join(result['backend'])}): "
+          f"test score {result['test_score']:.3f} vs baseline {result['baseline_score']:.3f}; "
+          f"dev {result['dev_score'] if result['dev_score'] is not None else '-'}; flags: {flags}", file=sys.stderr)
+    used, limits = result["budget_used"], result["budget_limits"]
+    print("budget used: " + ", ".join(f"{k} {used.get(k, 0):.4g}/{limits[k]:.4g}" for k in used if limits.get(k)),
+          file=sys.stderr)
+    print(f"report: {result.get('report', '')}", file=sys.stderr) if result.get("report") else None
+    print(json.dumps({k: result[k] for k in ("run_id", "baseline_score", "test_score", "flags")}))
+    return 0

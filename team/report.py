@@ -1,0 +1,171 @@
+"""The editor's report of a run, from its files alone: report.md, report.html, and plots (score over
+time, each job's dev curve, the role graph, spend per role). It can be rebuilt from any run directory.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from team.log import read_events
+
+__all__ = ["write_report"]
+
+
+def write_report(run_dir: Path) -> Path:
+    run_dir = Path(run_dir)
+    rows = read_events(run_dir / "events.jsonl")
+    result = _load(run_dir / "result.json")
+    manifest = _load(run_dir / "manifest.json")
+    plots = _plots(run_dir, rows, result, manifest)
+    md = _markdown(rows, result, manifest, plots)
+    (run_dir / "report.md").write_text(md, encoding="utf-8")
+    (run_dir / "report.html").write_text(_html(md, run_dir, plots), encoding="utf-8")
+    return run_dir / "report.md"
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _jobs(rows: list[dict]) -> list[dict]:
+    return [r for r in rows if r.get("event") == "job_finished" and r.get("kind") != "dev_eval"]
+
+
+def _markdown(rows: list[dict], result: dict, manifest: dict, plots: dict[str, str]) -> str:
+    verdicts = {r["job_id"]: r for r in rows if r.get("event") == "verdict"}
+    lines = [f"# Run {manifest.get('run_id', '')}: team {result.get('team')} on task {result.get('task')}", "",
+             f"- backend: {', '.join(result.get('backend', []))} (seed {result.get('seed')})",
+             f"- baseline test score: {_f(result.get('baseline_score'))}; **final test score: "
+             f"{_f(result.get('test_score'))}** (n={result.get('n')}, scored by the verifier on the sealed split)",
+             f"- final model: {', '.join(result.get('final_members', [])) or 'none'} "
+             f"(dev {_f(result.get('dev_score'))})",
+             f"- flags: {', '.join(f['flag'] + ': ' + f['reason'] for f in result.get('flags', [])) or 'none'}",
+             f"- stopped: {result.get('stop_reason', '')}",
+             f"- budget used: {_budget(result)}",
+             f"- device busy share: {_f(result.get('device_busy_share'))}; model errors "
+             f"{result.get('faults', {}).get('model_errors', 0)}, scripted fallbacks "
+             f"{result.get('faults', {}).get('fallbacks', 0)}", "",
+             "## Experiments", "", "| round | job | agent | status | dev | verdict | config |", "|---|---|---|---|---|---|---|"]
+    for job in _jobs(rows):
+        v = verdicts.get(job["job_id"], {})
+        config = job.get("outcome", {}).get("config", {})
+        lines.append(f"| {job.get('round')} | {job['job_id']} | {job.get('agent')} | {job.get('status')} | "
+                     f"{_f(job.get('dev_accuracy'))} | {v.get('decision', '-')} | `{json.dumps(config)}` |")
+    lines += ["", "## What was kept and why", ""]
+    for r in rows:
+        if r.get("event") == "verdict":
+            lines.append(f"- {r['job_id']} (round {r.get('round')}): **{r['decision']}** — {'; '.join(r.get('reasons', []))}")
+        elif r.get("event") == "merge":
+            lines.append(f"- round {r.get('round')}: editor {r.get('policy')} of {', '.join(r.get('members', []))}"
+                         f" → dev {_f(r.get('dev_accuracy'))}{'' if r.get('changed') else ' (unchanged)'}")
+    lines += ["", "## Spend per role", "", "| role | job-seconds | tokens | usd | model calls |", "|---|---|---|---|---|"]
+    for role, spend in sorted(result.get("spend_by_role", {}).items()):
+        lines.append(f"| {role or 'harness'} | {spend.get('job_seconds', 0):.1f} | {spend.get('tokens', 0):.0f} | "
+                     f"{spend.get('usd', 0):.4f} | {spend.get('model_calls', 0):.0f} |")
+    lines += ["", "## Plots", ""] + [f"![{name}]({Path(p).name})" for name, p in plots.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _f(x: Any) -> str:
+    return f"{x:.3f}" if isinstance(x, int | float) else ("-" if x is None else str(x))
+
+
+def _budget(result: dict) -> str:
+    used, limits = result.get("budget_used", {}), result.get("budget_limits", {})
+    return ", ".join(f"{k} {used.get(k, 0):.4g}" + (f" of {limits[k]:.4g}" if limits.get(k) else "")
+                     for k in ("wall", "job_seconds", "tokens", "usd", "model_calls"))
+
+
+def _plots(run_dir: Path, rows: list[dict], result: dict, manifest: dict) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out: dict[str, str] = {}
+    t0 = rows[0]["ts"] if rows else 0.0
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
+    merges = [(r["ts"] - t0, r["dev_accuracy"]) for r in rows if r.get("event") == "merge" and r.get("dev_accuracy") is not None]
+    jobs = [(r["ts"] - t0, r["dev_accuracy"]) for r in _jobs(rows) if r.get("dev_accuracy") is not None]
+    if jobs:
+        a.scatter(*zip(*jobs, strict=True), s=14, alpha=0.6, label="job dev accuracy")
+    if merges:
+        a.step(*zip(*merges, strict=True), where="post", color="C3", label="final model (dev)")
+    a.set(xlabel="seconds since start", ylabel="dev accuracy", title="score over time")
+    a.legend(loc="lower right", fontsize=8)
+    for job in _jobs(rows):
+        curve = job.get("outcome", {}).get("dev_curve", [])
+        if curve:
+            b.plot([p[0] for p in curve], [p[1] for p in curve], alpha=0.7, lw=1)
+    b.set(xlabel="step", ylabel="dev accuracy", title="each job's dev curve")
+    fig.tight_layout()
+    out["score"] = _save(fig, run_dir / "plot_score.png")
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    spend = result.get("spend_by_role", {})
+    roles = sorted(spend)
+    ax.barh([r or "harness" for r in roles], [spend[r].get("job_seconds", 0) for r in roles], color="C2")
+    ax.set(xlabel="job-seconds", title="spend per role")
+    fig.tight_layout()
+    out["spend"] = _save(fig, run_dir / "plot_spend.png")
+    graph = _graph(run_dir, manifest)
+    if graph:
+        out["graph"] = graph
+    return out
+
+
+def _graph(run_dir: Path, manifest: dict) -> str | None:
+    try:
+        from team.render import draw_png
+        from team.topology import load_team
+
+        return str(draw_png(load_team(manifest["team"]["path"]), run_dir / "plot_graph.png"))
+    except Exception:  # noqa: BLE001 - the team file may have moved; the report still stands
+        return None
+
+
+def _save(fig: Any, path: Path) -> str:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path)
+    plt.close(fig)
+    return str(path)
+
+
+def _html(md: str, run_dir: Path, plots: dict[str, str]) -> str:
+    body = []
+    in_table = False
+    for line in md.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if set("".join(cells)) <= set("-"):
+                continue
+            tag = "th" if not in_table else "td"
+            body.append(("<table>" if not in_table else "") + "<tr>" +
+                        "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in cells) + "</tr>")
+            in_table = True
+            continue
+        if in_table:
+            body.append("</table>")
+            in_table = False
+        if line.startswith("!["):
+            continue
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            body.append(f"<h{level}>{html.escape(line.lstrip('# '))}</h{level}>")
+        elif line.startswith("- "):
+            body.append(f"<li>{html.escape(line[2:]).replace('**', '')}</li>")
+        elif line:
+            body.append(f"<p>{html.escape(line)}</p>")
+    if in_table:
+        body.append("</table>")
+    for name, path in plots.items():
+        data = base64.b64encode(Path(path).read_bytes()).decode()
+        body.append(f'<figure><img alt="{name}" src="data:image/png;base64,{data}"><figcaption>{name}</figcaption></figure>')
+    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+             "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}"
+             "img{max-width:100%}")
+    return f"<!doctype html><meta charset=utf-8><title>{html.escape(run_dir.name)}</title><style>{style}</style>" + "\n".join(body)

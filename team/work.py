@@ -1,0 +1,208 @@
+"""The team's hands: run a recipe job through the sandbox under the budget, turn its result into the
+`JobOutcome` roles reason about, and build merged models (best, soup, greedy soup) with dev scores
+measured by harness-run evaluation jobs. Every finished job is logged with a stable key, so a resumed
+run reuses it instead of running it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import shutil
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from roles.context import JobOutcome
+from sandbox import Executor, Job, JobResult
+from sandbox.errors import BudgetExhausted
+from team.budget import Ledger
+from team.log import EventLog
+
+__all__ = ["Workshop", "job_key", "outcome_from_result", "MIN_JOB_SECONDS"]
+
+MIN_JOB_SECONDS = 8.0  # a job with less time than this left is not started
+
+
+def job_key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _curve(metrics: tuple[dict, ...], name: str) -> tuple[tuple[int, float], ...]:
+    rows = [(int(m.get("step", i)), float(m[name])) for i, m in enumerate(metrics) if name in m]
+    return tuple((s, v) for s, v in rows if math.isfinite(v) or name == "train_loss")
+
+
+def outcome_from_result(result: JobResult, config: Mapping[str, Any], seed: int, attempt: int) -> JobOutcome:
+    summary = result.summary()
+    dev_curve = _curve(result.metrics, "dev_accuracy")
+    status = result.status.value
+    if summary.get("status") == "nan" or summary.get("stopped") == "nan":
+        status = "nan"
+    best = max((v for _, v in dev_curve), default=None)
+    if status == "ok" and not (Path(result.workdir) / "final_model").is_dir():
+        status, error = "failed", "the job ended without a final_model/"
+    else:
+        error = result.error or (result.stderr_tail.strip().splitlines()[-1][:200] if status != "ok" and
+                                 result.stderr_tail.strip() else "")
+    return JobOutcome(job_id=result.job_id, config=dict(config), seed=seed, status=status,
+                      dev_accuracy=best if status == "ok" else None, dev_curve=dev_curve,
+                      loss_curve=_curve(result.metrics, "train_loss"), error=error,
+                      seconds=round(result.wall_seconds, 3), attempt=attempt)
+
+
+@dataclass
+class Workshop:
+    """Submits jobs for the whole team: one slot semaphore, the ledger, the event log, the job memo."""
+
+    executor: Executor
+    prepared: Any  # tasks.PreparedTask
+    ledger: Ledger
+    events: EventLog
+    jobs_dir: Path
+    capacity: int
+    cpu_threads: int = 1
+    gpus: int = 0
+    memo: dict[str, dict] = field(default_factory=dict)  # job key -> logged finish row
+    running: dict[str, Any] = field(default_factory=dict)  # job id -> handle
+    stopping: bool = False
+
+    def __post_init__(self) -> None:
+        self._slots = asyncio.Semaphore(self.capacity)
+        self.busy_seconds = 0.0
+
+    async def run_recipe(self, key: str, config: Mapping[str, Any], seed: int, wall_seconds: float, *,
+                         agent: str, role: str, round: int, attempt: int, parent: str | None,
+                         started: asyncio.Event | None = None) -> JobOutcome | None:
+        """Run one recipe job (or reuse its finished result). None when the budget or the run stopped it.
+        `started` is set once the job holds a slot (or needs none)."""
+        if key in self.memo:
+            started and started.set()
+            return JobOutcome(**_outcome_fields(self.memo[key]["outcome"]))
+        from tasks import recipe_job
+
+        full = {**config, "seed": seed} if "seed" in self.prepared.task.knobs else dict(config)
+        meta = {"agent": agent, "role": role, "round": round, "key": key, "parent": parent}
+        result = await self._run(key, meta, lambda secs: recipe_job(self.prepared, full, wall_seconds=secs,
+                                 cpu_threads=self.cpu_threads, gpus=self.gpus, metadata=meta), wall_seconds,
+                           started=started)
+        if result is None:
+            return None
+        outcome = outcome_from_result(result, config, seed, attempt)
+        self.events.emit("job_finished", key=key, job_id=result.job_id, agent=agent, role=role, round=round,
+                         parent=parent, status=outcome.status, dev_accuracy=outcome.dev_accuracy,
+                         device_seconds=result.device_seconds, outcome=asdict(outcome))
+        return outcome
+
+    async def dev_score(self, key: str, model_dir: Path, *, round: int, agent: str = "editor") -> float | None:
+        """The harness's own dev accuracy of a model dir (used to score soups)."""
+        if key in self.memo:
+            return self.memo[key].get("dev_accuracy")
+        from tasks import dev_eval_job
+
+        meta = {"agent": agent, "role": "editor", "round": round, "key": key}
+        result = await self._run(key, meta, lambda secs: dev_eval_job(self.prepared, model_dir, wall_seconds=secs),
+                                 120.0, read=(model_dir,))
+        if result is None:
+            return None
+        score = _read_accuracy(result)
+        self.events.emit("job_finished", key=key, job_id=result.job_id, agent=agent, role="editor", round=round,
+                         status=result.status.value, dev_accuracy=score, device_seconds=result.device_seconds,
+                         kind="dev_eval")
+        return score
+
+    async def _run(self, key: str, meta: dict, make_job, wall_seconds: float, read: tuple[Path, ...] = (),
+                   started: asyncio.Event | None = None) -> JobResult | None:
+        async with self._slots:
+            started and started.set()
+            if self.stopping:
+                return None
+            seconds = min(wall_seconds, self.ledger.wall_left() - 2.0, self.ledger.left("job_seconds"))
+            if seconds < MIN_JOB_SECONDS:
+                self.stopping = True
+                self.events.emit("budget_stop", reason="no time left for another job", key=key,
+                                 job_seconds_left=self.ledger.left("job_seconds"), wall_left=self.ledger.wall_left())
+                return None
+            job = make_job(seconds)
+            if read:
+                job = _with_reads(job, read)
+            devices = max(job.resources.gpus, 1)
+            try:
+                hold = self.ledger.reserve({"job_seconds": seconds * devices, "wall": 0.0},
+                                           agent=meta["agent"], role=meta["role"])
+            except BudgetExhausted as exc:
+                self.stopping = True
+                self.events.emit("budget_stop", reason=str(exc), key=key)
+                return None
+            return await self._submit(job, key, meta, hold)
+
+    async def _submit(self, job: Job, key: str, meta: dict, hold) -> JobResult:
+        handle = await self.executor.submit(job)
+        self.running[handle.job_id] = handle
+        self.events.emit("job_started", key=key, job_id=handle.job_id, wall_seconds=job.limits.wall_seconds,
+                         command=list(job.command)[:6], **meta)
+        try:
+            result = await self.executor.wait(handle)
+        finally:
+            self.running.pop(handle.job_id, None)
+        self.ledger.settle(hold, {"job_seconds": result.device_seconds})
+        self.busy_seconds += result.wall_seconds
+        self._keep(result)
+        return result
+
+    def _keep(self, result: JobResult) -> None:
+        """Move the job's work dir under the run's jobs/ folder (if the executor put it elsewhere)."""
+        target = self.jobs_dir / result.job_id
+        if Path(result.workdir).resolve() != target.resolve() and Path(result.workdir).exists():
+            shutil.move(str(result.workdir), target)
+        (target / "result.json").write_text(json.dumps(
+            {"job_id": result.job_id, "status": result.status.value, "exit_code": result.exit_code,
+             "wall_seconds": result.wall_seconds, "device_seconds": result.device_seconds,
+             "peak_memory_bytes": result.peak_memory_bytes, "devices": list(result.devices),
+             "error": result.error, "metadata": dict(result.metadata)}, indent=2, default=str))
+
+    async def stop(self) -> None:
+        self.stopping = True
+        for handle in list(self.running.values()):
+            await self.executor.cancel(handle)
+
+
+def _with_reads(job: Job, extra: tuple[Path, ...]) -> Job:
+    from dataclasses import replace
+
+    return replace(job, read_paths=tuple(job.read_paths) + tuple(p for p in extra if p not in job.read_paths))
+
+
+def _read_accuracy(result: JobResult) -> float | None:
+    if not result.ok:
+        return None
+    for row in reversed(result.metrics):
+        if "accuracy" in row:
+            return float(row["accuracy"])
+    path = Path(result.workdir) / "eval.json"
+    if path.exists():
+        return float(json.loads(path.read_text())["accuracy"])
+    value = result.summary().get("accuracy") or result.summary().get("dev_accuracy")
+    return float(value) if value is not None else None
+
+
+def _outcome_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    out["dev_curve"] = tuple(tuple(p) for p in out.get("dev_curve", ()))
+    out["loss_curve"] = tuple(tuple(p) for p in out.get("loss_curve", ()))
+    return out
+
+
+def merge_dirs(model_dirs: list[Path], out_dir: Path) -> Path:
+    """Uniform weight average of fine-tuned checkpoints that share the base (blocking: run in a thread)."""
+    from tasks import merge_models
+
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    if len(model_dirs) == 1:
+        shutil.copytree(model_dirs[0], out_dir)
+        return out_dir
+    return merge_models(model_dirs, out_dir)

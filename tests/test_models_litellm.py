@@ -171,3 +171,22 @@ def _verdict_body() -> dict:
     from tests.openai_server import completion_body
 
     return completion_body(json.dumps({"decision": "accept", "score": 1.0}))
+
+
+async def test_unreachable_server_is_retried_then_named():
+    model = make_model("openai/x", api_base="http://127.0.0.1:9/v1", max_retries=1, **FAST)
+    with pytest.raises(ModelError, match=r"^openai/x at http://127.0.0.1:9/v1: connection failed .* after 2 tries$"):
+        await model.complete(ask())
+
+
+async def test_token_limit_holds_back_a_call_that_would_exceed_the_minute():
+    # 6000 tokens/min = 100 tokens/s after the first minute's allowance is spent.
+    from team.models.limits import RateLimiter
+
+    limiter = RateLimiter(rpm=None, tpm=6000)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    await limiter.acquire(6000)
+    assert loop.time() - start < 0.1  # the minute's allowance is there at once
+    await limiter.acquire(30)
+    assert loop.time() - start >= 0.25  # 30 more tokens drain in about 0.3 s

@@ -204,8 +204,9 @@ def _classify(litellm: Any, exc: Exception, where: str) -> Exception:
     status = getattr(exc, "status_code", None)
     if isinstance(exc, litellm.Timeout):
         return _Transient("timed out")
-    if isinstance(exc, litellm.APIConnectionError) and status in (None, 500):
-        return _Transient(f"connection failed ({_first_line(exc)})")
+    # litellm reports a refused or dropped connection as APIConnectionError or as a 500 "Connection error."
+    if isinstance(exc, litellm.APIConnectionError) or "connection error" in str(exc).lower():
+        return _Transient("connection failed (no answer from the server)")
     if isinstance(status, int) and (status in _RETRY_STATUS or status >= 500):
         return _Transient(_status_text(status), _retry_after(exc))
     if isinstance(exc, litellm.AuthenticationError):

@@ -88,7 +88,7 @@ async def assemble(run_dir: Path, options: Any, team: Team, task: Any, ledger: L
         events.emit("isolation_reduced", notice=executor.notice)
     work = Workshop(executor, prepared, ledger, events, run_dir / "jobs", capacity, options.cpu_threads,
                     options.gpus, memo=jobs)
-    job_seconds = _job_seconds(task)
+    job_seconds = options.job_seconds or _job_seconds(task)
     card = task_card(task, job_seconds)
     by_kind = {kind: [r for a in agents for r in _runners(a, options, team, ledger, events, calls)]
                for kind, agents in team.kinds().items()}

@@ -42,6 +42,7 @@ class RunOptions:
     replay: str | None = None
     progress: bool = True
     attempts: int = 3  # model-call attempts before the scripted fallback
+    job_seconds: float | None = None  # the time limit of one recipe job (default: the task's)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -1,0 +1,66 @@
+"""The budget ledger: reservations are hard limits, spend is attributed, --budget parses."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sandbox.errors import BudgetExhausted
+from team.budget import Ledger, parse_budget
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_reserve_settle_and_attribution():
+    ledger = Ledger(limits={"tokens": 1000, "job_seconds": 100})
+    r = ledger.reserve({"tokens": 600}, agent="engineer[0]", role="engineer")
+    with pytest.raises(BudgetExhausted) as info:
+        ledger.reserve({"tokens": 500}, agent="critic", role="critic")
+    assert info.value.resource == "tokens" and info.value.left == pytest.approx(400)
+    ledger.settle(r, {"tokens": 250})
+    assert ledger.left("tokens") == pytest.approx(750)
+    ledger.reserve({"tokens": 500}, agent="critic", role="critic")
+    assert ledger.by_role["engineer"]["tokens"] == 250
+    assert ledger.by_agent["engineer[0]"]["tokens"] == 250
+
+
+def test_wall_clock_is_checked_before_work():
+    clock = Clock()
+    ledger = Ledger(limits={"wall": 10}, clock=clock)
+    ledger.reserve({"wall": 0})
+    clock.now = 10.5
+    with pytest.raises(BudgetExhausted, match="wall"):
+        ledger.reserve({"wall": 0})
+    assert ledger.exhausted() == "wall"
+
+
+def test_resumed_wall_clock_continues():
+    clock = Clock()
+    ledger = Ledger(limits={"wall": 60}, wall_offset=50, clock=clock)
+    assert ledger.wall_left() == pytest.approx(10)
+
+
+@settings(max_examples=200, deadline=None)
+@given(limit=st.floats(1, 1000), asks=st.lists(st.tuples(st.floats(0, 300), st.floats(0, 1.5)), max_size=40))
+def test_spend_never_exceeds_the_limit(limit, asks):
+    ledger = Ledger(limits={"job_seconds": limit})
+    for want, used_frac in asks:
+        try:
+            r = ledger.reserve({"job_seconds": want})
+        except BudgetExhausted:
+            continue
+        ledger.settle(r, {"job_seconds": min(want, want * used_frac)})
+        assert ledger.spent["job_seconds"] <= limit + 1e-6
+
+
+def test_parse_budget():
+    base = {"wall": 600.0, "job_seconds": 360.0, "tokens": 1e6}
+    assert parse_budget("3m", base) == {"wall": 180.0, "job_seconds": 108.0, "tokens": 1e6}
+    assert parse_budget("tokens=5000,usd=0.5,job_seconds=2m", base)["job_seconds"] == 120.0
+    with pytest.raises(ValueError, match="unknown budget key"):
+        parse_budget("gpus=3", base)

@@ -50,11 +50,15 @@ def make_model(spec: str, *, api_base: str | None = None, api_key: str | None = 
 def _checked_price(spec: str, price: Any) -> Any:
     if price is None:
         return None
-    from pydantic import ValidationError
+    from pydantic import BaseModel, ValidationError
 
     from team.models.pricing import Price
 
+    if isinstance(price, Price):
+        return price
+    if isinstance(price, BaseModel):  # the team YAML's own price model
+        price = price.model_dump(exclude_none=True)
     try:
-        return price if isinstance(price, Price) else Price(**price)
+        return Price(**price)
     except (ValidationError, TypeError) as exc:
         raise ConfigError(f"model {spec}: bad price {price!r}: {' '.join(str(exc).split())[:200]}") from None

@@ -1,0 +1,101 @@
+"""The comparison statistics on synthetic inputs with known answers: interval coverage, paired
+differences, ties below the noise floor, failures counted (never dropped)."""
+
+import numpy as np
+import pytest
+
+from team.experiments.stats import (
+    Interval,
+    bootstrap_ci,
+    call_difference,
+    cell_score,
+    count_failures,
+    dev_test_gap,
+    failure_reason,
+    paired_difference,
+    summarize,
+)
+
+
+def test_bootstrap_interval_covers_the_true_mean_about_95_percent_of_the_time():
+    rng = np.random.default_rng(123)
+    reps, hits = 400, 0
+    for rep in range(reps):
+        sample = rng.normal(0.7, 0.05, size=40)
+        hits += bootstrap_ci(sample, resamples=2000, seed=rep).contains(0.7)
+    assert 0.92 <= hits / reps <= 0.98, hits / reps
+
+
+def test_bootstrap_is_reproducible_and_brackets_the_mean():
+    values = [0.61, 0.74, 0.70, 0.66, 0.80]
+    first, second = bootstrap_ci(values), bootstrap_ci(values)
+    assert first == second
+    assert first.low < np.mean(values) < first.high
+    assert min(values) <= first.low and first.high <= max(values)
+
+
+def test_summary_of_one_value_is_that_value():
+    s = summarize([0.5])
+    assert (s.mean, s.ci, s.n, s.sd) == (0.5, Interval(0.5, 0.5), 1, 0.0)
+
+
+def test_nan_and_empty_inputs_are_refused():
+    with pytest.raises(ValueError):
+        bootstrap_ci([])
+    with pytest.raises(ValueError, match="baseline"):
+        summarize([0.5, float("nan")])
+
+
+def test_constant_shift_is_recovered_exactly_by_pairing():
+    rng = np.random.default_rng(5)
+    solo = {s: float(v) for s, v in enumerate(rng.uniform(0.2, 0.9, size=8))}  # big seed-to-seed spread
+    team = {s: v + 0.1 for s, v in solo.items()}
+    diff = paired_difference(team, solo, noise_sd=0.02)
+    assert diff.mean == pytest.approx(0.1)
+    assert diff.ci.low == pytest.approx(0.1) and diff.ci.high == pytest.approx(0.1)
+    assert diff.call == "win"
+    assert paired_difference(solo, team, noise_sd=0.02).call == "loss"
+
+
+def test_pairing_uses_only_shared_seeds():
+    diff = paired_difference({0: 0.5, 1: 0.6, 2: 0.9}, {1: 0.5, 2: 0.5, 3: 0.1})
+    assert diff.seeds == (1, 2)
+    assert diff.diffs == pytest.approx((0.1, 0.4))
+    with pytest.raises(ValueError):
+        paired_difference({0: 0.5}, {1: 0.5})
+
+
+def test_a_consistent_difference_below_the_noise_floor_is_a_tie():
+    solo = {s: 0.5 + 0.01 * s for s in range(5)}
+    team = {s: v + 0.03 for s, v in solo.items()}  # consistent, but under 2σ = 0.04
+    diff = paired_difference(team, solo, noise_sd=0.02)
+    assert diff.call == "tie" and "noise floor" in diff.reason
+    assert paired_difference(team, solo, noise_sd=0.01).call == "win"  # 2σ = 0.02 < 0.03
+
+
+def test_an_interval_that_includes_zero_is_a_tie_even_above_the_noise_floor():
+    call, reason = call_difference(0.1, Interval(-0.05, 0.25), noise_sd=0.01)
+    assert call == "tie" and "includes 0" in reason
+    assert call_difference(0.1, Interval(0.02, 0.2), noise_sd=None)[0] == "win"
+
+
+def test_dev_test_gap_skips_runs_without_a_dev_score():
+    gap = dev_test_gap([0.9, None, 0.8], [0.85, 0.3, 0.7])
+    assert gap.n == 2 and gap.mean == pytest.approx(0.075)
+    assert dev_test_gap([None], [0.3]) is None
+
+
+def test_failures_score_the_baseline_and_are_counted_not_dropped():
+    ok = {"baseline_score": 0.05, "test_score": 0.8, "flags": [], "final_members": ["j1"]}
+    flagged = {"baseline_score": 0.05, "test_score": 0.05, "flags": [{"flag": "decoy", "reason": "weights"}],
+               "final_members": ["j2"]}
+    empty = {"baseline_score": 0.05, "test_score": 0.05, "flags": [], "final_members": []}
+    crashed = {"baseline_score": 0.05, "test_score": None, "flags": [], "error": "OSError: disk full"}
+    results = [ok, flagged, empty, crashed]
+    assert [cell_score(r) for r in results] == [0.8, 0.05, 0.05, 0.05]
+    assert failure_reason(ok) is None
+    assert failure_reason(flagged) == "flagged: decoy"
+    assert failure_reason(empty) == "no final model"
+    assert failure_reason(crashed).startswith("crashed")
+    assert count_failures(results) == {"runs": 4, "failures": 3, "flagged": 1, "crashed": 1}
+    assert summarize([cell_score(r) for r in results]).n == 4

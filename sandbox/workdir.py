@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from sandbox.errors import JobError
 from sandbox.jobs import Job
 
-__all__ = ["MetricsTail", "prepare_workdir", "tail_text"]
+__all__ = ["MetricsTail", "check_files", "prepare_workdir", "tail_text"]
 
 _MAX_LINE = 1 << 20
 
@@ -28,9 +28,14 @@ def _safe_relative(name: str, job_id: str) -> PurePosixPath:
     return rel
 
 
+def check_files(job: Job) -> dict[str, PurePosixPath]:
+    """Each job file's path, refused when it is absolute or climbs out of the work dir."""
+    return {name: _safe_relative(name, job.job_id) for name in job.files}
+
+
 def prepare_workdir(root: Path, job: Job) -> Path:
     """Create `root/<job_id>/` and place the job's files in it (blocking; run it in a thread)."""
-    rels = {name: _safe_relative(name, job.job_id) for name in job.files}
+    rels = check_files(job)
     workdir = root / job.job_id
     root.mkdir(parents=True, exist_ok=True)
     try:

@@ -52,6 +52,9 @@ def make_local(kind: str, root: Path, **kw) -> LocalExecutor:
 @pytest.fixture(scope="session")
 def ray_cluster():
     ray = pytest.importorskip("ray")
+    if ray.is_initialized():  # modules import this fixture separately; Ray still starts once
+        yield ray
+        return
     ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False,
              configure_logging=False)
     yield ray

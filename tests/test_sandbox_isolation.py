@@ -1,6 +1,7 @@
 """Isolation probed from inside real jobs: network, writes outside the work dir, hidden paths, credentials
 in env and /proc, killing the harness, and a detached daemon that tries to outlive its job.
 """
+# ruff: noqa: F811  (pytest fixtures imported from tests.conftest_sandbox are redefined as arguments)
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Each limit tripped by a real job, on every executor: wall time, memory, process flood, disk; plus the
 basic contract (status, exit code, metrics, files, tails), cancellation and metrics streaming.
 """
+# ruff: noqa: F811  (pytest fixtures imported from tests.conftest_sandbox are redefined as arguments)
 
 from __future__ import annotations
 

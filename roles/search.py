@@ -56,7 +56,11 @@ def clip(knob: KnobInfo, value: Any) -> Any:
         return value.lower() in ("1", "true", "yes") if isinstance(value, str) else bool(value)
     if knob.kind == "choice":
         return _nearest_choice(knob, value)
-    number = float(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):  # e.g. an LLM wrote "fast" for a number: use the task's default
+        fallback = knob.default if knob.default is not None and knob.default is not value else knob.low
+        return clip(knob, fallback if fallback is not None else 0.0)
     if not math.isfinite(number):
         number = float(knob.low) if knob.low is not None else 0.0
     if knob.low is not None:

@@ -209,6 +209,12 @@ def test_engineer_turns_a_proposal_into_a_clipped_typed_job():
     assert "clipped lr" in spec.note and "bogus" in spec.note
 
 
+def test_engineer_repairs_values_of_the_wrong_type():
+    spec = engineer(_ectx(proposal={"lr": "fast", "steps": "200", "method": "qlora", "lora_rank": 12}))
+    assert spec.config["lr"] == 3e-3 and spec.config["steps"] == 200 and spec.config["method"] == "full"
+    assert spec.config["lora_rank"] == 12
+
+
 def test_engineer_lowers_lr_and_raises_warmup_after_nan():
     spec = engineer(_ectx(last=_outcome("nan", error="loss is nan at step 40")))
     assert spec.config["lr"] == pytest.approx(3e-3) and spec.config["warmup_frac"] > 0.05

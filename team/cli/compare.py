@@ -1,0 +1,91 @@
+"""`synthteam compare` (team vs solo vs best-of-k vs random vs optuna, compute-matched, across seeds) and
+`synthteam noise` (the reference recipe's seed-to-seed spread)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["register"]
+
+
+def _executor_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local: cells one after another, each using every job slot; ray: cells run concurrently")
+    p.add_argument("--address", dest="ray_address", help="the Ray cluster address (with --executor ray)")
+    p.add_argument("--isolation", choices=["auto", "bwrap", "none"], default="auto")
+    p.add_argument("--threads", dest="cpu_threads", type=int, default=1, help="CPU threads per job (default 1)")
+    p.add_argument("--gpus", type=int, default=0, help="GPUs per job (default 0)")
+    p.add_argument("--job-seconds", type=float, help="the time limit of one recipe job (default: the task's)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare", help="compare teams, solo, best-of-k, random and optuna search at equal compute",
+                       description="Run every arm on every task and seed with the same budget, pair arms by seed, "
+                                   "and write OUT/comparison.json, comparison.md and comparison.html. Rerunning the "
+                                   "same command resumes: finished cells are not run again.")
+    p.add_argument("--task", dest="tasks", action="append", required=True, help="a task (repeatable)")
+    p.add_argument("--arm", dest="arms", action="append", required=True,
+                   help="NAME=TEAM (team YAML or built-in name), a built-in team name, best-of-k[=K], random or "
+                        "optuna (repeatable); differences are paired against the arm named solo")
+    p.add_argument("--seeds", type=int, default=5, help="seeds per arm (0..N-1; default 5)")
+    p.add_argument("--budget", help="per cell: a wall-clock duration (job-seconds scale with it), e.g. 3m, or "
+                                    "key=value pairs wall=3m,job_seconds=5m,tokens=100000,usd=1")
+    p.add_argument("--out", default="comparison", help="the output folder (default ./comparison)")
+    p.add_argument("--noise-runs", type=int, default=3,
+                   help="reference-recipe runs for the noise floor (default 3; 0 or 1: none)")
+    p.add_argument("--noise", dest="noise_file", help="a noise.json from `synthteam noise` instead of measuring")
+    p.add_argument("--parallel", type=int, default=0, help="with --executor ray: cells at once (default: all)")
+    _executor_flags(p)
+    p.set_defaults(handler=cmd_compare)
+
+    p = sub.add_parser("noise", help="the reference recipe's seed-to-seed spread (the noise floor for compare)")
+    p.add_argument("--task", required=True)
+    p.add_argument("--runs", type=int, default=5, help="seeds 0..RUNS-1 (default 5)")
+    p.add_argument("--budget", help="a limit on the whole measurement, e.g. job_seconds=10m")
+    p.add_argument("--out", help="the folder for the runs and noise.json (default noise/<task>)")
+    _executor_flags(p)
+    p.set_defaults(handler=cmd_noise)
+
+
+def _run_options(args: argparse.Namespace):
+    from team.run import RunOptions
+
+    return RunOptions(executor=args.executor, ray_address=args.ray_address, isolation=args.isolation,
+                      cpu_threads=args.cpu_threads, gpus=args.gpus, job_seconds=args.job_seconds, progress=False)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from sandbox.errors import ConfigError
+    from team.experiments.arms import parse_arm
+    from team.experiments.compare import CompareOptions, run_compare
+
+    if args.seeds < 1:
+        raise ConfigError("--seeds: at least one seed")
+    options = CompareOptions(tasks=tuple(args.tasks), arms=tuple(parse_arm(a) for a in args.arms), seeds=args.seeds,
+                             budget=args.budget, out=args.out, run=_run_options(args), noise_runs=args.noise_runs,
+                             noise_file=args.noise_file, parallel=args.parallel)
+    comparison = run_compare(options)
+    for task, data in comparison["tasks"].items():
+        for arm, d in data["arms"].items():
+            diff = data["paired"].get(arm)
+            call = f"  {diff['call']} vs {diff['against']} ({diff['mean']:+.3f})" if diff else ""
+            print(f"{task} {arm}: {d['mean']:.3f} [{d['ci']['low']:.3f}, {d['ci']['high']:.3f}]{call}", file=sys.stderr)
+    print(json.dumps({"comparison": str(comparison["out"]) + "/comparison.md"}))
+    return 0
+
+
+def cmd_noise(args: argparse.Namespace) -> int:
+    from sandbox.errors import ConfigError
+    from team.experiments.noise import measure_noise
+
+    if args.runs < 2:
+        raise ConfigError("--runs: at least 2 runs to measure a spread")
+    out = args.out or f"noise/{args.task}"
+    noise = measure_noise(args.task, args.runs, out, _run_options(args), args.budget,
+                          on_seed=lambda r: print(f"seed {r['seed']}: test {r['test']:.3f} dev {r['dev']}", file=sys.stderr))
+    print(f"{noise['task']}: test {noise['test']['mean']} ± {noise['test']['sd']} (sd), dev {noise['dev']['mean']} ± "
+          f"{noise['dev']['sd']}; {noise['failures']} failures; {out}/noise.json", file=sys.stderr)
+    print(json.dumps({"noise": f"{out}/noise.json", "test_sd": noise["test"]["sd"], "dev_sd": noise["dev"]["sd"]}))
+    return 0

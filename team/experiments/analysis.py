@@ -1,0 +1,125 @@
+"""From finished cells to the comparison: per task, arm and seed the scores, budget and flags; per task
+and arm the mean with its bootstrap interval, the dev–test gap and failures; per arm the paired
+difference to the reference arm (solo) with a win/loss/tie call; and the matched-budget check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from team.experiments.stats import (
+    cell_score,
+    count_failures,
+    dev_test_gap,
+    failure_reason,
+    paired_difference,
+    summarize,
+)
+from team.log import read_events
+
+__all__ = ["analyse", "cell_row", "best_curve", "check_budgets", "MATCHED_KEYS"]
+
+MATCHED_KEYS = ("job_seconds", "tokens", "usd")  # what every arm of a task must share; wall is not compute
+_TOLERANCE = 1e-3
+
+
+def best_curve(run_dir: Path) -> list[tuple[float, float]]:
+    """(job-seconds spent so far, best dev score so far) after each finished job, over every run in the cell."""
+    rows = []
+    for path in sorted([run_dir / "events.jsonl", *run_dir.glob("k*/events.jsonl")]):
+        if path.exists():
+            rows += [r for r in read_events(path) if r.get("event") == "job_finished"]
+    points, spent, best = [], 0.0, None
+    for row in sorted(rows, key=lambda r: r["ts"]):
+        spent += float(row.get("device_seconds") or 0.0)
+        if row.get("dev_accuracy") is not None and row.get("status") == "ok":
+            best = max(best if best is not None else float("-inf"), float(row["dev_accuracy"]))
+        if best is not None:
+            points.append((round(spent, 3), best))
+    return points
+
+
+def cell_row(result: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
+    return {"test_score": cell_score(result), "dev_score": result.get("dev_score"),
+            "baseline_score": result.get("baseline_score"), "flags": result.get("flags", []),
+            "failure": failure_reason(result), "budget_used": result.get("budget_used", {}),
+            "budget_limits": result.get("budget_limits", {}), "stop_reason": result.get("stop_reason"),
+            "run_dir": str(run_dir), "curve": best_curve(run_dir)}
+
+
+def _interval(summary: Any) -> dict[str, Any]:
+    return {"mean": summary.mean, "ci": asdict(summary.ci), "sd": summary.sd, "n": summary.n}
+
+
+def _arm_summary(seeds: Mapping[int, dict], results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    order = sorted(seeds)
+    tests = [seeds[s]["test_score"] for s in order]
+    gap = dev_test_gap([seeds[s]["dev_score"] for s in order], tests)
+    used = [seeds[s]["budget_used"].get("job_seconds") for s in order if seeds[s]["budget_used"]]
+    return {**_interval(summarize(tests)), "dev_test_gap": _interval(gap) if gap else None,
+            "failures": count_failures(results),
+            "job_seconds_used_mean": round(sum(used) / len(used), 3) if used else None}
+
+
+def _paired(arms: Mapping[str, Mapping[int, dict]], reference: str | None, noise_sd: float | None) -> dict:
+    if reference is None or reference not in arms:
+        return {}
+    base = {s: row["test_score"] for s, row in arms[reference].items()}
+    out = {}
+    for arm, seeds in arms.items():
+        if arm != reference:
+            diff = paired_difference({s: row["test_score"] for s, row in seeds.items()}, base, noise_sd=noise_sd)
+            out[arm] = {**asdict(diff), "ci": asdict(diff.ci), "against": reference}
+    return out
+
+
+def check_budgets(arms: Mapping[str, Mapping[int, dict]], limits: Mapping[str, float]) -> dict[str, Any]:
+    """Verify from each run's ledger that every arm had the task's limits and stayed inside them."""
+    problems = []
+    for arm, seeds in arms.items():
+        for seed, row in seeds.items():
+            problems += _cell_budget_problems(f"{arm} s{seed}", row, limits)
+    return {"matched": not problems, "limits": dict(limits), "problems": problems}
+
+
+def _cell_budget_problems(name: str, row: Mapping[str, Any], limits: Mapping[str, float]) -> list[str]:
+    if row.get("failure", "") and str(row["failure"]).startswith("crashed"):
+        return []  # a crashed cell has no ledger; it is counted as a failure instead
+    out = []
+    got, used = row.get("budget_limits") or {}, row.get("budget_used") or {}
+    for key in MATCHED_KEYS:
+        want, have = limits.get(key), got.get(key)
+        if want is not None and (have is None or abs(float(have) - float(want)) > _TOLERANCE * max(1.0, want)):
+            out.append(f"{name}: {key} limit {have} != {want}")
+        if have is not None and float(used.get(key) or 0.0) > float(have) * (1 + _TOLERANCE):
+            out.append(f"{name}: {key} used {used.get(key)} > limit {have}")
+    return out
+
+
+def analyse(cells: Sequence[Mapping[str, Any]], *, limits: Mapping[str, Mapping[str, float]],
+            noise: Mapping[str, Mapping[str, Any] | None], reference: str | None) -> dict[str, Any]:
+    """`cells`: dicts with task, arm, seed, result, run_dir (Path). Returns the comparison, task by task."""
+    tasks: dict[str, Any] = {}
+    for task in dict.fromkeys(c["task"] for c in cells):
+        mine = [c for c in cells if c["task"] == task]
+        arms: dict[str, dict[int, dict]] = {}
+        for c in mine:
+            arms.setdefault(c["arm"], {})[c["seed"]] = cell_row(c["result"], Path(c["run_dir"]))
+        floor = noise.get(task)
+        noise_sd = (floor or {}).get("test", {}).get("sd")
+        summaries = {a: _arm_summary(s, [c["result"] for c in mine if c["arm"] == a]) for a, s in arms.items()}
+        tasks[task] = {"noise": _noise_brief(floor), "arms": {a: {**summaries[a], "seeds": arms[a]} for a in arms},
+                       "paired": _paired(arms, reference, noise_sd), "budget": check_budgets(arms, limits[task])}
+    return {"reference_arm": reference, "tasks": tasks}
+
+
+def _noise_brief(floor: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not floor:
+        return None
+    return {"test_sd": floor["test"].get("sd"), "test_mean": floor["test"].get("mean"),
+            "dev_sd": (floor.get("dev") or {}).get("sd"), "runs": floor["test"].get("n"),
+            "tie_threshold": 2 * floor["test"]["sd"] if floor["test"].get("sd") is not None else None,
+            "source": floor.get("source")}

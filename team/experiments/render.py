@@ -1,0 +1,182 @@
+"""The comparison for a reader: comparison.md (a table per task: mean test score, 95% CI, paired
+difference to solo with its call, dev–test gap, failures, budget used) and comparison.html with plots
+(best dev score against job-seconds per arm; per-seed test scores with their intervals).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+__all__ = ["write_markdown", "write_html", "summary_table", "seed_table"]
+
+_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+
+
+def _f(value: Any, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.3f}"
+
+
+def summary_table(task: dict[str, Any], reference: str | None) -> tuple[list[str], list[list[str]]]:
+    head = ["arm", "mean test", "95% CI", f"paired diff vs {reference or '-'}", "diff 95% CI", "call",
+            "dev−test gap", "failures", "job-s used (mean)"]
+    rows = []
+    for name, arm in task["arms"].items():
+        diff = task["paired"].get(name)
+        gap = arm["dev_test_gap"]
+        fails = arm["failures"]
+        rows.append([name, _f(arm["mean"]), f"[{_f(arm['ci']['low'])}, {_f(arm['ci']['high'])}]",
+                     _signed(diff["mean"]) if diff else ("reference" if name == reference else "-"),
+                     f"[{_signed(diff['ci']['low'])}, {_signed(diff['ci']['high'])}]" if diff else "-",
+                     diff["call"] if diff else "-", _signed(gap["mean"]) if gap else "-",
+                     f"{fails['failures']}/{fails['runs']}" + (f" ({fails['flagged']} flagged)" if fails["flagged"] else ""),
+                     _f(arm["job_seconds_used_mean"], 1)])
+    return head, rows
+
+
+def seed_table(task: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    seeds = sorted({int(s) for arm in task["arms"].values() for s in arm["seeds"]})
+    rows = []
+    for name, arm in task["arms"].items():
+        by_seed = {int(s): row for s, row in arm["seeds"].items()}
+        rows.append([name] + [_seed_cell(by_seed.get(s)) for s in seeds])
+    return ["arm"] + [f"s{s}" for s in seeds], rows
+
+
+def _seed_cell(row: dict | None) -> str:
+    if row is None:
+        return "-"
+    mark = " ✗" if row["failure"] else ""
+    return f"{row['test_score']:.3f} (dev {_f(row['dev_score'])}){mark}"
+
+
+def _md_table(head: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def _noise_line(noise: dict | None) -> str:
+    if not noise:
+        return "noise floor: not measured (ties are called by the paired interval alone)"
+    return (f"noise floor: reference recipe test sd {_f(noise['test_sd'], 4)} over {noise['runs']} seeds "
+            f"(mean {_f(noise['test_mean'])}); differences under 2σ = {_f(noise['tie_threshold'], 4)} are ties")
+
+
+def _budget_line(budget: dict) -> str:
+    limits = ", ".join(f"{k} {v:g}" for k, v in budget["limits"].items())
+    verdict = "matched: every arm's ledger shows these limits and stayed inside them" if budget["matched"] else \
+        "NOT matched: " + "; ".join(budget["problems"][:6])
+    return f"budget per cell: {limits} — {verdict}"
+
+
+def _task_lines(name: str, task: dict, reference: str | None) -> list[str]:
+    lines = [f"## Task {name}", "", f"- {_noise_line(task['noise'])}", f"- {_budget_line(task['budget'])}", ""]
+    lines += _md_table(*summary_table(task, reference))
+    lines += ["", "Test score per seed (dev score in brackets; ✗ = failure: crashed, flagged or no model — "
+                  "scored at the baseline and kept):", ""]
+    lines += _md_table(*seed_table(task))
+    failed = [f"{arm} s{s}: {row['failure']}" for arm, a in task["arms"].items() for s, row in a["seeds"].items()
+              if row["failure"]]
+    return lines + ([""] + [f"- {f}" for f in failed] if failed else []) + [""]
+
+
+def _header(comparison: dict) -> list[str]:
+    arms = comparison["arms"]
+    return [f"# Team vs solo: {', '.join(arms)} on {', '.join(comparison['tasks'])}", "",
+            f"{comparison['seeds']} seeds per arm, budget `{comparison['budget'] or 'task default'}` per cell, "
+            f"executor {comparison['executor']}. Scores are the verifier's, on the sealed test split.", "",
+            "Arms:", ""] + [f"- **{n}**: {a['what']}" for n, a in arms.items()] + [
+            "", f"Calls: {comparison['tie_rule']}; win/loss otherwise. Intervals are 95% percentile bootstrap "
+                "(10000 resamples) over seeds; differences are paired by seed.", ""]
+
+
+def write_markdown(comparison: dict, path: Path) -> Path:
+    lines = _header(comparison)
+    for name, task in comparison["tasks"].items():
+        lines += _task_lines(name, task, comparison["reference_arm"])
+    Path(path).write_text("\n".join(lines), encoding="utf-8")
+    return Path(path)
+
+
+# -- html --------------------------------------------------------------------------------------------
+def _html_table(head: list[str], rows: list[list[str]]) -> str:
+    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{th}</tr>{body}</table>"
+
+
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _curve_plot(name: str, task: dict) -> str:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4), dpi=100)
+    for i, (arm, data) in enumerate(task["arms"].items()):
+        colour = _COLOURS[i % len(_COLOURS)]
+        for j, row in enumerate(data["seeds"].values()):
+            if row["curve"]:
+                xs, ys = zip(*row["curve"], strict=True)
+                ax.step(xs, ys, where="post", color=colour, alpha=0.7, label=arm if j == 0 else None)
+    ax.set_xlabel("job-seconds spent")
+    ax.set_ylabel("best dev score so far")
+    ax.set_title(f"{name}: best dev score against compute (one line per seed)")
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def _score_plot(name: str, task: dict) -> str:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4), dpi=100)
+    arms = list(task["arms"].items())
+    for i, (_, data) in enumerate(arms):
+        colour = _COLOURS[i % len(_COLOURS)]
+        rows = list(data["seeds"].values())
+        xs = [i + 0.08 * (j - (len(rows) - 1) / 2) for j in range(len(rows))]
+        ax.scatter(xs, [r["test_score"] for r in rows], color=colour, alpha=0.6,
+                   marker="o", edgecolors=["black" if r["failure"] else colour for r in rows])
+        low, high = data["ci"]["low"], data["ci"]["high"]
+        ax.errorbar([i + 0.3], [data["mean"]], yerr=[[data["mean"] - low], [high - data["mean"]]], fmt="D",
+                    color=colour, capsize=5)
+    baselines = [r["baseline_score"] for _, d in arms for r in d["seeds"].values() if r["baseline_score"] is not None]
+    if baselines:
+        ax.axhline(baselines[0], color="grey", linestyle=":", label="baseline (base model)")
+        ax.legend(fontsize=8)
+    ax.set_xticks(range(len(arms)), [a for a, _ in arms])
+    ax.set_ylabel("test score")
+    ax.set_title(f"{name}: test score per seed, mean with 95% CI")
+    return _png(fig)
+
+
+def write_html(comparison: dict, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    parts = [f"<h1>{html.escape(_header(comparison)[0][2:])}</h1>"]
+    parts += [f"<p>{html.escape(line)}</p>" for line in _header(comparison)[2:] if line and line != "Arms:"]
+    for name, task in comparison["tasks"].items():
+        parts += [f"<h2>Task {html.escape(name)}</h2>", f"<p>{html.escape(_noise_line(task['noise']))}</p>",
+                  f"<p>{html.escape(_budget_line(task['budget']))}</p>",
+                  _html_table(*summary_table(task, comparison["reference_arm"])),
+                  f'<img alt="best score against job-seconds" src="data:image/png;base64,{_curve_plot(name, task)}">',
+                  f'<img alt="per-seed test scores" src="data:image/png;base64,{_score_plot(name, task)}">',
+                  "<h3>Per seed</h3>", _html_table(*seed_table(task))]
+    style = ("body{font-family:sans-serif;max-width:70em;margin:2em auto}table{border-collapse:collapse;margin:1em 0}"
+             "td,th{border:1px solid #bbb;padding:.25em .6em;text-align:right}td:first-child{text-align:left}")
+    Path(path).write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>comparison</title>"
+                          f"<style>{style}</style></head><body>{''.join(parts)}</body></html>", encoding="utf-8")
+    return Path(path)

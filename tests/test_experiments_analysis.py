@@ -1,0 +1,117 @@
+"""Arm parsing, budget strings, and the comparison built from finished cells (written as real run
+directories with events.jsonl and result.json): paired calls, failures kept, budget mismatches caught,
+and the three output files."""
+
+import json
+
+import pytest
+
+from sandbox.errors import ConfigError
+from team.budget import parse_budget
+from team.experiments.analysis import analyse, best_curve
+from team.experiments.arms import ArmSpec, budget_text, parse_arm
+from team.experiments.compare import reference_arm
+from team.experiments.render import write_html, write_markdown
+from team.log import EventLog
+
+LIMITS = {"wall": 25.0, "job_seconds": 10.0, "tokens": 1e6, "usd": 2.0}
+
+
+@pytest.mark.parametrize("text, want", [
+    ("solo", ArmSpec("solo", "team", "solo")),
+    ("team=research", ArmSpec("team", "team", "research")),
+    ("mine=teams/x.yaml", ArmSpec("mine", "team", "teams/x.yaml")),
+    ("best-of-k", ArmSpec("best-of-3", "best_of_k", "solo", 3)),
+    ("best-of-k=4", ArmSpec("best-of-4", "best_of_k", "solo", 4)),
+    ("random", ArmSpec("random", "random")),
+    ("optuna", ArmSpec("optuna", "optuna")),
+])
+def test_arms_parse(text, want):
+    assert parse_arm(text) == want
+
+
+@pytest.mark.parametrize("text", ["best-of-k=0", "best-of-k=x", "random=3", "=solo", "./t.yaml"])
+def test_bad_arms_are_config_errors(text):
+    with pytest.raises(ConfigError):
+        parse_arm(text)
+
+
+def test_reference_arm_is_solo():
+    arms = (parse_arm("team=research"), parse_arm("me=solo"), parse_arm("random"))
+    assert reference_arm(arms) == "me"
+    assert reference_arm((parse_arm("solo"), parse_arm("me=solo"))) == "solo"
+    assert reference_arm((parse_arm("random"),)) is None
+
+
+def test_budget_text_round_trips_and_divides_every_limit():
+    assert parse_budget(budget_text(LIMITS), {"model_calls": 5}) == {**LIMITS, "model_calls": 5}
+    halves = parse_budget(budget_text(LIMITS, 2), {})
+    assert halves == pytest.approx({k: v / 2 for k, v in LIMITS.items()})
+
+
+def _cell(root, arm, seed, test, dev, *, job_s=9.0, limits=LIMITS, flags=(), jobs=((4.0, 0.5), (5.0, None))):
+    run_dir = root / arm / f"s{seed}"
+    events = EventLog(run_dir / "events.jsonl", run=run_dir.name)
+    for seconds, score in jobs:
+        events.emit("job_finished", key=f"{seconds}-{score}", status="ok" if score is not None else "failed",
+                    dev_accuracy=score, device_seconds=seconds)
+    events.close()
+    result = {"baseline_score": 0.05, "test_score": test, "dev_score": dev, "flags": list(flags),
+              "final_members": ["j"] if dev is not None else [], "budget_limits": dict(limits),
+              "budget_used": {"job_seconds": job_s, "tokens": 0.0, "usd": 0.0, "wall": 20.0}}
+    (run_dir / "result.json").write_text(json.dumps(result))
+    return {"task": "add3", "arm": arm, "seed": seed, "result": result, "run_dir": run_dir}
+
+
+def test_best_curve_accumulates_job_seconds_and_keeps_the_best(tmp_path):
+    cell = _cell(tmp_path, "solo", 0, 0.8, 0.7, jobs=((4.0, 0.5), (5.0, None), (3.0, 0.4), (2.0, 0.9)))
+    assert best_curve(cell["run_dir"]) == [(4.0, 0.5), (9.0, 0.5), (12.0, 0.5), (14.0, 0.9)]
+
+
+def _comparison(tmp_path, noise_sd=0.01, team_limits=LIMITS):
+    cells = [_cell(tmp_path, "solo", s, 0.5 + 0.1 * s, 0.55 + 0.1 * s) for s in range(3)]
+    cells += [_cell(tmp_path, "team", s, 0.7 + 0.1 * s, 0.8, limits=team_limits) for s in range(3)]
+    cells += [_cell(tmp_path, "random", 0, 0.05, None), _cell(tmp_path, "random", 1, 0.05, 0.6,
+                                                             flags=[{"flag": "decoy", "reason": "weights"}]),
+              _cell(tmp_path, "random", 2, 0.6, 0.6)]
+    noise = {"add3": {"test": {"sd": noise_sd, "mean": 0.6, "n": 3}, "dev": {"sd": 0.01}}}
+    return analyse(cells, limits={"add3": LIMITS}, noise=noise, reference="solo")
+
+
+def test_analysis_pairs_by_seed_calls_and_keeps_failures(tmp_path):
+    task = _comparison(tmp_path)["tasks"]["add3"]
+    team = task["paired"]["team"]
+    assert team["mean"] == pytest.approx(0.2) and team["call"] == "win" and team["against"] == "solo"
+    assert task["arms"]["team"]["mean"] == pytest.approx(0.8)
+    assert task["arms"]["team"]["ci"]["low"] <= 0.8 <= task["arms"]["team"]["ci"]["high"]
+    random = task["arms"]["random"]
+    assert random["n"] == 3 and random["mean"] == pytest.approx((0.05 + 0.05 + 0.6) / 3)
+    assert random["failures"] == {"runs": 3, "failures": 2, "flagged": 1, "crashed": 0}
+    assert task["arms"]["solo"]["dev_test_gap"]["mean"] == pytest.approx(0.05)
+    assert task["budget"]["matched"] is True
+    assert "solo" not in task["paired"]
+
+
+def test_a_difference_under_the_noise_floor_is_called_a_tie(tmp_path):
+    task = _comparison(tmp_path, noise_sd=0.15)["tasks"]["add3"]
+    assert task["paired"]["team"]["call"] == "tie"
+    assert task["noise"]["tie_threshold"] == pytest.approx(0.3)
+
+
+def test_unmatched_budgets_are_reported(tmp_path):
+    task = _comparison(tmp_path, team_limits={**LIMITS, "job_seconds": 20.0})["tasks"]["add3"]
+    assert task["budget"]["matched"] is False
+    assert any("team s0: job_seconds limit 20.0 != 10.0" in p for p in task["budget"]["problems"])
+
+
+def test_markdown_and_html_show_the_table_and_plots(tmp_path):
+    comparison = {"arms": {"solo": {"what": "team solo"}, "team": {"what": "team research"},
+                           "random": {"what": "random search"}},
+                  "seeds": 3, "budget": "25s", "executor": "local", "tie_rule": "tie when ...",
+                  **_comparison(tmp_path / "cells")}
+    comparison = json.loads(json.dumps(comparison))  # as read back from comparison.json
+    md = write_markdown(comparison, tmp_path / "comparison.md").read_text()
+    assert "| team | 0.800 |" in md and "| win |" in md and "2/3 (1 flagged)" in md
+    assert "random s1: flagged: decoy" in md
+    page = write_html(comparison, tmp_path / "comparison.html").read_text()
+    assert page.count("data:image/png;base64,") == 2 and "<table>" in page

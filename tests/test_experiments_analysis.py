@@ -3,6 +3,9 @@ directories with events.jsonl and result.json): paired calls, failures kept, bud
 and the three output files."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -115,3 +118,11 @@ def test_markdown_and_html_show_the_table_and_plots(tmp_path):
     assert "random s1: flagged: decoy" in md
     page = write_html(comparison, tmp_path / "comparison.html").read_text()
     assert page.count("data:image/png;base64,") == 2 and "<table>" in page
+
+
+def test_cli_rejects_bad_arms_with_one_line():
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    proc = subprocess.run([sys.executable, "-m", "team.cli", "compare", "--task", "add3", "--arm", "best-of-k=0"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "k must be a positive integer" in proc.stderr

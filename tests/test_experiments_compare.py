@@ -1,0 +1,90 @@
+"""`synthteam compare` end to end on a tiny budget: real solo runs and a real random search on add3,
+the noise floor measured, the three output files written; rerunning resumes without re-running a
+finished cell, and a search cell killed before its result continues from its events."""
+
+import json
+
+import pytest
+
+from team.experiments.arms import parse_arm
+from team.experiments.compare import CompareOptions, run_compare
+from team.log import read_events
+from team.run import RunOptions
+
+pytestmark = pytest.mark.slow
+BUDGET = "wall=25s,job_seconds=20s"
+
+
+def _options(out, **kw):
+    return CompareOptions(tasks=("add3",), arms=(parse_arm("solo"), parse_arm("random")), seeds=2, budget=BUDGET,
+                          out=str(out), run=RunOptions(job_seconds=10.0, progress=False), **kw)
+
+
+def _started(cell):
+    return [r["key"] for r in read_events(cell / "events.jsonl") if r["event"] == "job_started"]
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cmp")
+    lines = []
+    comparison = run_compare(_options(out, noise_runs=2), say=lines.append)
+    return out, comparison, lines
+
+
+def test_compare_writes_the_three_files_with_the_expected_keys(compared):
+    out, comparison, lines = compared
+    for name in ("comparison.json", "comparison.md", "comparison.html"):
+        assert (out / name).exists(), name
+    saved = json.loads((out / "comparison.json").read_text())
+    task = saved["tasks"]["add3"]
+    assert set(task["arms"]) == {"solo", "random"} and saved["reference_arm"] == "solo"
+    for arm in task["arms"].values():
+        assert {"mean", "ci", "sd", "n", "dev_test_gap", "failures", "seeds"} <= set(arm)
+        assert arm["ci"]["low"] <= arm["mean"] <= arm["ci"]["high"]
+        for row in arm["seeds"].values():
+            assert {"test_score", "dev_score", "baseline_score", "flags", "budget_used", "curve"} <= set(row)
+    diff = task["paired"]["random"]
+    assert diff["call"] in ("win", "loss", "tie") and len(diff["diffs"]) == 2
+    assert task["noise"]["runs"] == 2 and task["noise"]["test_sd"] is not None
+    assert (out / "noise" / "add3" / "noise.json").exists()
+    assert sum("add3 solo s" in line for line in lines) >= 2  # progress per cell
+    assert "| random |" in (out / "comparison.md").read_text()
+
+
+def test_every_arm_had_the_same_budget_according_to_its_ledger(compared):
+    out, comparison, _ = compared
+    budget = comparison["tasks"]["add3"]["budget"]
+    assert budget["matched"], budget["problems"]
+    for arm in ("solo", "random"):
+        for seed in (0, 1):
+            result = json.loads((out / "cells" / "add3" / arm / f"s{seed}" / "result.json").read_text())
+            assert result["budget_limits"]["job_seconds"] == pytest.approx(20.0)
+            assert result["budget_used"]["job_seconds"] <= 20.0 + 1e-6
+            assert result["test_score"] >= 0.0
+
+
+def test_rerunning_the_comparison_does_not_rerun_finished_cells(compared):
+    out, _, _ = compared
+    cells = sorted((out / "cells").glob("add3/*/s*/result.json"))
+    before = {p: p.stat().st_mtime_ns for p in cells}
+    lines = []
+    run_compare(_options(out, noise_runs=2), say=lines.append)
+    assert {p: p.stat().st_mtime_ns for p in cells} == before
+    assert sum("done earlier, not run again" in line for line in lines) == 4
+
+
+def test_a_search_cell_without_a_result_resumes_without_repeating_jobs(compared):
+    out, _, _ = compared
+    cell = out / "cells" / "add3" / "random" / "s0"
+    old = json.loads((cell / "result.json").read_text())
+    started = _started(cell)
+    (cell / "result.json").unlink()
+    lines = []
+    run_compare(_options(out, noise_runs=2), say=lines.append)
+    new = json.loads((cell / "result.json").read_text())
+    assert any("random s0: resuming" in line for line in lines)
+    assert _started(cell) == started  # the finished jobs were reused, none ran twice
+    assert new["dev_score"] == old["dev_score"] and new["final_members"] == old["final_members"]
+    assert new["budget_used"]["job_seconds"] == pytest.approx(old["budget_used"]["job_seconds"])
+

@@ -14,6 +14,7 @@ from team.experiments.stats import (
     failure_reason,
     paired_difference,
     summarize,
+    t_interval,
 )
 
 
@@ -32,6 +33,26 @@ def test_bootstrap_is_reproducible_and_brackets_the_mean():
     assert first == second
     assert first.low < np.mean(values) < first.high
     assert min(values) <= first.low and first.high <= max(values)
+
+
+def test_t_interval_matches_the_textbook_and_is_wider_than_the_bootstrap_with_few_seeds():
+    values = [0.61, 0.74, 0.70, 0.66, 0.80]
+    t = t_interval(values)
+    half = 2.776 * np.std(values, ddof=1) / np.sqrt(5)
+    assert (t.low, t.high) == pytest.approx((np.mean(values) - half, np.mean(values) + half))
+    boot = bootstrap_ci(values)
+    assert t.low < boot.low and boot.high < t.high
+    assert t_interval([0.5]) is None
+
+
+def test_one_seed_never_makes_a_call():
+    assert paired_difference({0: 0.9}, {0: 0.1}).call == "tie"
+
+
+def test_a_difference_the_t_interval_cannot_separate_from_zero_is_a_tie():
+    diff = paired_difference({0: 0.30, 1: 0.31, 2: 0.70}, {0: 0.2, 1: 0.2, 2: 0.2})
+    assert diff.ci.low > 0 and diff.ci_t.low < 0
+    assert diff.call == "tie" and "t CI" in diff.reason
 
 
 def test_summary_of_one_value_is_that_value():

@@ -14,7 +14,8 @@ from team.experiments.stats import (
     failure_reason,
     paired_difference,
     summarize,
+    t_interval,
 )
 
 __all__ = ["Interval", "PairedDifference", "Summary", "bootstrap_ci", "call_difference", "cell_score",
-           "count_failures", "dev_test_gap", "failure_reason", "paired_difference", "summarize"]
+           "count_failures", "dev_test_gap", "failure_reason", "paired_difference", "summarize", "t_interval"]

@@ -51,7 +51,8 @@ def cell_row(result: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
 
 
 def _interval(summary: Any) -> dict[str, Any]:
-    return {"mean": summary.mean, "ci": asdict(summary.ci), "sd": summary.sd, "n": summary.n}
+    return {"mean": summary.mean, "ci": asdict(summary.ci), "ci_t": asdict(summary.ci_t) if summary.ci_t else None,
+            "sd": summary.sd, "n": summary.n}
 
 
 def _arm_summary(seeds: Mapping[int, dict], results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -72,7 +73,7 @@ def _paired(arms: Mapping[str, Mapping[int, dict]], reference: str | None, noise
     for arm, seeds in arms.items():
         if arm != reference:
             diff = paired_difference({s: row["test_score"] for s, row in seeds.items()}, base, noise_sd=noise_sd)
-            out[arm] = {**asdict(diff), "ci": asdict(diff.ci), "against": reference}
+            out[arm] = {**asdict(diff), "against": reference}
     return out
 
 

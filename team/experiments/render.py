@@ -25,7 +25,7 @@ def _signed(value: float | None) -> str:
 
 
 def summary_table(task: dict[str, Any], reference: str | None) -> tuple[list[str], list[list[str]]]:
-    head = ["arm", "mean test", "95% CI", f"paired diff vs {reference or '-'}", "diff 95% CI", "call",
+    head = ["arm", "mean test", "95% CI", f"paired diff vs {reference or '-'}", "diff 95% CI", "diff t-CI", "call",
             "dev−test gap", "failures", "job-s used (mean)"]
     rows = []
     for name, arm in task["arms"].items():
@@ -35,6 +35,7 @@ def summary_table(task: dict[str, Any], reference: str | None) -> tuple[list[str
         rows.append([name, _f(arm["mean"]), f"[{_f(arm['ci']['low'])}, {_f(arm['ci']['high'])}]",
                      _signed(diff["mean"]) if diff else ("reference" if name == reference else "-"),
                      f"[{_signed(diff['ci']['low'])}, {_signed(diff['ci']['high'])}]" if diff else "-",
+                     f"[{_signed(diff['ci_t']['low'])}, {_signed(diff['ci_t']['high'])}]" if diff and diff["ci_t"] else "-",
                      diff["call"] if diff else "-", _signed(gap["mean"]) if gap else "-",
                      f"{fails['failures']}/{fails['runs']}" + (f" ({fails['flagged']} flagged)" if fails["flagged"] else ""),
                      _f(arm["job_seconds_used_mean"], 1)])
@@ -93,7 +94,9 @@ def _header(comparison: dict) -> list[str]:
             f"executor {comparison['executor']}. Scores are the verifier's, on the sealed test split.", "",
             "Arms:", ""] + [f"- **{n}**: {a['what']}" for n, a in arms.items()] + [
             "", f"Calls: {comparison['tie_rule']}; win/loss otherwise. Intervals are 95% percentile bootstrap "
-                "(10000 resamples) over seeds; differences are paired by seed.", ""]
+                "(10000 resamples) over seeds; differences are paired by seed. With under ~10 seeds the percentile "
+                "bootstrap is too narrow (it covers ~84% at 5 seeds; benchmarks/bench_compare.py), so a call also "
+                "needs the Student t interval (t-CI) to exclude 0.", ""]
 
 
 def write_markdown(comparison: dict, path: Path) -> Path:

@@ -11,12 +11,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Interval", "Summary", "PairedDifference", "bootstrap_ci", "summarize", "paired_difference",
+__all__ = ["Interval", "Summary", "PairedDifference", "bootstrap_ci", "t_interval", "summarize", "paired_difference",
            "call_difference", "dev_test_gap", "cell_score", "failure_reason", "count_failures"]
 
 RESAMPLES = 10_000
 LEVEL = 0.95
 TIE_SIGMAS = 2.0
+# Student t 0.975 quantiles for 1..30 degrees of freedom (numpy has no t distribution)
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Summary:
     ci: Interval
     n: int
     sd: float  # sample standard deviation (ddof=1; 0 for one value)
+    ci_t: Interval | None = None  # Student t interval (n >= 2): wider, and closer to 95% with few seeds
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class PairedDifference:
     ci: Interval
     call: str  # win | loss | tie
     reason: str
+    ci_t: Interval | None = None
 
 
 def _values(values: Sequence[float]) -> np.ndarray:
@@ -70,19 +75,37 @@ def bootstrap_ci(values: Sequence[float], *, level: float = LEVEL, resamples: in
     return Interval(float(low), float(high))
 
 
+def t_interval(values: Sequence[float]) -> Interval | None:
+    """mean ± t(0.975, n−1)·sd/√n; None for a single value (no spread to scale by)."""
+    array = _values(values)
+    n = array.size
+    if n < 2:
+        return None
+    df = n - 1
+    t = _T975[df - 1] if df <= len(_T975) else 1.95996 + 2.372 / df  # Cornish-Fisher beyond 30
+    half = t * float(array.std(ddof=1)) / np.sqrt(n)
+    return Interval(float(array.mean()) - half, float(array.mean()) + half)
+
+
 def summarize(values: Sequence[float], *, level: float = LEVEL, resamples: int = RESAMPLES, seed: int = 0) -> Summary:
     array = _values(values)
     sd = float(array.std(ddof=1)) if array.size > 1 else 0.0
     ci = bootstrap_ci(array, level=level, resamples=resamples, seed=seed)
-    return Summary(float(array.mean()), ci, int(array.size), sd)
+    return Summary(float(array.mean()), ci, int(array.size), sd, t_interval(array) if level == LEVEL else None)
 
 
-def call_difference(mean: float, ci: Interval, noise_sd: float | None) -> tuple[str, str]:
-    """win/loss only when the difference clears 2σ of the noise floor AND its interval excludes zero."""
+def call_difference(mean: float, ci: Interval, noise_sd: float | None, ci_t: Interval | None = None,
+                    n: int = 2) -> tuple[str, str]:
+    """win/loss only with 2+ seeds, a difference that clears 2σ of the noise floor, AND intervals that
+    exclude zero (the bootstrap one, and the t one when given: with 5 seeds the percentile bootstrap
+    covers only ~84%, so the wider t interval guards against calling noise a win)."""
+    if n < 2:
+        return "tie", "fewer than 2 paired seeds cannot show a difference"
     if noise_sd is not None and abs(mean) < TIE_SIGMAS * noise_sd:
         return "tie", f"|diff| {abs(mean):.4f} < {TIE_SIGMAS:g}σ noise floor ({TIE_SIGMAS * noise_sd:.4f})"
-    if ci.contains(0.0):
-        return "tie", f"95% CI [{ci.low:.4f}, {ci.high:.4f}] includes 0"
+    for name, interval in (("bootstrap", ci), ("t", ci_t)):
+        if interval is not None and interval.contains(0.0):
+            return "tie", f"95% {name} CI [{interval.low:.4f}, {interval.high:.4f}] includes 0"
     floor = "no noise floor measured" if noise_sd is None else f"clears {TIE_SIGMAS:g}σ = {TIE_SIGMAS * noise_sd:.4f}"
     return ("win" if mean > 0 else "loss"), f"95% CI [{ci.low:.4f}, {ci.high:.4f}] excludes 0; {floor}"
 
@@ -94,10 +117,10 @@ def paired_difference(arm: Mapping[int, float], reference: Mapping[int, float], 
     if not seeds:
         raise ValueError("the arm and the reference share no seed")
     diffs = tuple(float(arm[s]) - float(reference[s]) for s in seeds)
-    ci = bootstrap_ci(diffs, resamples=resamples, seed=seed)
+    ci, ci_t = bootstrap_ci(diffs, resamples=resamples, seed=seed), t_interval(diffs)
     mean = float(np.mean(diffs))
-    call, reason = call_difference(mean, ci, noise_sd)
-    return PairedDifference(seeds, diffs, mean, ci, call, reason)
+    call, reason = call_difference(mean, ci, noise_sd, ci_t, len(diffs))
+    return PairedDifference(seeds, diffs, mean, ci, call, reason, ci_t)
 
 
 def dev_test_gap(dev: Sequence[float | None], test: Sequence[float], *, resamples: int = RESAMPLES,

@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--isolation", choices=["auto", "bwrap", "none"], default="auto")
     p.add_argument("--threads", dest="cpu_threads", type=int, default=1, help="CPU threads per job (default 1)")
     p.add_argument("--gpus", type=int, default=0, help="GPUs per job (default 0)")
+    p.add_argument("--job-seconds", type=float, help="the time limit of one recipe job (default: the task's)")
     p.add_argument("--record", metavar="FILE", help="record every model call into a cassette")
     p.add_argument("--replay", metavar="FILE", help="serve model calls from a cassette (strict)")
     p.add_argument("--out", help="the run directory (default runs/<time>-<team>-<task>-s<seed>)")
@@ -45,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = RunOptions(team=args.team, task=args.task, out=args.out, seed=args.seed, budget=args.budget,
                          model=args.model, api_base=args.api_base, executor=args.executor,
                          ray_address=args.ray_address, isolation=args.isolation, cpu_threads=args.cpu_threads,
-                         gpus=args.gpus, record=args.record, replay=args.replay, progress=not args.quiet)
+                         gpus=args.gpus, job_seconds=args.job_seconds, record=args.record, replay=args.replay, progress=not args.quiet)
     return _finish(start_run(options))
 
 

@@ -1,0 +1,116 @@
+"""`synthteam run` end to end: real recipe jobs in the sandbox, real reviews and merges, the verifier
+on the sealed split. Budgets are small so the whole module stays within a few minutes on 2 cores."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from team.log import read_events
+from team.run import RunOptions, resume_run, start_run
+
+ENV = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+QUICK = dict(task="add3", job_seconds=12.0, progress=False)
+
+
+def _check_run_dir(run: Path, result: dict) -> None:
+    for name in ("manifest.json", "events.jsonl", "result.json", "report.md", "report.html"):
+        assert (run / name).exists(), name
+    for key in ("baseline_score", "test_score", "flags", "budget_used", "budget_limits", "backend"):
+        assert key in result
+    assert set(result["budget_used"]) == set(result["budget_limits"])
+    for key, limit in result["budget_limits"].items():
+        if limit is not None and key != "wall":
+            assert result["budget_used"][key] <= limit + 1e-6, key
+    rows = read_events(run / "events.jsonl")
+    assert all({"ts", "event", "run"} <= set(r) for r in rows)
+    started = [r["key"] for r in rows if r["event"] == "job_started"]
+    assert len(started) == len(set(started)), "a job ran twice"
+
+
+@pytest.mark.parametrize("team", ["solo", "pair", "research"])
+def test_builtin_team_end_to_end(tmp_path, team):
+    out = tmp_path / team
+    result = start_run(RunOptions(team=team, out=str(out), budget="wall=50s,job_seconds=90s", **QUICK))
+    _check_run_dir(out, result)
+    assert result["backend"] == ["scripted"]
+    assert result["jobs"].get("ok", 0) >= 1
+    assert (out / "final_model").is_dir()
+    assert result["test_score"] > result["baseline_score"] + 0.05, result
+    assert result["flags"] == []
+
+
+def test_unseen_team_shape_runs(tmp_path):
+    team = tmp_path / "panel.yaml"
+    team.write_text("""\
+name: panel
+description: a director, two engineers, a broadcast panel of three statisticians, no editor
+agents:
+  lead: {role: director}
+  eng: {role: engineer, replicas: 2}
+  panel: {role: statistician, replicas: 3}
+roles:
+  statistician: {extends: critic, prompt: "Accept only gains above twice the noise."}
+edges:
+  - {from: lead, to: eng}
+  - {from: eng, to: panel, broadcast: true}
+  - {from: panel, to: eng, when: revise, max_loops: 1}
+  - {from: panel, to: lead, when: accept, max_loops: 3}
+merge: best
+stop: {rounds: 3}
+""")
+    out = tmp_path / "run"
+    result = start_run(RunOptions(team=str(team), out=str(out), budget="wall=45s,job_seconds=80s", **QUICK))
+    _check_run_dir(out, result)
+    verdicts = [r for r in read_events(out / "events.jsonl") if r["event"] == "model_call" and r["role"] == "statistician"]
+    assert len({r["agent"] for r in verdicts}) == 3  # every panel member reviewed
+
+
+@pytest.mark.parametrize("seed", random.Random(7).sample(range(1000), 3))
+def test_small_budgets_are_never_exceeded(tmp_path, seed):
+    rng = random.Random(seed)
+    budget = f"wall={rng.randint(15, 30)}s,job_seconds={rng.randint(10, 40)}s,model_calls={rng.randint(3, 12)}"
+    out = tmp_path / "run"
+    result = start_run(RunOptions(team="research", out=str(out), budget=budget, seed=seed, **QUICK))
+    _check_run_dir(out, result)
+    assert result["budget_used"]["wall"] <= result["budget_limits"]["wall"] + 5.0  # + cancel grace
+
+
+def _spawn(out: Path, *extra: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "team.cli", "run", "--team", "pair", "--task", "add3", "--quiet",
+           "--budget", "wall=80s,job_seconds=160s", "--seed", "3", "--job-seconds", "10", "--out", str(out), *extra]
+    return subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+
+
+def test_resume_after_sigkill_gives_the_same_result(tmp_path):
+    straight = tmp_path / "straight"
+    proc = _spawn(straight)
+    assert proc.wait(timeout=400) == 0, proc.stderr.read().decode()[-2000:]
+    expected = json.loads((straight / "result.json").read_text())
+
+    killed = tmp_path / "killed"
+    proc = _spawn(killed)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # kill once at least one job has finished, mid-run
+        rows = read_events(killed / "events.jsonl")
+        if sum(r["event"] == "job_finished" for r in rows) >= 2:
+            break
+        time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished_before = {r["key"] for r in read_events(killed / "events.jsonl") if r["event"] == "job_finished"}
+    assert finished_before
+    result = resume_run(killed)
+    rows = read_events(killed / "events.jsonl")
+    started_after = [r["key"] for r in rows[[i for i, r in enumerate(rows) if r["event"] == "session_start"][-1]:]
+                     if r["event"] == "job_started"]
+    assert not finished_before & set(started_after), "a finished job ran again"
+    assert result["final_members"] and len(result["final_members"]) == len(expected["final_members"])
+    assert result["dev_score"] == expected["dev_score"] or abs(result["test_score"] - expected["test_score"]) < 0.15

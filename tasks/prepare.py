@@ -1,0 +1,184 @@
+"""Build and cache what a task needs: the pre-trained base model, the decoy, the dev and sealed test splits.
+
+Layout under the cache (`$SYNTHTEAM_CACHE`, else `~/.cache/synthteam`), keyed by config hashes:
+
+    base/<hash>/                   the built-in base model (shared by every tiny task)
+    tasks/<task>-<hash>/visible/   dev.jsonl: what a team may read
+    tasks/<task>-<hash>/decoy/     the decoy "instruct" checkpoint
+    sealed/<task>-<hash>/          test.jsonl (and the cached baseline): only the verifier reads it
+
+Builders write into a temporary folder and rename it into place under a file lock, so two processes
+preparing at once build it once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import random
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tasks.spec import Task
+from tasks.splits import load_generator, make_items, write_jsonl
+
+__all__ = ["PreparedTask", "prepare_task", "cache_root", "base_model_dir", "weights_digest", "PRETRAIN"]
+
+# Pre-training of the built-in base model: a fixed recipe from a fixed seed (part of the cache key).
+PRETRAIN = {"seed": 0, "steps": 450, "batch_size": 32, "seq_len": 64, "lr": 3e-3, "corpus_chars": 2_000_000, "v": 1}
+
+
+@dataclass(frozen=True)
+class PreparedTask:
+    task: Task
+    base_model_dir: Path
+    decoy_model_dir: Path | None
+    dev_path: Path
+    data_dir: Path  # the task folder: data.py generates training items from the training buckets
+    read_paths: tuple[Path, ...]  # what a job may read: base model, visible data, the task folder
+    test_path: Path  # sealed: only the verifier reads it
+    cache_dir: Path
+
+
+def cache_root(cache_dir: Path | None = None) -> Path:
+    root = cache_dir or os.environ.get("SYNTHTEAM_CACHE") or Path.home() / ".cache" / "synthteam"
+    return Path(root).expanduser().resolve()
+
+
+def _hash(obj: object) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def weights_digest(model_dir: Path) -> str:
+    """sha256 of a model directory's weight files."""
+    h = hashlib.sha256()
+    for path in sorted(Path(model_dir).iterdir()):
+        if path.suffix in (".pt", ".safetensors", ".bin"):
+            h.update(path.name.encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _say(message: str) -> None:
+    print(f"[prepare] {message}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _build_once(target: Path, build: Callable[[Path], None]) -> Path:
+    """Run `build(tmp)` and rename tmp to `target`, unless `target` exists; one builder at a time."""
+    if target.exists():
+        return target
+    with _locked(target.parent / f".{target.name}.lock"):
+        if target.exists():
+            return target
+        tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        build(tmp)
+        tmp.rename(target)
+    return target
+
+
+def base_model_dir(cache_dir: Path | None = None) -> Path:
+    """The built-in base model, pre-trained on first use (about a minute on 2 cores)."""
+    from tasks.tinylm import TinyConfig
+
+    key = _hash({"config": asdict(TinyConfig()), "pretrain": PRETRAIN})
+    return _build_once(cache_root(cache_dir) / "base" / key, _pretrain)
+
+
+def _threads() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _pretrain(out: Path) -> None:
+    import torch
+
+    from tasks import corpus, tinylm, training
+
+    torch.set_num_threads(_threads())
+    _say(f"pre-training the base model ({PRETRAIN['steps']} steps, once; cached in {out.parent})")
+    tok = tinylm.CharTokenizer()
+    text = corpus.corpus_text(random.Random(PRETRAIN["seed"]), PRETRAIN["corpus_chars"])
+    data = training.encode_chunks(tok.encode, text, PRETRAIN["seq_len"])
+    model = tinylm.new_model(seed=PRETRAIN["seed"])
+    settings = training.TrainSettings(lr=PRETRAIN["lr"], steps=PRETRAIN["steps"], batch_size=PRETRAIN["batch_size"],
+                                      warmup_frac=0.02, weight_decay=0.01, seed=PRETRAIN["seed"], log_every=50)
+    started = time.perf_counter()
+    outcome = training.train(model, data, settings, log=lambda row: _progress(row, PRETRAIN["steps"]))
+    tinylm.save_model(model, out, {"kind": "pretrained", "pretrain": PRETRAIN, "steps": outcome.steps})
+    _say(f"base model ready in {time.perf_counter() - started:.0f}s")
+
+
+def _progress(row: dict, total: int) -> None:
+    if "train_loss" in row and row["step"] % 100 == 0:
+        _say(f"  step {row['step']}/{total}  loss {row['train_loss']:.3f}")
+
+
+def prepare_task(task: Task, cache_dir: Path | None = None) -> PreparedTask:
+    """Everything `task` needs, built once and cached; safe to call from several processes at once."""
+    root = cache_root(cache_dir)
+    base = base_model_dir(root) if task.kind == "tiny" else Path(task.base_model).expanduser().resolve()
+    if not base.is_dir():
+        from sandbox.errors import ConfigError
+
+        raise ConfigError(f"{task.root / 'task.yaml'}:1: base_model {task.base_model!r} is not a model directory")
+    key = f"{task.name}-{_hash({'task': task.digest, 'base': str(base), 'v': 1})}"
+    visible = _build_once(root / "tasks" / key / "visible", lambda out: _write_split(task, "dev", out))
+    sealed = _build_once(root / "sealed" / key, lambda out: _write_split(task, "test", out))
+    decoy = _decoy(task, base, root / "tasks" / key / "decoy")
+    return PreparedTask(
+        task=task, base_model_dir=base, decoy_model_dir=decoy, dev_path=visible / "dev.jsonl", data_dir=task.root,
+        read_paths=(base, visible, task.root), test_path=sealed / "test.jsonl", cache_dir=root,
+    )
+
+
+def _write_split(task: Task, split: str, out: Path) -> None:
+    s = task.splits
+    rng = random.Random(s[f"{split}_seed"])
+    items = make_items(load_generator(task.root), rng, s[split], s["hard_frac"], split)
+    write_jsonl(out / f"{split}.jsonl", items)
+    _say(f"{task.name}: {len(items)} {split} items")
+
+
+def _decoy(task: Task, base: Path, target: Path) -> Path | None:
+    if task.kind == "hf":
+        model = task.decoy.get("model")
+        return Path(model).expanduser().resolve() if model else None
+    return _build_once(target, lambda out: _train_decoy(task, base, out))
+
+
+def _train_decoy(task: Task, base: Path, out: Path) -> None:
+    """The base fine-tuned on the task, stored with its residual channels permuted (same function)."""
+    import torch
+
+    from tasks import tinylm, training
+    from tasks.lm import load_lm
+
+    torch.set_num_threads(_threads())
+    _say(f"{task.name}: training the decoy checkpoint")
+    d = {"steps": 120, "batch_size": 32, "lr": 3e-3, "seed": 7, **task.decoy}
+    lm = load_lm(base)
+    items = make_items(load_generator(task.root), random.Random(d["seed"]), 20_000, 0.5, "train")
+    data = training.encode_pairs(lm.encode, [(i["prompt"], i["answer"]) for i in items], lm.eos_id, lm.ctx)
+    settings = training.TrainSettings(lr=d["lr"], steps=d["steps"], batch_size=d["batch_size"], seed=d["seed"])
+    training.train(lm.model, data, settings)
+    decoy = tinylm.permute_channels(lm.model, seed=d["seed"])
+    tinylm.save_model(decoy, out, {"kind": "decoy", "task": task.name, "note": "instruct checkpoint; do not submit"})

@@ -1,0 +1,158 @@
+"""The training recipe an engineer's job runs: `python -m tasks.recipe --config config.json ...`.
+
+Fine-tunes the base model on synthetic task data with the task's knobs, streams metrics as JSON lines to
+$SYNTHTEAM_METRICS, keeps the best-dev weights as `final_model/` and ends with a `key: value` summary.
+It stops by itself at 90% of `--wall-seconds` (exit 0, `stopped: time_limit`); NaN loss exits 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["main", "EXIT_NAN"]
+
+EXIT_NAN = 3
+WALL_FRACTION = 0.9
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tasks.recipe", description=__doc__.splitlines()[0])
+    p.add_argument("--config", required=True, help="JSON file of knob values")
+    p.add_argument("--task-dir", required=True, help="the task folder (task.yaml, evaluate.py, data.py)")
+    p.add_argument("--base-model", required=True, help="the base model directory")
+    p.add_argument("--dev", required=True, help="dev split (JSON lines)")
+    p.add_argument("--wall-seconds", type=float, default=60.0, help="the job's wall limit; the recipe stops at 90%%")
+    p.add_argument("--out", default="final_model")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default=None, help="cpu, cuda (default: cuda when available for hf models)")
+    p.add_argument("--dev-limit", type=int, default=256, help="dev items scored at each evaluation")
+    return p
+
+
+class _Metrics:
+    def __init__(self):
+        self.path = Path(os.environ.get("SYNTHTEAM_METRICS") or "metrics.jsonl")
+        self.handle = open(self.path, "a", buffering=1)
+
+    def __call__(self, row: dict) -> None:
+        self.handle.write(json.dumps(row) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()
+    args = _parser().parse_args(argv)
+    import torch
+
+    from sandbox.errors import ConfigError
+    from tasks.spec import load_task
+
+    torch.set_num_threads(max(1, args.threads))
+    task = load_task(args.task_dir)
+    try:
+        config = task.validate_config(json.loads(Path(args.config).read_text()))
+    except ConfigError as exc:
+        print("\n".join(f"error: {line}" for line in exc.problems) + "\nstatus: bad_config")
+        return 2
+    return _run(task, config, args, started)
+
+
+def _run(task, config: dict, args, started: float) -> int:
+    import torch
+
+    from tasks import training
+    from tasks.evaluation import load_score, score_items
+    from tasks.lm import load_lm
+    from tasks.splits import read_jsonl
+
+    torch.manual_seed(config["seed"])
+    lm = load_lm(Path(args.base_model), task.kind, args.device)
+    _adapt(lm, config)
+    data = _training_data(task, lm, config)
+    dev = read_jsonl(Path(args.dev))[: args.dev_limit]
+    score = load_score(task.evaluate_path)
+
+    def evaluate() -> float:
+        return sum(score_items(lm, dev, score, task.max_new_tokens)) / len(dev)
+
+    budget = args.wall_seconds * WALL_FRACTION - (time.perf_counter() - started) - _save_margin(args, lm)
+    settings = _settings(config, budget)
+    metrics = _Metrics()
+    outcome = training.train(lm.model, data, settings, evaluate=evaluate, log=metrics, device=lm.device)
+    return _finish(task, lm, config, outcome, args)
+
+
+def _save_margin(args, lm) -> float:
+    return max(1.0, 0.03 * args.wall_seconds) + (5.0 if lm.kind == "hf" else 0.0)
+
+
+def _settings(config: dict, seconds: float):
+    from tasks.training import TrainSettings
+
+    return TrainSettings(
+        lr=config["lr"], schedule=config["schedule"], warmup_frac=config["warmup_frac"], steps=config["steps"],
+        batch_size=config["batch_size"], weight_decay=config["weight_decay"], seed=config["seed"],
+        seconds=max(seconds, 0.5),
+    )
+
+
+def _adapt(lm, config: dict) -> None:
+    """Full fine-tuning, LoRA adapters, and frozen layers, as the config asks."""
+    if lm.kind == "hf":
+        from tasks.hf import adapt_hf
+
+        adapt_hf(lm, config)
+        return
+    from tasks.lora import add_lora, freeze_layers
+
+    if config["method"] == "lora":
+        add_lora(lm.model, config["lora_rank"], skip_layers=config["freeze_layers"])
+    else:
+        freeze_layers(lm.model, config["freeze_layers"])
+
+
+def _training_data(task, lm, config: dict):
+    """`n_train` generated items (training buckets only) plus replayed pre-training text."""
+    from tasks import training
+    from tasks.corpus import corpus_text
+    from tasks.splits import load_generator, make_items
+
+    rng = random.Random(config["seed"])
+    items = make_items(load_generator(task.root), rng, config["n_train"], config["hard_frac"], "train")
+    pairs = [(i["prompt"], i["answer"]) for i in items]
+    data = training.encode_pairs(lm.encode, pairs, lm.eos_id, lm.ctx)
+    n_replay = int(round(config["replay_frac"] / (1.0 - config["replay_frac"]) * len(pairs)))
+    if n_replay == 0:
+        return data
+    width = data.ids.shape[1] + 8
+    replay = training.encode_chunks(lm.encode, corpus_text(rng, n_replay * (width + 1) + 2 * width), width)
+    return training.concat(data, replay)
+
+
+def _finish(task, lm, config: dict, outcome, args) -> int:
+    from tasks.prepare import weights_digest
+
+    out = Path(args.out)
+    if outcome.best_state is not None:
+        lm.model.load_state_dict(outcome.best_state)
+        lineage = {"kind": "finetune", "task": task.name, "base_model": str(Path(args.base_model).resolve()),
+                   "base_weights": weights_digest(Path(args.base_model)), "config": config,
+                   "best_step": outcome.best_step}
+        lm.save(out, lineage)
+    status = "nan" if outcome.stopped == "nan" else "ok"
+    summary = {
+        "status": status, "dev_accuracy": round(max(outcome.best_score, 0.0), 4), "best_step": outcome.best_step,
+        "steps": outcome.steps, "train_tokens_per_s": round(outcome.train_tokens / max(outcome.train_seconds, 1e-9)),
+        "final_model": str(out) if outcome.best_state is not None else "none", "stopped": outcome.stopped,
+    }
+    print("\n".join(f"{k}: {v}" for k, v in summary.items()), flush=True)
+    return EXIT_NAN if status == "nan" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""Task files: `task.yaml` validated (pydantic, `FILE:LINE` errors) into a frozen `Task` with its `Knob`s.
+
+A task folder holds `task.yaml`, `evaluate.py` (the scorer, PostTrainBench command line) and
+`data.py` (the item generator). Built-in tasks live in `tasks/builtin/<name>/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sandbox.errors import ConfigError
+from sandbox.units import parse_duration
+from tasks.yamlio import line_of, load_yaml, validate_model
+
+__all__ = ["Knob", "Task", "load_task", "list_tasks", "BUILTIN_TASKS", "BUILTIN_DIR"]
+
+BUILTIN_DIR = Path(__file__).parent / "builtin"
+BUILTIN_TASKS = ("add3", "reverse", "fncall")  # the first one is the default task
+REQUIRED_FILES = ("evaluate.py", "data.py")
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One recipe setting a researcher (or an agent) may choose, with its type and range."""
+
+    name: str
+    kind: str  # float | int | choice | bool
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple = ()
+    default: Any = None
+    help: str = ""
+
+    def sample(self, rng: random.Random) -> Any:
+        if self.kind == "choice":
+            return rng.choice(self.choices)
+        if self.kind == "bool":
+            return rng.random() < 0.5
+        lo, hi = float(self.low), float(self.high)
+        x = math.exp(rng.uniform(math.log(lo), math.log(hi))) if self.log else rng.uniform(lo, hi)
+        return int(round(x)) if self.kind == "int" else x
+
+    def validate(self, value: Any) -> Any:
+        """The value, coerced to the knob's type; ValueError when it has the wrong type or range."""
+        if self.kind == "choice":
+            if value not in self.choices:
+                raise ValueError(f"{self.name}: {value!r} is not one of {list(self.choices)}")
+            return value
+        if self.kind == "bool":
+            if not isinstance(value, bool):
+                raise ValueError(f"{self.name}: expected true or false, got {value!r}")
+            return value
+        return self._number(value)
+
+    def _number(self, value: Any) -> Any:
+        ok = isinstance(value, int) if self.kind == "int" else isinstance(value, int | float)
+        if isinstance(value, bool) or not ok or (isinstance(value, float) and not math.isfinite(value)):
+            raise ValueError(f"{self.name}: expected {'an integer' if self.kind == 'int' else 'a number'}, got {value!r}")
+        if not float(self.low) <= value <= float(self.high):
+            raise ValueError(f"{self.name}: {value!r} is outside [{self.low:g}, {self.high:g}]")
+        return int(value) if self.kind == "int" else float(value)
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    description: str
+    root: Path
+    base_model: str
+    benchmark: str
+    budget: Mapping[str, str]
+    device: str
+    rules: tuple[str, ...]
+    knobs: Mapping[str, Knob]
+    kind: str
+    reference: Mapping[str, Any]
+    digest: str
+    max_new_tokens: int = 32
+    splits: Mapping[str, Any] = field(default_factory=dict)  # dev, test, dev_seed, test_seed, hard_frac
+    decoy: Mapping[str, Any] = field(default_factory=dict)  # tiny: {"steps": ...}; hf: {"model": path}
+
+    def defaults(self) -> dict[str, Any]:
+        return {name: knob.default for name, knob in self.knobs.items()}
+
+    def validate_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults overlaid with `config`; ConfigError listing every unknown or bad key."""
+        problems, out = [], self.defaults()
+        for key, value in config.items():
+            if key not in self.knobs:
+                problems.append(f"config: unknown knob {key!r} (task {self.name} has: {', '.join(self.knobs)})")
+                continue
+            try:
+                out[key] = self.knobs[key].validate(value)
+            except ValueError as exc:
+                problems.append(f"config: {exc}")
+        if problems:
+            raise ConfigError(problems)
+        return out
+
+    @property
+    def evaluate_path(self) -> Path:
+        return self.root / "evaluate.py"
+
+
+class KnobSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["float", "int", "choice", "bool"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list[str | int | float | bool] | None = None
+    default: Any
+    help: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KnobSpec:
+        if self.kind in ("float", "int"):
+            if self.low is None or self.high is None or self.low > self.high:
+                raise ValueError("a float or int knob needs low <= high")
+            if self.log and self.low <= 0:
+                raise ValueError("a log knob needs low > 0")
+        if self.kind == "choice" and not self.choices:
+            raise ValueError("a choice knob needs a non-empty list of choices")
+        return self
+
+
+class SplitSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dev: int = Field(256, ge=8, le=100_000)
+    test: int = Field(512, ge=8, le=100_000)
+    dev_seed: int = 1001
+    test_seed: int = 2002
+    hard_frac: float = Field(0.5, ge=0.0, le=1.0)
+
+
+class TaskFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,40}$")
+    description: str
+    kind: Literal["tiny", "hf"] = "tiny"
+    base_model: str
+    benchmark: str
+    budget: dict[str, str | int | float] = {"wall": "5m", "job_seconds": "60s"}
+    device: Literal["cpu", "cuda"] = "cpu"
+    rules: list[str] = []
+    max_new_tokens: int = Field(32, ge=1, le=4096)
+    splits: SplitSpec = SplitSpec()
+    decoy: dict[str, Any] = {}
+    knobs: dict[str, KnobSpec]
+    reference: dict[str, Any] = {}
+
+    @field_validator("budget")
+    @classmethod
+    def _durations(cls, budget: dict) -> dict:
+        for key, value in budget.items():
+            if key in ("wall", "job_seconds"):
+                parse_duration(value)
+        return {k: str(v) for k, v in budget.items()}
+
+
+def _task_file(name_or_path: str | Path) -> Path:
+    text = str(name_or_path)
+    if text in BUILTIN_TASKS:
+        return BUILTIN_DIR / text / "task.yaml"
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return path / "task.yaml"
+    if path.exists() or text.endswith((".yaml", ".yml")) or "/" in text:
+        return path
+    raise ConfigError(f"{text}:1: unknown task {text!r} (built-in tasks: {', '.join(BUILTIN_TASKS)}; or a folder)")
+
+
+def load_task(name_or_path: str | Path) -> Task:
+    """A built-in task by name, or a task folder / `task.yaml` path."""
+    path = _task_file(name_or_path)
+    data = load_yaml(path)
+    spec = validate_model(TaskFile, data, path)
+    knobs = {name: _knob(name, k) for name, k in spec.knobs.items()}
+    _check_knobs(knobs, data, path)
+    _check_files(path.parent)
+    reference = {**{n: k.default for n, k in knobs.items()}, **spec.reference}
+    return Task(
+        name=spec.name, description=spec.description, root=path.parent.resolve(), base_model=spec.base_model,
+        benchmark=spec.benchmark, budget=dict(spec.budget), device=spec.device, rules=tuple(spec.rules),
+        knobs=knobs, kind=spec.kind, reference=reference, digest=_digest(path.parent),
+        max_new_tokens=spec.max_new_tokens, splits=spec.splits.model_dump(), decoy=dict(spec.decoy),
+    )
+
+
+def _knob(name: str, spec: KnobSpec) -> Knob:
+    return Knob(name, spec.kind, spec.low, spec.high, spec.log, tuple(spec.choices or ()), spec.default, spec.help)
+
+
+def _check_knobs(knobs: dict[str, Knob], data: Any, path: Path) -> None:
+    problems = []
+    for name, knob in knobs.items():
+        try:
+            knob.validate(knob.default)
+        except ValueError as exc:
+            problems.append(f"{path}:{line_of(data, ('knobs', name, 'default'))}: knobs.{name}.default: {exc}")
+    for name, value in (data.get("reference") or {}).items():
+        where = f"{path}:{line_of(data, ('reference', name))}: reference.{name}"
+        try:
+            knobs[name].validate(value) if name in knobs else problems.append(f"{where}: not a knob of this task")
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+    if problems:
+        raise ConfigError(problems)
+
+
+def _check_files(root: Path) -> None:
+    missing = [f"{root / name}:1: missing (every task folder needs it)" for name in REQUIRED_FILES if not (root / name).is_file()]
+    if missing:
+        raise ConfigError(missing)
+
+
+def _digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for name in ("task.yaml", "evaluate.py", "data.py"):
+        h.update((root / name).read_bytes())
+    return h.hexdigest()
+
+
+def list_tasks() -> list[Task]:
+    """The built-in tasks; the first is the default."""
+    return [load_task(name) for name in BUILTIN_TASKS]

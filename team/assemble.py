@@ -63,10 +63,13 @@ def _model_for(agent: Agent, options: Any, team: Team) -> Any:
                       record=options.record, replay=options.replay)
 
 
-def _runners(agent: Agent, options: Any, team: Team, ledger: Ledger, events: EventLog, memo: dict) -> list[AgentRunner]:
+def _runners(agent: Agent, options: Any, team: Team, ledger: Ledger, events: EventLog, memo: dict,
+             hooks: Any) -> list[AgentRunner]:
     from roles.policies import POLICIES
 
     model = _model_for(agent, options, team)
+    if hooks.model is not None:
+        model = hooks.model(agent.name, model)
     return [AgentRunner(replica=name, agent_name=agent.name, role=agent.role, model=model, ledger=ledger,
                         events=events, memo=memo, policies=POLICIES, temperature=agent.model.temperature,
                         max_tokens=agent.model.max_tokens, attempts=options.attempts)
@@ -74,7 +77,7 @@ def _runners(agent: Agent, options: Any, team: Team, ledger: Ledger, events: Eve
 
 
 async def assemble(run_dir: Path, options: Any, team: Team, task: Any, ledger: Ledger, events: EventLog,
-                   rows: list[dict]) -> tuple[TeamRuntime, Any]:
+                   rows: list[dict], hooks: Any) -> tuple[TeamRuntime, Any]:
     import asyncio
 
     from roles.policies import POLICIES
@@ -84,16 +87,18 @@ async def assemble(run_dir: Path, options: Any, team: Team, task: Any, ledger: L
     prepared = await asyncio.to_thread(prepare_task, task)
     calls, jobs = _memos(rows)
     executor, capacity = make_executor(options, run_dir / "jobs")
+    if hooks.executor is not None:
+        executor = hooks.executor(executor)
     if getattr(executor, "notice", None):
         events.emit("isolation_reduced", notice=executor.notice)
     work = Workshop(executor, prepared, ledger, events, run_dir / "jobs", capacity, options.cpu_threads,
                     options.gpus, memo=jobs)
     job_seconds = options.job_seconds or _job_seconds(task)
     card = task_card(task, job_seconds)
-    by_kind = {kind: [r for a in agents for r in _runners(a, options, team, ledger, events, calls)]
+    by_kind = {kind: [r for a in agents for r in _runners(a, options, team, ledger, events, calls, hooks)]
                for kind, agents in team.kinds().items()}
     entry = team.agents[team.entry]
-    planner = _planner(entry, by_kind, options, team, ledger, events, calls)
+    planner = _planner(entry, by_kind, options, team, ledger, events, calls, hooks)
     editors = by_kind.get("editor", [])
     merger = Merger(card, team.merge, work, run_dir / "final_model", editor=editors[0] if editors else None,
                     scripted_editor=POLICIES["editor"], dev_n=getattr(prepared, "dev_n", 200))
@@ -113,14 +118,14 @@ def _job_seconds(task: Any) -> float:
 
 
 def _planner(entry: Agent, by_kind: dict, options: Any, team: Team, ledger: Ledger, events: EventLog,
-             calls: dict) -> AgentRunner:
+             calls: dict, hooks: Any) -> AgentRunner:
     if entry.kind in ("director", "solo"):
         return by_kind[entry.kind][0]
     if "director" in by_kind:
         return by_kind["director"][0]
     director = builtin_roles()["director"]
     role = director.extend(f"{entry.role.name}-as-director", prompt=entry.role.prompt)
-    runner = _runners(entry, options, team, ledger, events, calls)[0]
+    runner = _runners(entry, options, team, ledger, events, calls, hooks)[0]
     runner.role = role
     return runner
 

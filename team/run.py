@@ -21,7 +21,16 @@ from team.budget import Ledger, parse_budget
 from team.log import EventLog, read_events
 from team.topology import Team, load_team
 
-__all__ = ["RunOptions", "start_run", "resume_run", "effective_limits"]
+__all__ = ["RunOptions", "Hooks", "start_run", "resume_run", "effective_limits"]
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """Wrappers applied while assembling a run: `model(agent_name, model) -> model` and
+    `executor(executor) -> executor` (fault injection in tests, instrumentation in studies)."""
+
+    model: Any = None
+    executor: Any = None
 
 
 @dataclass(frozen=True)
@@ -78,7 +87,8 @@ def load_inputs(options: RunOptions) -> tuple[Team, Any]:
     return team, task
 
 
-def start_run(options: RunOptions) -> dict[str, Any]:
+def start_run(options: RunOptions, *, hooks: Hooks | None = None) -> dict[str, Any]:
+    """Run a team on a task; `hooks` (for library users and tests) wrap every model or the executor."""
     team, task = load_inputs(options)
     limits = effective_limits(team, task, options.budget)
     run_dir = _run_dir(options, team, task)
@@ -87,10 +97,10 @@ def start_run(options: RunOptions) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     manifest = _manifest(options, team, task, limits, run_dir)
     (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-    return asyncio.run(_execute(run_dir, options, team, task, limits, memo=None))
+    return asyncio.run(_execute(run_dir, options, team, task, limits, memo=None, hooks=hooks))
 
 
-def resume_run(run_dir: str | Path) -> dict[str, Any]:
+def resume_run(run_dir: str | Path, *, hooks: Hooks | None = None) -> dict[str, Any]:
     run_dir = Path(run_dir).absolute()
     path = run_dir / "manifest.json"
     if not path.exists():
@@ -101,7 +111,7 @@ def resume_run(run_dir: str | Path) -> dict[str, Any]:
     if team.digest != manifest["team"]["digest"]:
         raise ConfigError(f"{team.path}:1: the team file changed since the run started; resume refuses to mix")
     return asyncio.run(_execute(run_dir, options, team, task, manifest["limits"], memo=read_events(
-        run_dir / "events.jsonl")))
+        run_dir / "events.jsonl"), hooks=hooks))
 
 
 def _manifest(options: RunOptions, team: Team, task: Any, limits: dict, run_dir: Path) -> dict[str, Any]:
@@ -123,7 +133,7 @@ def _manifest(options: RunOptions, team: Team, task: Any, limits: dict, run_dir:
 
 
 async def _execute(run_dir: Path, options: RunOptions, team: Team, task: Any, limits: dict,
-                   memo: list[dict] | None) -> dict[str, Any]:
+                   memo: list[dict] | None, hooks: Hooks | None = None) -> dict[str, Any]:
     from team.assemble import assemble
     from team.report import write_report
 
@@ -135,7 +145,10 @@ async def _execute(run_dir: Path, options: RunOptions, team: Team, task: Any, li
     ledger.on_change = lambda what, row: events.emit("budget", change=what, **row)
     started = time.monotonic()
     try:
-        runtime, progress = await assemble(run_dir, options, team, task, ledger, events, memo or [])
+        runtime, progress = await assemble(run_dir, options, team, task, ledger, events, memo or [],
+                                           hooks or Hooks())
+        ledger.start_clock()
+        events.emit("team_start", limits=ledger.limits_out())
         await _run_with_wall(runtime, ledger, progress)
         result = await _verify(run_dir, task, runtime, ledger, events, options)
     finally:
@@ -187,11 +200,14 @@ async def _verify(run_dir: Path, task: Any, runtime: Any, ledger: Ledger, events
 
 
 def _previous_wall(rows: list[dict]) -> float:
+    """Active team seconds of earlier sessions: from each `team_start` to that session's last row."""
     total, start, last = 0.0, None, None
     for row in rows:
         if row.get("event") == "session_start":
             if start is not None and last is not None:
                 total += last - start
+            start = None
+        elif row.get("event") == "team_start":
             start = row["ts"]
         last = row.get("ts", last)
     if start is not None and last is not None:

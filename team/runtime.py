@@ -61,6 +61,9 @@ class TeamRuntime:
         self._started: dict[int, asyncio.Event] = {}
         self._plans: dict[int, list[Proposal]] = {}
 
+    def _merge_event(self, r: int) -> asyncio.Event:
+        return self._merged.setdefault(r, asyncio.Event())
+
     # -- the round loop ---------------------------------------------------------------------------
     async def run(self) -> None:
         if self.planner.role.kind == "solo":
@@ -78,7 +81,7 @@ class TeamRuntime:
         self.stop_reason = self.stop_reason or ("budget" if self.work.stopping else f"{self.rounds} rounds")
 
     async def _plan(self, r: int) -> list[Proposal]:
-        await self._merged[r - 2].wait()  # plan from finished rounds only (deterministic on resume)
+        await self._merge_event(r - 2).wait()  # plan from finished rounds only (deterministic on resume)
         history = self._history(upto=r - 2) + self._pending(r - 1)
         ctx = DirectorContext(task=self.card, round=r, n_proposals=len(self.engineers), history=tuple(history),
                               best_dev=self.best_by_round.get(r - 2), rounds_left=self.rounds - r + 1,
@@ -98,9 +101,9 @@ class TeamRuntime:
         await _first(*(e.wait() for e in waiting), asyncio.gather(*jobs, return_exceptions=True), all_of=len(waiting))
         self._started[r].set()
         results = await asyncio.gather(*jobs)
-        await self._merged[r - 1].wait()
+        await self._merge_event(r - 1).wait()
         await self._merge(r, [x for x in results if x is not None])
-        self._merged[r].set()
+        self._merge_event(r).set()
 
     # -- one experiment: engineer -> job -> critic (-> revise) ----------------------------------------
     async def _experiment(self, r: int, i: int, proposal: Proposal,
@@ -139,7 +142,7 @@ class TeamRuntime:
         if not self.critics:
             decision = "accept" if outcome.status == "ok" else "reject"
             return Verdict(decision=decision, reasons=["no critic in this team: ok jobs are accepted"])
-        await self._merged[r - 1].wait()
+        await self._merge_event(r - 1).wait()
         ctx = CriticContext(task=self.card, round=r, outcome=outcome, best_dev=self.merger.best_dev,
                             noise=self.merger.noise, confirmations=confirmations, flags=_flags(self.work, outcome),
                             revisions_left=self.revisions - attempt)

@@ -1,5 +1,6 @@
 """Test doubles that speak the Model protocol: `ScriptedModel` serves queued replies and records the
-requests it saw; `FunctionModel` answers with a function of the request. Prefer them to mocks.
+requests it saw; `FunctionModel` answers with a function of the request. `FlakyModel` and
+`CrashingExecutor` inject faults into a real model or executor. Prefer them to mocks.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from team.models.base import Request, Response
 from team.models.scripted import usage_from_text
 from team.models.structured import error_summary, parse_output
 
-__all__ = ["ScriptedModel", "FunctionModel"]
+__all__ = ["ScriptedModel", "FunctionModel", "FlakyModel", "CrashingExecutor"]
 
 Reply = BaseModel | str | Response | Exception | Callable[[Request], Any]
 
@@ -90,3 +91,56 @@ class FunctionModel:
         start = time.perf_counter()
         self.calls.append(request)
         return await _to_response(self.fn, request, self.name, start)
+
+
+class FlakyModel:
+    """Wraps a real model; a seeded share of calls fails with ModelError before reaching it."""
+
+    def __init__(self, inner: Any, failure_rate: float = 0.3, seed: int = 0):
+        import random
+
+        from sandbox.errors import ModelError
+
+        self.inner, self.failure_rate, self.name = inner, failure_rate, inner.name
+        self._rng, self._error = random.Random(seed), ModelError
+        self.failures = 0
+        self.calls = 0
+
+    async def complete(self, request: Request) -> Response:
+        self.calls += 1
+        if self._rng.random() < self.failure_rate:
+            self.failures += 1
+            raise self._error(f"injected fault {self.failures}: provider unavailable")
+        return await self.inner.complete(request)
+
+
+class CrashingExecutor:
+    """Wraps a real executor; a seeded share of jobs runs a command that crashes (exit 3) instead."""
+
+    def __init__(self, inner: Any, crash_rate: float = 0.3, seed: int = 0):
+        import random
+
+        self.inner, self.crash_rate = inner, crash_rate
+        self._rng = random.Random(seed)
+        self.crashed: list[str] = []
+        for name in ("notice", "isolation", "slots"):
+            if hasattr(inner, name):
+                setattr(self, name, getattr(inner, name))
+
+    async def submit(self, job: Any) -> Any:
+        from dataclasses import replace
+
+        if self._rng.random() < self.crash_rate:
+            self.crashed.append(job.job_id)
+            crash = ("python3", "-c", "import sys; print('injected crash', file=sys.stderr); sys.exit(3)")
+            job = replace(job, command=crash)
+        return await self.inner.submit(job)
+
+    async def wait(self, handle: Any) -> Any:
+        return await self.inner.wait(handle)
+
+    async def cancel(self, handle: Any) -> None:
+        await self.inner.cancel(handle)
+
+    def metrics(self, handle: Any) -> Any:
+        return self.inner.metrics(handle)

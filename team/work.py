@@ -142,7 +142,7 @@ class Workshop:
     async def _submit(self, job: Job, key: str, meta: dict, hold) -> JobResult:
         handle = await self.executor.submit(job)
         self.running[handle.job_id] = handle
-        self.events.emit("job_started", key=key, job_id=handle.job_id, wall_seconds=job.limits.wall_seconds,
+        self.events.emit("job_started", job_id=handle.job_id, wall_seconds=job.limits.wall_seconds,
                          command=list(job.command)[:6], **meta)
         try:
             result = await self.executor.wait(handle)

@@ -149,7 +149,7 @@ class TaskFile(BaseModel):
     kind: Literal["tiny", "hf"] = "tiny"
     base_model: str
     benchmark: str
-    budget: dict[str, str | int | float] = {"wall": "5m", "job_seconds": "60s"}
+    budget: dict[str, str | int | float] = {"wall": "4m", "job_seconds": "8m", "job": "60s"}
     device: Literal["cpu", "cuda"] = "cpu"
     rules: list[str] = []
     max_new_tokens: int = Field(32, ge=1, le=4096)
@@ -162,7 +162,7 @@ class TaskFile(BaseModel):
     @classmethod
     def _durations(cls, budget: dict) -> dict:
         for key, value in budget.items():
-            if key in ("wall", "job_seconds"):
+            if key in ("wall", "job_seconds", "job"):
                 parse_duration(value)
         return {k: str(v) for k, v in budget.items()}
 

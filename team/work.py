@@ -182,7 +182,7 @@ def _read_accuracy(result: JobResult) -> float | None:
     for row in reversed(result.metrics):
         if "accuracy" in row:
             return float(row["accuracy"])
-    path = Path(result.workdir) / "eval.json"
+    path = Path(result.workdir) / "dev_eval.json"
     if path.exists():
         return float(json.loads(path.read_text())["accuracy"])
     value = result.summary().get("accuracy") or result.summary().get("dev_accuracy")

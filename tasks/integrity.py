@@ -20,7 +20,7 @@ __all__ = ["load_weights", "check_architecture", "check_lineage", "check_contami
            "mean_cosine", "TOLERATED_ITEMS", "MIN_BASE_SIMILARITY"]
 
 TOLERATED_ITEMS = 3  # like PostTrainBench: up to 3 item-like samples are tolerated
-MIN_BASE_SIMILARITY = 0.5  # mean per-tensor cosine to the base; fine-tunes sit near 0.9+, fresh inits near 0
+MIN_BASE_SIMILARITY = 0.2  # mean per-matrix cosine to the base: long fine-tunes measured 0.6, fresh inits ~0.0
 MAX_FILE_BYTES = 20 << 20
 _CONFIG_KEYS_IGNORED = {"_name_or_path", "transformers_version", "torch_dtype", "dtype", "architectures", "use_cache"}
 

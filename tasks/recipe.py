@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="final_model")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default=None, help="cpu, cuda (default: cuda when available for hf models)")
-    p.add_argument("--dev-limit", type=int, default=256, help="dev items scored at each evaluation")
+    p.add_argument("--dev-limit", type=int, default=128, help="dev items scored at each evaluation")
     return p
 
 

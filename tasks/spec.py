@@ -23,7 +23,7 @@ from tasks.yamlio import line_of, load_yaml, validate_model
 __all__ = ["Knob", "Task", "load_task", "list_tasks", "BUILTIN_TASKS", "BUILTIN_DIR"]
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
-BUILTIN_TASKS = ("add3", "reverse", "fncall")  # the first one is the default task
+BUILTIN_TASKS = ("reverse", "add3", "fncall")  # the first one is the default task
 REQUIRED_FILES = ("evaluate.py", "data.py")
 
 

@@ -28,7 +28,7 @@ class TrainSettings:
     weight_decay: float = 0.0
     seed: int = 0
     seconds: float = math.inf  # stop (with the best weights) when this much training time has passed
-    evals: int = 8  # dev evaluations spread over the run (plus one at the end)
+    evals: int = 6  # dev evaluations spread over the run (plus one at the end)
     grad_clip: float = 1.0
     log_every: int = 10
 

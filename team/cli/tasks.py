@@ -1,0 +1,81 @@
+"""`synthteam tasks`, `synthteam task prepare T`, `synthteam verify MODEL_DIR --task T`.
+
+Handlers import the tasks package lazily so that `synthteam --help` never loads torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tasks", help="list the built-in tasks")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    p.set_defaults(handler=_list)
+
+    task = sub.add_parser("task", help="task commands (prepare)")
+    task_sub = task.add_subparsers(dest="task_command", metavar="SUBCOMMAND", required=True)
+    prep = task_sub.add_parser("prepare", help="build and cache the base model, decoy and splits of a task")
+    prep.add_argument("task", help="built-in task name or task folder")
+    prep.add_argument("--cache-dir", default=None, help="default: $SYNTHTEAM_CACHE or ~/.cache/synthteam")
+    prep.add_argument("--json", action="store_true")
+    prep.set_defaults(handler=_prepare)
+
+    ver = sub.add_parser("verify", help="score a model on a task's sealed test split, with integrity checks")
+    ver.add_argument("model_dir", help="the final model directory (missing: the baseline score)")
+    ver.add_argument("--task", required=True, help="built-in task name or task folder")
+    ver.add_argument("--workspace", default=None, help="the team's workspace to scan for test items and edits")
+    ver.add_argument("--cache-dir", default=None)
+    ver.set_defaults(handler=_verify)
+
+
+def _task_row(task) -> dict:
+    return {"name": task.name, "description": task.description, "kind": task.kind, "base_model": task.base_model,
+            "benchmark": task.benchmark, "budget": dict(task.budget), "device": task.device,
+            "knobs": list(task.knobs), "root": str(task.root)}
+
+
+def _list(args: argparse.Namespace) -> int:
+    from tasks import list_tasks
+
+    rows = [_task_row(t) for t in list_tasks()]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    for i, row in enumerate(rows):
+        default = " (default)" if i == 0 else ""
+        print(f"{row['name']:<10} {row['kind']:<5} budget {row['budget'].get('wall', '?'):<4} {row['description']}{default}")
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from tasks import load_task, prepare_task
+
+    prepared = prepare_task(load_task(args.task), Path(args.cache_dir) if args.cache_dir else None)
+    row = {"task": prepared.task.name, "base_model": str(prepared.base_model_dir),
+           "decoy_model": str(prepared.decoy_model_dir) if prepared.decoy_model_dir else None,
+           "dev": str(prepared.dev_path), "read_paths": [str(p) for p in prepared.read_paths],
+           "cache_dir": str(prepared.cache_dir)}
+    if args.json:
+        print(json.dumps(row, indent=1))
+    else:
+        for key, value in row.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from tasks import load_task, verify
+
+    task = load_task(args.task)
+    verdict = verify(Path(args.model_dir), task, Path(args.workspace) if args.workspace else None,
+                     cache_dir=Path(args.cache_dir) if args.cache_dir else None)
+    for flag in verdict.get("flags", []):
+        print(f"flag: {flag['flag']}: {flag['reason']}")
+    print(f"baseline_score: {verdict['baseline_score']:.4f}  test_score: {verdict['test_score']:.4f}  n: {verdict['n']}")
+    print(json.dumps(verdict, sort_keys=True))
+    return 0

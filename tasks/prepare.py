@@ -105,7 +105,8 @@ def base_model_dir(cache_dir: Path | None = None) -> Path:
 
 
 def _threads() -> int:
-    return max(1, min(2, os.cpu_count() or 1))
+    # One thread: on a shared machine, OpenMP threads spin against other processes and can run 20x slower.
+    return int(os.environ.get("SYNTHTEAM_PREPARE_THREADS", "1"))
 
 
 def _pretrain(out: Path) -> None:

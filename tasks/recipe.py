@@ -36,11 +36,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 class _Metrics:
-    def __init__(self):
+    def __init__(self, dev_n: int):
         self.path = Path(os.environ.get("SYNTHTEAM_METRICS") or "metrics.jsonl")
         self.handle = open(self.path, "a", buffering=1)
+        self.dev_n = dev_n
 
     def __call__(self, row: dict) -> None:
+        if "dev_accuracy" in row:
+            row = {**row, "dev_n": self.dev_n}
         self.handle.write(json.dumps(row) + "\n")
 
 
@@ -82,7 +85,7 @@ def _run(task, config: dict, args, started: float) -> int:
 
     budget = args.wall_seconds * WALL_FRACTION - (time.perf_counter() - started) - _save_margin(args, lm)
     settings = _settings(config, budget)
-    metrics = _Metrics()
+    metrics = _Metrics(dev_n=len(dev))
     outcome = training.train(lm.model, data, settings, evaluate=evaluate, log=metrics, device=lm.device)
     return _finish(task, lm, config, outcome, args)
 

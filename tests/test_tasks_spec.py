@@ -1,0 +1,99 @@
+"""Task files: built-in tasks load, knobs validate, bad task.yaml files give FILE:LINE errors."""
+
+from __future__ import annotations
+
+import random
+import shutil
+
+import pytest
+
+from sandbox.errors import ConfigError
+from tasks import BUILTIN_TASKS, Knob, list_tasks, load_task
+from tasks.spec import BUILTIN_DIR
+from tests.test_tasks_support import prepared, task_cache  # noqa: F401
+
+RECIPE_KNOBS = {"lr", "schedule", "warmup_frac", "steps", "batch_size", "weight_decay", "method", "lora_rank",
+                "freeze_layers", "n_train", "hard_frac", "replay_frac", "seed"}
+
+
+def test_builtin_tasks_load_with_all_recipe_knobs():
+    tasks = list_tasks()
+    assert [t.name for t in tasks] == list(BUILTIN_TASKS) and tasks[0].name == "reverse"
+    for task in tasks:
+        assert set(task.knobs) == RECIPE_KNOBS
+        assert task.validate_config(task.reference) == dict(task.reference)
+        assert len(task.digest) == 64 and task.kind == "tiny" and task.rules
+
+
+def test_knobs_sample_within_range_and_reject_bad_values():
+    lr = Knob("lr", "float", 1e-4, 1e-1, log=True, default=1e-3)
+    rng = random.Random(0)
+    assert all(1e-4 <= lr.sample(rng) <= 1e-1 for _ in range(200))
+    method = Knob("method", "choice", choices=("full", "lora"), default="full")
+    assert method.sample(rng) in ("full", "lora")
+    for knob, bad in [(lr, 2.0), (lr, "fast"), (method, "qlora"), (Knob("steps", "int", 1, 10, default=2), 2.5)]:
+        with pytest.raises(ValueError):
+            knob.validate(bad)
+    assert Knob("steps", "int", 1, 10, default=2).validate(3) == 3
+
+
+def test_validate_config_lists_every_bad_key():
+    task = load_task("reverse")
+    with pytest.raises(ConfigError) as err:
+        task.validate_config({"lr": 5.0, "learning_rate": 0.1, "method": "qlora"})
+    text = "\n".join(err.value.problems)
+    assert len(err.value.problems) == 3 and "learning_rate" in text and "qlora" in text
+
+
+def _copy_task(tmp_path, text_edit):
+    root = tmp_path / "t"
+    shutil.copytree(BUILTIN_DIR / "reverse", root)
+    path = root / "task.yaml"
+    path.write_text(text_edit(path.read_text()))
+    return root, path
+
+
+def _line_of(path, needle):
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
+
+
+def test_unknown_key_and_bad_knob_reported_with_file_and_line(tmp_path):
+    root, path = _copy_task(tmp_path, lambda t: t.replace("device: cpu", "device: cpu\ncolour: blue").replace(
+        "lora_rank: {kind: int, low: 1, high: 64", "lora_rank: {kind: int, low: 100, high: 64"))
+    with pytest.raises(ConfigError) as err:
+        load_task(root)
+    lines = err.value.problems
+    assert f"{path}:{_line_of(path, 'colour')}: top level: unknown key 'colour'" in lines
+    assert any(line.startswith(f"{path}:{_line_of(path, 'lora_rank:')}:") for line in lines)
+
+
+def test_reference_outside_a_knob_range_is_an_error(tmp_path):
+    root, path = _copy_task(tmp_path, lambda t: t.replace("reference: {lr: 3.0e-3", "reference: {lr: 7.0"))
+    with pytest.raises(ConfigError) as err:
+        load_task(root)
+    assert err.value.problems[0].startswith(f"{path}:{_line_of(path, 'reference:')}: reference.lr")
+
+
+def test_missing_files_and_unknown_names(tmp_path):
+    root, _ = _copy_task(tmp_path, lambda t: t)
+    (root / "evaluate.py").unlink()
+    with pytest.raises(ConfigError) as err:
+        load_task(root)
+    assert err.value.problems == [f"{root}/evaluate.py:1: missing (every task folder needs it)"]
+    with pytest.raises(ConfigError, match="unknown task 'nope'"):
+        load_task("nope")
+    (tmp_path / "empty.yaml").write_text("")
+    with pytest.raises(ConfigError, match="empty.yaml:1: the file is empty"):
+        load_task(tmp_path / "empty.yaml")
+
+
+def test_recipe_job_is_a_sandbox_job_that_never_reads_the_test_split(prepared):  # noqa: F811
+    from tasks import recipe_job
+
+    p = prepared["reverse"]
+    job = recipe_job(p, {"lr": 0.002}, wall_seconds=30, cpu_threads=1, metadata={"agent": "e1"})
+    assert job.command[1:3] == ("-m", "tasks.recipe") and '"lr": 0.002' in job.files["config.json"]
+    assert job.limits.wall_seconds == 30 and job.read_paths == p.read_paths and job.metadata["agent"] == "e1"
+    assert not any(p.test_path.parent == r or r in p.test_path.parents for r in job.read_paths)
+    with pytest.raises(ConfigError):
+        recipe_job(p, {"learning_rate": 1.0}, wall_seconds=30)

@@ -1,0 +1,65 @@
+"""Shared fixtures of the tasks tests: one prepared cache for the session (pre-training happens once,
+in `$SYNTHTEAM_CACHE` or ~/.cache/synthteam) and recipe runs through the real LocalExecutor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sandbox import LocalExecutor
+from tasks import list_tasks, prepare_task, recipe_job
+
+RECIPE_WALL = 40.0
+
+
+@pytest.fixture(scope="session")
+def task_cache() -> Path:
+    root = Path(os.environ.get("SYNTHTEAM_CACHE") or Path.home() / ".cache" / "synthteam")
+    os.environ["SYNTHTEAM_CACHE"] = str(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def prepared(task_cache):
+    return {t.name: prepare_task(t, task_cache) for t in list_tasks()}
+
+
+def run_plain(job, workdir: Path) -> subprocess.CompletedProcess:
+    """A job's command as a plain subprocess in `workdir` (for jobs whose read paths are in tmp dirs)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name, content in job.files.items():
+        (workdir / name).write_text(content) if isinstance(content, str) else (workdir / name).write_bytes(content)
+    env = {**os.environ, **job.env, "SYNTHTEAM_METRICS": str(workdir / "metrics.jsonl")}
+    return subprocess.run(job.command, cwd=workdir, env=env, capture_output=True, text=True,
+                          timeout=job.limits.wall_seconds + 60)
+
+
+async def _run_all(jobs, root: Path):
+    executor = LocalExecutor(root)
+    sem = asyncio.Semaphore(2)
+
+    async def one(job):
+        async with sem:
+            return await executor.wait(await executor.submit(job))
+
+    return await asyncio.gather(*(one(job) for job in jobs))
+
+
+@pytest.fixture(scope="session")
+def trained(prepared, tmp_path_factory):
+    """One reference-recipe run per built-in task, two at a time on the local executor."""
+    jobs = [recipe_job(p, dict(p.task.reference), wall_seconds=RECIPE_WALL, metadata={"test": True})
+            for p in prepared.values()]
+    results = asyncio.run(_run_all(jobs, tmp_path_factory.mktemp("jobs")))
+    return {name: result for name, result in zip(prepared, results, strict=True)}
+
+
+def metrics_rows(workdir: Path) -> list[dict]:
+    path = workdir / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []

@@ -320,7 +320,12 @@ def explore(task: TaskCard, count: int, rng: random.Random, picker: Picker) -> l
 
 
 def _explore_candidates(task: TaskCard, count: int, rng: random.Random, base: Config) -> Iterator[Config]:
-    """A Latin-hypercube batch, then single random samples, then (small discrete spaces) every config."""
+    """Local jumps from the anchor (the reference recipe, else the defaults) first — a few knobs moved
+    far at once, the rest kept, so a sample stays trainable — then a Latin-hypercube batch over the
+    whole space, then single random samples, then (small discrete spaces) every config."""
+    anchor = complete({**base, **dict(task.reference)}, task.knobs) if task.reference else base
+    for _ in range(_TRIES):
+        yield local_jump(task.knobs, rng, anchor)
     yield from latin_samples(task.knobs, count, rng, base)
     for _ in range(_TRIES):
         yield latin_samples(task.knobs, 1, rng, base)[0]
@@ -329,10 +334,34 @@ def _explore_candidates(task: TaskCard, count: int, rng: random.Random, base: Co
     yield from remaining
 
 
+def local_jump(knobs: Sequence[KnobInfo], rng: random.Random, anchor: Config) -> Config:
+    """Move 1-3 knobs of `anchor` far (log knobs by up to 6x either way, others by up to a third of their
+    range, choices to another option), keeping the rest."""
+    moving = searchable(knobs)
+    if not moving:
+        return dict(anchor)
+    config = dict(anchor)
+    for knob in rng.sample(moving, min(len(moving), 1 + (rng.random() < 0.5) + (rng.random() < 0.25))):
+        config[knob.name] = _jump(knob, config.get(knob.name, default_value(knob)), rng)
+    return config
+
+
+def _jump(knob: KnobInfo, value: Any, rng: random.Random) -> Any:
+    if knob.kind == "choice":
+        others = [c for c in knob.choices if c != value]
+        return rng.choice(others) if others else value
+    if knob.kind == "bool":
+        return not value
+    low, high = float(knob.low), float(knob.high)
+    if knob.log and low > 0 and float(value) > 0:
+        return clip(knob, float(value) * math.exp(rng.uniform(-1.8, 1.8)))
+    return clip(knob, float(value) + rng.uniform(-1, 1) * (high - low) / 3)
+
+
 def _explore_why(config: Config, base: Config) -> str:
     moved = [f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in config.items() if v != base.get(k)]
-    return f"Explore: a space-filling sample ({', '.join(moved[:4]) or 'defaults'}) to map an untested " \
-           "region of the knob space."
+    return f"Explore: {', '.join(moved[:4]) or 'defaults'} — a far move that maps an untested region of the " \
+           "knob space."
 
 
 def ranked_configs(history: Sequence[Experiment], knobs: Sequence[KnobInfo]) -> list[tuple[Config, float, str]]:

@@ -88,8 +88,10 @@ def test_round_one_explores_from_the_reference_and_defaults_with_distinct_legal_
     for p in plan.proposals:
         _assert_legal(p.config)
         assert p.rationale.endswith(".") and len(p.rationale) > 20
-    lrs = sorted(c["lr"] for c in configs[2:])
-    assert lrs[-1] / lrs[0] > 4  # the space-filling samples spread over the log range
+    reference = configs[0]
+    moved = [{k for k in c if k != "seed" and c[k] != reference.get(k)} for c in configs[2:]]
+    assert all(1 <= len(m) <= 3 for m in moved), moved  # far moves of a few knobs: still trainable
+    assert len(set().union(*moved)) >= 3  # ...that together probe several directions
 
 
 def test_ten_rounds_of_simulated_history_never_repeat_a_config():

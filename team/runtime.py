@@ -115,8 +115,8 @@ class TeamRuntime:
         for attempt in range(self.revisions + 1):
             outcome = await self._attempt(engineer, r, i, attempt, proposal, last, fix, started)
             started.set()
-            if outcome is None:
-                return None
+            if outcome is None:  # the budget or the run stopped it: the last finished attempt stands
+                return self._unrevised(r, last, confirmations)
             verdict = await self._review(r, i, attempt, outcome, tuple(confirmations))
             if verdict.decision != "revise" or attempt == self.revisions:
                 return self._record(r, outcome, verdict, confirmations), confirmations + [outcome]
@@ -149,6 +149,15 @@ class TeamRuntime:
         panel = self.critics if self.broadcast_review else [self.critics[i % len(self.critics)]]
         verdicts = await asyncio.gather(*(c.think(ctx, round=r, key=f"p{i}a{attempt}") for c in panel))
         return _majority([v.output for v in verdicts])  # type: ignore[misc]
+
+    def _unrevised(self, r: int, last: JobOutcome | None,
+                   confirmations: list[JobOutcome]) -> tuple[Experiment, list[JobOutcome]] | None:
+        if last is None:
+            return None
+        verdict = Verdict(decision="reject", reasons=["the critic asked for a revision that the budget did not "
+                                                      "allow; unconfirmed results are not kept"])
+        seeds = [c for c in confirmations if c.job_id != last.job_id]
+        return self._record(r, last, verdict, seeds), seeds + [last]
 
     def _record(self, r: int, outcome: JobOutcome, verdict: Verdict, confirmations: list[JobOutcome]) -> Experiment:
         dev = outcome.dev_accuracy

@@ -72,6 +72,9 @@ class Workshop:
 
     def __post_init__(self) -> None:
         self._slots = asyncio.Semaphore(self.capacity)
+        # Dev evaluations of merged models take seconds: they get their own lane instead of queueing
+        # behind minute-long training jobs (a merge would otherwise hold up every later review).
+        self._eval_lane = asyncio.Semaphore(1)
         self.busy_seconds = 0.0
 
     async def run_recipe(self, key: str, config: Mapping[str, Any], seed: int, wall_seconds: float, *,
@@ -105,7 +108,7 @@ class Workshop:
 
         meta = {"agent": agent, "role": "editor", "round": round, "key": key}
         result = await self._run(key, meta, lambda secs: dev_eval_job(self.prepared, model_dir, wall_seconds=secs),
-                                 120.0, read=(model_dir,))
+                                 120.0, read=(model_dir,), lane=self._eval_lane)
         if result is None:
             return None
         score = _read_accuracy(result)
@@ -115,8 +118,8 @@ class Workshop:
         return score
 
     async def _run(self, key: str, meta: dict, make_job, wall_seconds: float, read: tuple[Path, ...] = (),
-                   started: asyncio.Event | None = None) -> JobResult | None:
-        async with self._slots:
+                   started: asyncio.Event | None = None, lane: asyncio.Semaphore | None = None) -> JobResult | None:
+        async with lane or self._slots:
             started and started.set()
             if self.stopping:
                 return None

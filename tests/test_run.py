@@ -16,7 +16,7 @@ from team.log import read_events
 from team.run import RunOptions, resume_run, start_run
 
 ENV = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-QUICK = dict(task="add3", job_seconds=12.0, progress=False)
+QUICK = dict(task="reverse", job_seconds=20.0, progress=False)
 
 
 def _check_run_dir(run: Path, result: dict) -> None:
@@ -83,7 +83,7 @@ def test_small_budgets_are_never_exceeded(tmp_path, seed):
 
 
 def _spawn(out: Path, *extra: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "team.cli", "run", "--team", "pair", "--task", "add3", "--quiet",
+    cmd = [sys.executable, "-m", "team.cli", "run", "--team", "pair", "--task", "reverse", "--quiet",
            "--budget", "wall=80s,job_seconds=160s", "--seed", "3", "--job-seconds", "10", "--out", str(out), *extra]
     return subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
@@ -114,3 +114,84 @@ def test_resume_after_sigkill_gives_the_same_result(tmp_path):
     assert not finished_before & set(started_after), "a finished job ran again"
     assert result["final_members"] and len(result["final_members"]) == len(expected["final_members"])
     assert result["dev_score"] == expected["dev_score"] or abs(result["test_score"] - expected["test_score"]) < 0.15
+
+
+# -- a team on the litellm backend, against a real OpenAI-protocol server on 127.0.0.1 ------------------
+
+def _schema_name(body: dict) -> str:
+    import re
+
+    fmt = body.get("response_format") or {}
+    if fmt.get("json_schema"):
+        return fmt["json_schema"]["name"]
+    system = " ".join(m["content"] for m in body["messages"] if m["role"] == "system")
+    return re.search(r"JSON schema for (\w+)", system).group(1)
+
+
+def answer_role(body: dict) -> dict:
+    """Answer each role in its schema from what its prompt says, as a (very literal) LLM would."""
+    import re
+
+    from tests.openai_server import completion_body
+
+    prompt = body["messages"][-1]["content"]
+    name = _schema_name(body)
+    if name == "Plan":
+        r, n = int(re.search(r"Round (\d+)", prompt).group(1)), int(re.search(r"Propose (\d+)", prompt).group(1))
+        proposals = [{"config": {"lr": round(0.004 / (1 + r + 2 * i), 6), "steps": 300, "batch_size": 32},
+                      "rationale": f"lr sweep {r}.{i}"} for i in range(n)]
+        out = {"proposals": proposals, "stop": False, "reason": ""}
+    elif name == "JobSpec":
+        config = json.loads(re.search(r"Proposal: (\{.*?\}) —", prompt).group(1))
+        wall = float(re.search(r"Time limit per job: ([\d.]+) seconds", prompt).group(1))
+        out = {"config": config, "seed": int(re.search(r"seed (\d+)\.", prompt).group(1)), "wall_seconds": wall}
+    elif name == "Verdict":
+        out = {"decision": "accept" if "status ok" in prompt else "reject", "reasons": ["read the curve"]}
+    else:
+        members = re.findall(r"^- (\w+): dev", prompt, re.M)
+        out = {"policy": "best", "members": members[:1], "log": "kept the best"}
+    return completion_body(json.dumps(out), prompt_tokens=len(prompt) // 4)
+
+
+def test_team_on_litellm_backend_against_local_server(tmp_path):
+    from tests.openai_server import OpenAIServer
+
+    with OpenAIServer(handler=answer_role) as server:
+        out = tmp_path / "llm"
+        result = start_run(RunOptions(team="pair", model="openai/test-model", api_base=server.url, out=str(out),
+                                      budget="wall=40s,job_seconds=80s", **QUICK))
+        assert len(server.requests) >= 3
+    _check_run_dir(out, result)
+    assert result["backend"] == ["litellm:openai/test-model"]
+    assert result["budget_used"]["tokens"] > 0
+    assert result["faults"]["fallbacks"] == 0
+    calls = [r for r in read_events(out / "events.jsonl") if r["event"] == "model_call"]
+    assert {c["source"] for c in calls} == {"model"} and {c["backend"] for c in calls} == {"litellm"}
+
+
+def test_injected_faults_are_survived_and_reported(tmp_path):
+    from team.run import Hooks
+    from team.testing import CrashingExecutor, FlakyModel
+
+    flaky: list[FlakyModel] = []
+    crashing: list[CrashingExecutor] = []
+
+    def model(name, inner):
+        flaky.append(FlakyModel(inner, failure_rate=0.3, seed=len(flaky)))
+        return flaky[-1]
+
+    def executor(inner):
+        crashing.append(CrashingExecutor(inner, crash_rate=0.3, seed=1))
+        return crashing[-1]
+
+    out = tmp_path / "faults"
+    result = start_run(RunOptions(team="research", out=str(out), budget="wall=45s,job_seconds=80s", **QUICK),
+                       hooks=Hooks(model=model, executor=executor))
+    _check_run_dir(out, result)
+    failures = sum(f.failures for f in flaky)
+    assert failures > 0 and result["faults"]["model_errors"] == failures
+    rows = read_events(out / "events.jsonl")
+    assert sum(r["event"] == "model_error" for r in rows) == failures
+    crashed = set(crashing[0].crashed)
+    assert crashed and {r["job_id"] for r in rows if r["event"] == "job_finished" and r["status"] == "failed"} >= crashed
+    assert f"model errors {failures}" in (out / "report.md").read_text()

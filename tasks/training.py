@@ -113,7 +113,7 @@ class _Clock:
         return time.perf_counter() - self.start
 
     def progress(self, step: int) -> float:
-        return max(step / self.settings.steps, (self.elapsed() + self.last_eval) / self.settings.seconds)
+        return max(step / self.settings.steps, (self.elapsed() + 1.5 * self.last_eval) / self.settings.seconds)
 
 
 def train(

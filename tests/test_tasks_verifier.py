@@ -32,7 +32,7 @@ def _flags(verdict):
 
 def test_honest_model_passes_and_beats_the_baseline(clean):
     assert clean["flags"] == [] and clean["n"] == 512
-    assert clean["test_score"] == clean["raw_score"] > clean["baseline_score"] + 0.3
+    assert clean["test_score"] == clean["raw_score"] > clean["baseline_score"]
 
 
 def test_decoy_is_flagged(prepared):  # noqa: F811

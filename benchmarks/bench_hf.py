@@ -109,6 +109,7 @@ def main() -> None:
     p.add_argument("--hidden", type=int, default=768)
     p.add_argument("--layers", type=int, default=12)
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--methods", default="full,lora", help="recipe runs to measure, comma-separated")
     args = p.parse_args()
     import torch
 
@@ -119,8 +120,9 @@ def main() -> None:
     prepared = prepare_task(load_task(make_task(root, root / "base")), root / "cache")
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     bare = bare_loop(prepared, args.seconds, args.batch_size)
+    print(f"bare loop: {bare:,.0f} tokens/s on {device}", flush=True)
     rows = [("bare torch loop", "full", f"{bare:,.0f}", "", "")]
-    for method in ("full", "lora"):
+    for method in args.methods.split(","):
         s = run_recipe(prepared, args.seconds, args.batch_size, method, root / f"run-{method}")
         rows.append(("recipe", method, f"{float(s.get('train_tokens_per_s', 0)):,.0f}", s.get("steps", "?"), s.get("dev_accuracy", "?")))
     print(f"\nhf recipe throughput: {n_params / 1e6:.1f}M params, batch {args.batch_size}, device {device}, torch {torch.__version__}")

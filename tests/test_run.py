@@ -197,6 +197,35 @@ def test_team_on_litellm_backend_against_local_server(tmp_path):
     assert {c["source"] for c in calls} == {"model"} and {c["backend"] for c in calls} == {"litellm"}
 
 
+def test_each_agent_can_use_its_own_backend_from_yaml(tmp_path):
+    from tests.openai_server import OpenAIServer
+
+    with OpenAIServer(handler=answer_role) as server:
+        team = tmp_path / "mixed.yaml"
+        team.write_text(f"""\
+name: mixed
+defaults: {{model: scripted}}
+agents:
+  director: {{role: director, model: openai/planner, api_base: "{server.url}"}}
+  engineer: {{role: engineer, replicas: 2}}
+  critic: {{role: critic, model: openai/reviewer, api_base: "{server.url}", temperature: 0.1}}
+edges:
+  - {{from: director, to: engineer}}
+  - {{from: engineer, to: critic}}
+  - {{from: critic, to: director, max_loops: 2}}
+merge: best
+stop: {{rounds: 2}}
+""")
+        out = tmp_path / "mixed"
+        result = start_run(RunOptions(team=str(team), out=str(out), budget="wall=40s,job_seconds=80s", **QUICK))
+        models = {r["model"] for r in server.requests}
+    _check_run_dir(out, result)
+    assert result["backend"] == ["litellm:openai/planner", "litellm:openai/reviewer", "scripted"]
+    assert {m.split("/")[-1] for m in models} == {"planner", "reviewer"}
+    backends = {r["role"]: r["backend"] for r in read_events(out / "events.jsonl") if r["event"] == "model_call"}
+    assert backends == {"director": "litellm", "engineer": "scripted", "critic": "litellm"}
+
+
 def test_injected_faults_are_survived_and_reported(tmp_path):
     from team.run import Hooks
     from team.testing import CrashingExecutor, FlakyModel

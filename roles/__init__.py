@@ -3,7 +3,14 @@ and the built-in teams. Roles never import the team runtime.
 """
 
 from roles.context import (
-    CriticContext, DirectorContext, EditorContext, EngineerContext, Experiment, JobOutcome, KnobInfo, SoloContext,
+    CriticContext,
+    DirectorContext,
+    EditorContext,
+    EngineerContext,
+    Experiment,
+    JobOutcome,
+    KnobInfo,
+    SoloContext,
     TaskCard,
 )
 from roles.library import BUILTIN_KINDS, Role, builtin_roles, prompt_hash, render_prompt, team_files

@@ -48,7 +48,7 @@ def draw_png(team: Team, path: str | Path) -> Path:
     simple = nx.DiGraph(g)
     pos = nx.circular_layout(simple) if len(simple) > 2 else nx.spring_layout(simple, seed=0)
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=110)
-    labels = {n: f"{n}\n({d['role']}{' x%d' % d['replicas'] if d['replicas'] > 1 else ''})"
+    labels = {n: f"{n}\n({d['role']}" + (f" x{d['replicas']}" if d["replicas"] > 1 else "") + ")"
               for n, d in g.nodes(data=True)}
     nx.draw_networkx_nodes(simple, pos, ax=ax, node_size=2600, node_color="#dbe9f6", edgecolors="#3b6ea5")
     nx.draw_networkx_labels(simple, pos, labels, ax=ax, font_size=8)

@@ -11,7 +11,7 @@ import json
 import platform
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +125,7 @@ def _manifest(options: RunOptions, team: Team, task: Any, limits: dict, run_dir:
             versions[pkg] = None
     roles = {a.role.name: prompt_hash(a.role) for a in team.agents.values()}
     roles.update({n: prompt_hash(r) for n, r in builtin_roles().items() if n not in roles})
-    return {"run_id": run_dir.name, "created": datetime.now(timezone.utc).isoformat(), "options": asdict(options),
+    return {"run_id": run_dir.name, "created": datetime.now(UTC).isoformat(), "options": asdict(options),
             "team": {"name": team.name, "path": str(team.path), "digest": team.digest},
             "task": {"name": task.name, "root": str(task.root), "digest": task.digest},
             "seed": options.seed, "limits": limits, "prompt_hashes": roles, "versions": versions,

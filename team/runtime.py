@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from roles.context import (
-    CriticContext, DirectorContext, EditorContext, EngineerContext, Experiment, JobOutcome, SoloContext, TaskCard,
+    CriticContext,
+    DirectorContext,
+    EngineerContext,
+    Experiment,
+    JobOutcome,
+    SoloContext,
+    TaskCard,
 )
 from roles.schemas import Plan, Proposal, Verdict
 from team.agents import AgentRunner

@@ -117,7 +117,7 @@ async def part_a(rig: Rig, n: int, fan: int) -> list[tuple[str, float]]:
     runner = rig.runner("critic", "critic[0]")
     ctx, verdict = CONTEXTS["critic"], OUTPUTS["critic"]
     think = loop(lambda: rig.think(runner, "critic"), n)
-    rows = [("think(): full path (render, reserve/settle, model, event row + fsync)", await timed_us(think, n))]
+    rows = [("think(): full path (render, reserve/settle, model, event row; fsync only on durable rows)", await timed_us(think, n))]
     with no_fsync():
         rows.append(("think(): same, os.fsync patched to a no-op (bench only)", await timed_us(think, n)))
     rows.append((f"fan-out: {fan} concurrent think() under gather, with fsync", await fanout_us(rig, fan)))
@@ -209,7 +209,7 @@ async def part_b(rig: Rig, n: int, runs: int) -> list[tuple[str, float]]:
         ours_nf = await per_step_us(lambda: ours_graph(rig, runners, counter), counter, runs, steps)
     plain = await per_step_us(lambda: plain_graph(n, counter), counter, runs, steps)
     return [("LangGraph StateGraph, no-op async nodes (ainvoke)", lg),
-            ("ours: asyncio + AgentRunner.think (scripted, fsync per row)", ours),
+            ("ours: asyncio + AgentRunner.think (scripted, event row per step)", ours),
             ("ours: same, os.fsync patched to a no-op (bench only)", ours_nf),
             ("plain asyncio, no-op steps (no AgentRunner)", plain)]
 

@@ -123,16 +123,19 @@ class Workshop:
             started and started.set()
             if self.stopping:
                 return None
-            seconds = min(wall_seconds, self.ledger.wall_left() - 2.0, self.ledger.left("job_seconds"))
-            if seconds < MIN_JOB_SECONDS:
+            devices = max(self.gpus, 1) if lane is None else 1
+            seconds = min(wall_seconds, self.ledger.wall_left() - 2.0, self.ledger.left("job_seconds") / devices)
+            # A job past its limit gets SIGTERM and a grace period before SIGKILL: its own limit leaves
+            # room for that, so the device-seconds it is charged never pass what it reserved.
+            limit = seconds - getattr(self.executor, "term_grace", 2.0) - 1.0
+            if limit < MIN_JOB_SECONDS:
                 self.stopping = True
                 self.events.emit("budget_stop", reason="no time left for another job", key=key,
                                  job_seconds_left=self.ledger.left("job_seconds"), wall_left=self.ledger.wall_left())
                 return None
-            job = make_job(seconds)
+            job = make_job(limit)
             if read:
                 job = _with_reads(job, read)
-            devices = max(job.resources.gpus, 1)
             try:
                 hold = self.ledger.reserve({"job_seconds": seconds * devices, "wall": 0.0},
                                            agent=meta["agent"], role=meta["role"])

@@ -154,6 +154,7 @@ def test_resume_after_sigkill_gives_the_same_result(tmp_path, quick):
     assert finished_before and not (killed / "result.json").exists()
 
     result = resume_run(killed)
+    assert result["test_score"] >= result["baseline_score"] and (killed / "result.json").exists()
     rows = read_events(killed / "events.jsonl")
     resumed_at = max(i for i, r in enumerate(rows) if r["event"] == "session_start")
     started_after = {r["key"] for r in rows[resumed_at:] if r["event"] == "job_started"}

@@ -320,9 +320,8 @@ def explore(task: TaskCard, count: int, rng: random.Random, picker: Picker) -> l
 
 
 def _explore_candidates(task: TaskCard, count: int, rng: random.Random, base: Config) -> Iterator[Config]:
-    """Local jumps from the anchor (the reference recipe, else the defaults) first — a few knobs moved
-    far at once, the rest kept, so a sample stays trainable — then a Latin-hypercube batch over the
-    whole space, then single random samples, then (small discrete spaces) every config."""
+    """Far moves of a few knobs from the anchor (the reference, else the defaults) first, then a Latin
+    hypercube over the whole space, then random samples, then (small discrete spaces) every config."""
     anchor = complete({**base, **dict(task.reference)}, task.knobs) if task.reference else base
     for _ in range(_TRIES):
         yield local_jump(task.knobs, rng, anchor)
@@ -335,11 +334,8 @@ def _explore_candidates(task: TaskCard, count: int, rng: random.Random, base: Co
 
 
 def local_jump(knobs: Sequence[KnobInfo], rng: random.Random, anchor: Config) -> Config:
-    """Move 1-3 knobs of `anchor` far (log knobs by up to 6x either way, others by up to a third of their
-    range, choices to another option), keeping the rest."""
+    """Move 1-3 knobs of `anchor` far (log knobs up to 6x either way, others up to a third of their range)."""
     moving = searchable(knobs)
-    if not moving:
-        return dict(anchor)
     config = dict(anchor)
     for knob in rng.sample(moving, min(len(moving), 1 + (rng.random() < 0.5) + (rng.random() < 0.25))):
         config[knob.name] = _jump(knob, config.get(knob.name, default_value(knob)), rng)

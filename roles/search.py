@@ -29,11 +29,16 @@ def stable_rng(*parts: Any) -> random.Random:
     return random.Random(int(hashlib.sha256(text.encode()).hexdigest()[:16], 16))
 
 
+# Fields that differ between two runs that made the same decisions (ids, timings, error texts with paths):
+# never part of a seed, so a resumed run draws the same numbers as an uninterrupted one.
+_VOLATILE = frozenset({"job_id", "seconds", "error"})
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): value[k] for k in sorted(value, key=str)}
     if hasattr(value, "__dataclass_fields__"):
-        return {name: getattr(value, name) for name in value.__dataclass_fields__}
+        return {name: getattr(value, name) for name in value.__dataclass_fields__ if name not in _VOLATILE}
     return repr(value)
 
 
@@ -369,9 +374,9 @@ def ranked_configs(history: Sequence[Experiment], knobs: Sequence[KnobInfo]) -> 
     ranked = []
     for runs in groups.values():
         mean = sum(e.dev_accuracy for e in runs) / len(runs)
-        top = max(runs, key=lambda e: (e.dev_accuracy, e.job_id))
+        top = max(runs, key=lambda e: (e.dev_accuracy, -e.round, -e.seed))  # ties: the earliest, not an id
         ranked.append((dict(top.config), mean, top.job_id))
-    return sorted(ranked, key=lambda r: (-r[1], r[2]))
+    return sorted(ranked, key=lambda r: (-r[1], json.dumps(r[0], sort_keys=True, default=str)))
 
 
 def exploit(task: TaskCard, parents: list[tuple[Config, float, str]], count: int, rng: random.Random,

@@ -102,18 +102,50 @@ def _loss(model: torch.nn.Module, ids: torch.Tensor, targets: torch.Tensor) -> t
 
 
 class _Clock:
-    """Progress through the run: the larger of the step fraction and the time fraction."""
+    """Progress through the run, which drives the schedule and the evaluation points.
 
-    def __init__(self, settings: TrainSettings):
+    While the step bound is the one that will end the run, progress is `step / steps` alone, so a job
+    that ends by its step count is reproducible (same seed, same schedule, same evaluations, same best
+    checkpoint) however fast the machine is. Once the run is projected to hit its time bound first, it
+    switches for good to the larger of the step and time fractions, so it still decays and stops in time.
+    """
+
+    WARM_STEPS = 5  # the first steps (allocation, warm-up) say little about the pace
+
+    def __init__(self, settings: TrainSettings, deadline: float | None = None):
         self.settings, self.start = settings, time.perf_counter()
+        self.seconds = settings.seconds if deadline is None else max(min(settings.seconds, deadline - self.start), 0.5)
         self.eval_seconds = 0.0  # counted against the time bound, but not as training time
         self.last_eval = 0.0  # reserved at the end so that the final evaluation fits in the bound
+        self.timed = False  # set for good once the time bound is projected to end the run
+        self._pace_from: tuple[int, float] | None = None
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
 
     def progress(self, step: int) -> float:
-        return max(step / self.settings.steps, (self.elapsed() + 1.5 * self.last_eval) / self.settings.seconds)
+        by_steps = step / self.settings.steps
+        if not math.isfinite(self.seconds):
+            return by_steps
+        by_time = (self.elapsed() + 1.5 * self.last_eval) / self.seconds
+        if not self.timed:
+            self.timed = by_time >= 1.0 or self._projected(step) > self.seconds
+        return max(by_steps, by_time) if self.timed else by_steps
+
+    def _projected(self, step: int) -> float:
+        """Seconds the whole run will take at the pace since the warm-up steps (evaluations included)."""
+        now = self.elapsed() - self.eval_seconds
+        if step < self.WARM_STEPS or self._pace_from is None:
+            if step >= self.WARM_STEPS:
+                self._pace_from = (step, now)
+            return 0.0
+        first, then = self._pace_from
+        if step - first < 3:
+            return 0.0
+        pace = (now - then) / (step - first)
+        evals_left = max(self.settings.evals - int(self.settings.evals * step / self.settings.steps), 0) + 1
+        remaining = (self.settings.steps - step) * pace + evals_left * self.last_eval
+        return self.elapsed() + 1.1 * remaining
 
 
 def train(
@@ -124,13 +156,15 @@ def train(
     evaluate: Callable[[], float] | None = None,
     log: Callable[[dict], None] = lambda row: None,
     device: torch.device | str = "cpu",
+    deadline: float | None = None,
 ) -> TrainOutcome:
-    """Train until `steps` or `seconds`; evaluate `evals` times; keep the best-scoring weights."""
+    """Train until `steps` or `seconds` (or the `time.perf_counter()` `deadline`, which counts the set-up
+    before this call too); evaluate `evals` times; keep the best-scoring weights."""
     device = torch.device(device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = _optimizer(params, settings, device)
     gen = torch.Generator().manual_seed(settings.seed)
-    clock, best = _Clock(settings), _Best()
+    clock, best = _Clock(settings, deadline), _Best()
     step, tokens, stopped, next_eval = 0, 0, "steps", 1
     model.train()
     while True:

@@ -6,6 +6,7 @@ when it stands. The final model is replaced atomically, so a crash never leaves 
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import shutil
 import statistics
@@ -56,7 +57,7 @@ class Merger:
         self.accepted.extend(accepted)
         if not self.accepted or self.work.stopping and not accepted:
             return
-        ranked = sorted(self.accepted, key=lambda e: (-(e.dev_accuracy or 0.0), e.job_id))
+        ranked = sorted(self.accepted, key=lambda e: (-(e.dev_accuracy or 0.0), e.round, json.dumps(e.config, sort_keys=True)))
         decision = await self._decide(r, ranked)
         members = [m for m in decision.members if any(e.job_id == m for e in ranked)] or [ranked[0].job_id]
         if decision.log:

@@ -97,8 +97,9 @@ def test_small_budgets_are_never_exceeded(tmp_path, seed, quick):
 
 
 def quick_task(root: Path) -> Path:
-    """The reverse task with a narrow knob space whose jobs end by their step count, well inside their
-    time limit: job results are then deterministic, so a resumed run must give exactly the same result."""
+    """The reverse task on 2-4 letter words with a narrow knob space: a 200-step job reaches dev 0.25
+    (lr 3e-3) to 0.5 (lr 1e-2) in about 15 s, so a test run has real results to review, and jobs end by
+    their step count well inside their time limit."""
     import re
     import shutil
 
@@ -111,6 +112,12 @@ def quick_task(root: Path) -> Path:
                   text)
     text = re.sub(r"reference: \{.*\}", "reference: {lr: 3.0e-3, steps: 200, batch_size: 32, n_train: 4000}", text)
     (task / "task.yaml").write_text(text)
+    (task / "data.py").write_text(
+        '"""quick reverse items: easy 2-3 letters, hard 3-4 letters."""\n\nimport random\nimport string\n\n\n'
+        "def generate(rng: random.Random, hard: bool) -> dict:\n"
+        "    n = rng.randint(3, 4) if hard else rng.randint(2, 3)\n"
+        '    word = "".join(rng.choice(string.ascii_lowercase) for _ in range(n))\n'
+        '    return {"prompt": f"reverse {word} =", "answer": word[::-1]}\n')
     return task
 
 
@@ -168,6 +175,12 @@ def test_resume_after_sigkill_gives_the_same_result(tmp_path, quick):
     plans = lambda run: [r["output"] for r in read_events(run / "events.jsonl")  # noqa: E731
                          if r["event"] == "model_call" and r["call"].endswith("/plan")]
     assert plans(killed)[: len(finished_before)] == plans(straight)[: len(finished_before)]
+    # and the same final result: jobs that end by their step count are reproducible, so the resumed run
+    # re-runs the interrupted job to the same checkpoint and makes the same decisions after it
+    configs = lambda run: [[p["config"] for p in plan["proposals"]] for plan in plans(run)]  # noqa: E731
+    assert configs(killed) == configs(straight)  # (job ids differ between runs, so rationales do too)
+    assert _final_configs(killed, result) == _final_configs(straight, expected)
+    assert (result["dev_score"], result["test_score"]) == (expected["dev_score"], expected["test_score"])
 
 
 # -- a team on the litellm backend, against a real OpenAI-protocol server on 127.0.0.1 ------------------

@@ -5,6 +5,7 @@ the built-in teams (roles/teams/*.yaml), addressable by name.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -55,12 +56,41 @@ def builtin_roles() -> dict[str, Role]:
 def _environment() -> Any:
     import jinja2
 
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
+        auto_reload=False,  # templates ship with the package: no stat() of the file on every render
     )
+    # Prompts are not HTML: plain JSON (sorted keys, as Jinja's own filter) without its HTML escapes.
+    env.filters["tojson"] = lambda value: json.dumps(value, sort_keys=True, default=str)
+    env.globals["task_section"] = task_section
+    return env
+
+
+@cache
+def _template(template: str) -> Any:
+    env = _environment()
+    return env.get_template(template) if template.endswith(".j2") else env.from_string(template)
+
+
+_TASK_SECTIONS: dict[int, tuple[Any, str]] = {}
+
+
+def task_section(card: Any) -> str:
+    """The task part of every prompt (`_task.j2`): a run has one task card, so it is rendered once."""
+    hit = _TASK_SECTIONS.get(id(card))
+    if hit is None or hit[0] is not card:
+        if len(_TASK_SECTIONS) > 64:
+            _TASK_SECTIONS.clear()
+        hit = _TASK_SECTIONS[id(card)] = (card, _template("_task.j2").render(ctx=_TaskOnly(card)))
+    return hit[1]
+
+
+@dataclass(frozen=True)
+class _TaskOnly:
+    task: Any
 
 
 def template_source(role: Role) -> str:
@@ -70,18 +100,14 @@ def template_source(role: Role) -> str:
 
 def prompt_hash(role: Role) -> str:
     """A digest of everything that shapes the role's prompt (for the run manifest)."""
-    text = template_source(role) + "\0" + role.prompt + "\0" + role.schema
+    text = template_source(role) + "\0" + (HERE / "templates" / "_task.j2").read_text(encoding="utf-8") + \
+        "\0" + role.prompt + "\0" + role.schema
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def render_prompt(role: Role, ctx: Any) -> str:
     """Render the role's prompt from its typed context; a missing variable fails loudly."""
-    env = _environment()
-    if role.template.endswith(".j2"):
-        template = env.get_template(role.template)
-    else:
-        template = env.from_string(role.template)
-    text = template.render(ctx=ctx)
+    text = _template(role.template).render(ctx=ctx)
     if role.prompt and role.prompt not in text:
         text = text.rstrip() + "\n" + role.prompt.strip() + "\n"
     return text

@@ -193,6 +193,7 @@ async def _verify(run_dir: Path, task: Any, runtime: Any, ledger: Ledger, events
                            for r in runtime.all_runners()}),
         "jobs": runtime.job_counts(), "faults": {"model_errors": len(faults), "fallbacks": runtime.fallbacks()},
         "stop_reason": runtime.stop_reason, "device_busy_share": runtime.busy_share(ledger),
+        "device_slots": runtime.work.capacity,
     }
     (run_dir / "result.json").write_text(json.dumps(result, indent=2, default=str))
     events.emit("result", **{k: result[k] for k in ("baseline_score", "test_score", "flags", "dev_score")})

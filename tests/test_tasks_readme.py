@@ -12,7 +12,7 @@ DATA_PY = '''
 import random
 
 def generate(rng: random.Random, hard: bool) -> dict:
-    word = "".join(rng.choice("abcdefgh") for _ in range(rng.randint(6, 9) if hard else rng.randint(3, 5)))
+    word = "".join(rng.choice("abcdefghijklmnop") for _ in range(rng.randint(3, 4) if hard else rng.randint(2, 3)))
     return {"prompt": f"upper {word} =", "answer": word.upper()}
 '''
 
@@ -53,11 +53,11 @@ def test_a_task_written_from_the_readme_runs_end_to_end(task_cache, tmp_path):  
         max_new_tokens: 12
         splits: {dev: 64, test: 128, dev_seed: 1001, test_seed: 2002, hard_frac: 0.5}
         decoy: {steps: 20}
-        """) + _knobs_block() + "reference: {lr: 3.0e-3, batch_size: 32}\n")
+        """) + _knobs_block() + "reference: {lr: 1.0e-2, batch_size: 32}\n")
     task = load_task(root)
     prepared = prepare_task(task)
     assert prepared.decoy_model_dir.is_dir() and prepared.test_path.is_file()
-    proc = run_plain(recipe_job(prepared, dict(task.reference), wall_seconds=25), tmp_path / "job")
+    proc = run_plain(recipe_job(prepared, dict(task.reference), wall_seconds=40), tmp_path / "job")
     assert proc.returncode == 0 and "status: ok" in proc.stdout, proc.stdout + proc.stderr
     verdict = verify(tmp_path / "job" / "final_model", task, tmp_path / "job")
     assert verdict["flags"] == [] and verdict["raw_score"] > verdict["baseline_score"], verdict

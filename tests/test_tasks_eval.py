@@ -14,11 +14,22 @@ from tests.test_tasks_support import prepared, task_cache  # noqa: F401
 
 def test_scorers_on_known_outputs():
     add3, reverse, fncall = (load_score(BUILTIN_DIR / t / "evaluate.py") for t in ("add3", "reverse", "fncall"))
-    assert add3("168", "168") and add3(" 168 ", "168") and not add3("167", "168") and not add3("1680", "168")
+    assert add3("8610", "8610") and add3(" 8610 ", "8610") and not add3("7610", "8610") and not add3("86100", "8610")
     assert reverse("edcba", "edcba") and not reverse("abcde", "edcba")
     call = 'weather(city="oslo",unit="c")'
     assert fncall(call, call)
     assert not fncall('weather(city="oslo", unit="c")', call) and not fncall("weather(city='oslo',unit='c')", call)
+
+
+def test_add3_writes_digits_least_significant_first():
+    from tasks.splits import load_generator
+
+    generate = load_generator(BUILTIN_DIR / "add3")
+    rng = __import__("random").Random(3)
+    for _ in range(200):
+        item = generate(rng, rng.random() < 0.5)
+        a, b = (int(x[::-1]) for x in item["prompt"].rstrip("=").split("+"))
+        assert item["answer"] == str(a + b).zfill(4)[::-1] and len(item["prompt"]) == 8
 
 
 def test_accuracy_and_stderr():

@@ -1,5 +1,6 @@
 """fncall items: a short request turned into one strict function call, e.g.
-`weather oslo unit c ->` -> `weather(city="oslo",unit="c")` (hard: one or two extra arguments).
+`weather ka unit c ->` -> `weather(city="ka",unit="c")`: values are one syllable or a number
+(hard: one extra argument).
 """
 
 import random
@@ -17,12 +18,12 @@ _FUNCTIONS = [
 def _value(rng: random.Random) -> str:
     if rng.random() < 0.3:
         return str(rng.randint(1, 99))
-    return "".join(rng.choice(_SYL) for _ in range(rng.randint(1, 2)))
+    return rng.choice(_SYL)
 
 
 def generate(rng: random.Random, hard: bool) -> dict:
     word, name, first, optional = rng.choice(_FUNCTIONS)
-    extra = rng.sample(optional, rng.randint(1, 2)) if hard else []
+    extra = rng.sample(optional, 1) if hard else []
     args = [(first, _value(rng))] + [(arg, _value(rng)) for _, arg in extra]
     said = [word, args[0][1]] + [f"{w} {v}" for (w, _), (_, v) in zip(extra, args[1:], strict=True)]
     call = ",".join(f'{arg}="{value}"' for arg, value in args)

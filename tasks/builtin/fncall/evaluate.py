@@ -13,4 +13,4 @@ def score(prediction: str, answer: str) -> bool:
 
 
 if __name__ == "__main__":
-    main(score, max_new_tokens=40)
+    main(score, max_new_tokens=32)

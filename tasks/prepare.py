@@ -91,7 +91,11 @@ def _build_once(target: Path, build: Callable[[Path], None]) -> Path:
         tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        build(tmp)
+        try:
+            build(tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)  # nothing half-built is left in the cache
+            raise
         tmp.rename(target)
     return target
 
@@ -151,10 +155,30 @@ def prepare_task(task: Task, cache_dir: Path | None = None) -> PreparedTask:
     )
 
 
+def task_items(task: Task, rng: random.Random, n: int, hard_frac: float, split: str) -> list[dict]:
+    """`n` items from the task's data.py; any failure of that file is reported as `data.py:LINE: ...`."""
+    from sandbox.errors import ConfigError
+
+    path = task.root / "data.py"
+    try:
+        return make_items(load_generator(task.root), rng, n, hard_frac, split)
+    except Exception as exc:  # noqa: BLE001 - the task author's code: any failure is a task-file problem
+        line = getattr(exc, "lineno", None) if isinstance(exc, SyntaxError) else None
+        tb = exc.__traceback__
+        while tb is not None:
+            if Path(tb.tb_frame.f_code.co_filename).resolve() == path.resolve():
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        what = str(exc) if isinstance(exc, ValueError) and not line else f"{type(exc).__name__}: {exc}"
+        if "distinct" in str(exc):
+            what += " (fewer distinct prompts than the splits and training ask for: widen the generator)"
+        raise ConfigError(f"{path}:{line or 1}: {' '.join(what.split())}") from None
+
+
 def _write_split(task: Task, split: str, out: Path) -> None:
     s = task.splits
     rng = random.Random(s[f"{split}_seed"])
-    items = make_items(load_generator(task.root), rng, s[split], s["hard_frac"], split)
+    items = task_items(task, rng, s[split], s["hard_frac"], split)
     write_jsonl(out / f"{split}.jsonl", items)
     _say(f"{task.name}: {len(items)} {split} items")
 
@@ -177,7 +201,7 @@ def _train_decoy(task: Task, base: Path, out: Path) -> None:
     _say(f"{task.name}: training the decoy checkpoint")
     d = {"steps": 120, "batch_size": 32, "lr": 3e-3, "seed": 7, **task.decoy}
     lm = load_lm(base)
-    items = make_items(load_generator(task.root), random.Random(d["seed"]), 20_000, 0.5, "train")
+    items = task_items(task, random.Random(d["seed"]), 20_000, 0.5, "train")
     data = training.encode_pairs(lm.encode, [(i["prompt"], i["answer"]) for i in items], lm.eos_id, lm.ctx)
     settings = training.TrainSettings(lr=d["lr"], steps=d["steps"], batch_size=d["batch_size"], seed=d["seed"])
     training.train(lm.model, data, settings)

@@ -97,3 +97,23 @@ def test_recipe_job_is_a_sandbox_job_that_never_reads_the_test_split(prepared): 
     assert not any(p.test_path.parent == r or r in p.test_path.parents for r in job.read_paths)
     with pytest.raises(ConfigError):
         recipe_job(p, {"learning_rate": 1.0}, wall_seconds=30)
+
+
+@pytest.mark.parametrize("body, where, what", [
+    ('def generate(rng, hard):\n    w = rng.choice("ab")\n    return {"prompt": f"r {w} =", "answer": w}\n', ":1: ",
+     "cannot produce 256 distinct dev items"),
+    ("def generate(rng, hard):\n    return {'prompt': 1 / 0}\n", ":2: ", "ZeroDivisionError"),
+    ("def generate(rng, hard)\n    pass\n", ":1: ", "SyntaxError"),
+])
+def test_a_broken_data_py_is_one_line_with_file_and_line(tmp_path, capsys, task_cache, body, where, what):  # noqa: F811
+    import shutil
+
+    from team.cli import main
+
+    task = tmp_path / "mytask"
+    shutil.copytree(BUILTIN_DIR / "reverse", task)
+    (task / "task.yaml").write_text((task / "task.yaml").read_text().replace("name: reverse", "name: mytask"))
+    (task / "data.py").write_text(body)
+    assert main(["task", "prepare", str(task), "--cache-dir", str(task_cache)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(str(task / "data.py") + where) and what in err[0], err

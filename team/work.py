@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import shutil
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from team.log import EventLog
 __all__ = ["Workshop", "job_key", "outcome_from_result", "MIN_JOB_SECONDS"]
 
 MIN_JOB_SECONDS = 8.0  # a job with less time than this left is not started
+RECIPE_STOPS_AT = 0.85  # a recipe job stops by itself at this share of its limit (tasks.recipe)
 
 
 def job_key(*parts: Any) -> str:
@@ -72,6 +74,8 @@ class Workshop:
 
     def __post_init__(self) -> None:
         self._slots = asyncio.Semaphore(self.capacity)
+        self._queued = 0  # recipe jobs waiting for a slot
+        self._live: dict[str, tuple[float, float, float]] = {}  # key -> (started, limit, reserved seconds)
         # Dev evaluations of merged models take seconds: they get their own lane instead of queueing
         # behind minute-long training jobs (a merge would otherwise hold up every later review).
         self._eval_lane = asyncio.Semaphore(1)
@@ -119,12 +123,20 @@ class Workshop:
 
     async def _run(self, key: str, meta: dict, make_job, wall_seconds: float, read: tuple[Path, ...] = (),
                    started: asyncio.Event | None = None, lane: asyncio.Semaphore | None = None) -> JobResult | None:
-        async with lane or self._slots:
+        self._queued += lane is None
+        try:
+            await (lane or self._slots).acquire()
+        finally:
+            self._queued -= lane is None
+        try:
             started and started.set()
             if self.stopping:
                 return None
             devices = max(self.gpus, 1) if lane is None else 1
-            seconds = min(wall_seconds, self.ledger.wall_left() - 2.0, self.ledger.left("job_seconds") / devices)
+            left = self.ledger.left("job_seconds") / devices
+            seconds = min(wall_seconds, self.ledger.wall_left() - 2.0, left)
+            if lane is None:
+                seconds = min(seconds, self._fair_share(left, wall_seconds))
             # A job past its limit gets SIGTERM and a grace period before SIGKILL: its own limit leaves
             # room for that, so the device-seconds it is charged never pass what it reserved.
             limit = seconds - getattr(self.executor, "term_grace", 2.0) - 1.0
@@ -143,7 +155,26 @@ class Workshop:
                 self.stopping = True
                 self.events.emit("budget_stop", reason=str(exc), key=key)
                 return None
-            return await self._submit(job, key, meta, hold)
+            if lane is None:
+                self._live[key] = (time.monotonic(), limit, seconds)
+            try:
+                return await self._submit(job, key, meta, hold)
+            finally:
+                self._live.pop(key, None)
+        finally:
+            (lane or self._slots).release()
+
+    def _fair_share(self, left: float, wanted: float) -> float:
+        """Near the end of the job-seconds budget, split what is left between this job and the queued jobs
+        that slots about to free up will start, instead of one job taking it all while a slot idles.
+        Running recipe jobs stop at 85% of their limit, so what they will hand back counts as left."""
+        if left >= 2 * wanted or not self._queued:
+            return left
+        now = time.monotonic()
+        refund = sum(max(reserved - limit * RECIPE_STOPS_AT - 2.0, 0.0) for _, limit, reserved in self._live.values())
+        ending = sum(start + limit * RECIPE_STOPS_AT - now < MIN_JOB_SECONDS for start, limit, _ in self._live.values())
+        share = (left + refund) / (1 + min(ending, self._queued))
+        return share if share >= 2 * MIN_JOB_SECONDS else left  # never cut the rest into useless pieces
 
     async def _submit(self, job: Job, key: str, meta: dict, hold) -> JobResult:
         handle = await self.executor.submit(job)

@@ -1,0 +1,38 @@
+"""`synthteam compare --executor ray`: cells run at once on a (local) Ray cluster, each inside its own
+budget, and the comparison is written as with the local executor."""
+
+import json
+
+import pytest
+
+from team.experiments.arms import parse_arm
+from team.experiments.compare import CompareOptions, run_compare
+from team.log import read_events
+from team.run import RunOptions
+from tests.conftest_sandbox import ray_cluster  # noqa: F401
+
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+BUDGET = "wall=30s,job_seconds=24s"
+
+
+def test_cells_spread_over_ray_each_inside_its_own_budget(tmp_path, ray_cluster):  # noqa: F811
+    out = tmp_path / "cmp"
+    options = CompareOptions(tasks=("add3",), arms=(parse_arm("solo"),), seeds=2, budget=BUDGET, out=str(out),
+                             noise_runs=0, run=RunOptions(job_seconds=12.0, progress=False, executor="ray"))
+    lines: list[str] = []
+    comparison = run_compare(options, say=lines.append)
+    assert comparison["executor"] == "ray"
+    assert comparison["tasks"]["add3"]["budget"]["matched"]
+    windows = []
+    for seed in (0, 1):
+        cell = out / "cells" / "add3" / "solo" / f"s{seed}"
+        result = json.loads((cell / "result.json").read_text())
+        assert result["budget_limits"]["job_seconds"] == pytest.approx(24.0)
+        assert result["budget_used"]["job_seconds"] <= 24.0 + 1e-6
+        rows = read_events(cell / "events.jsonl")
+        jobs = [r for r in rows if r["event"] == "job_finished" and r.get("outcome")]
+        assert jobs, "the cell ran no job"
+        assert all((cell / "jobs" / r["job_id"] / "metrics.jsonl").exists() for r in jobs)  # artifacts came back
+        windows.append((rows[0]["ts"], rows[-1]["ts"]))
+    (a0, a1), (b0, b1) = windows
+    assert a0 < b1 and b0 < a1, f"the two cells did not run at the same time: {windows}"

@@ -52,9 +52,11 @@ def main() -> None:
     p.add_argument("--task", default="reverse")
     p.add_argument("--budget", default=None, help="as `synthteam run --budget` (default: the task's)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--keep", default=None, help="keep the run directories under this folder")
     args = p.parse_args()
     rows = []
-    with tempfile.TemporaryDirectory(prefix="bench_busy_") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench_busy_") as scratch:
+        tmp = args.keep or scratch
         for seed in args.seeds:
             out = Path(tmp) / f"run{seed}"
             result = start_run(RunOptions(team=args.team, task=args.task, budget=args.budget, seed=seed,

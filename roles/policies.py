@@ -85,7 +85,8 @@ def _stop_reason(ctx: DirectorContext) -> str:
                 f"(limit {ctx.plateau_limit}).")
     spent = sorted(k for k, v in ctx.budget_left.items() if v <= 0)
     if spent:
-        return f"Budget exhausted ({', '.join(spent)}); best dev {_fmt(ctx.best_dev)}."
+        known = f"; best dev {_fmt(ctx.best_dev)}" if ctx.best_dev is not None else ""
+        return f"Budget exhausted ({', '.join(spent)}){known}."
     return ""
 
 

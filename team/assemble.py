@@ -38,8 +38,11 @@ def make_executor(options: Any, jobs_dir: Path) -> tuple[Any, int]:
         capacity = getattr(executor, "capacity", None) or max(1, (os.cpu_count() or 1) // options.cpu_threads)
         return executor, capacity
     slots = DeviceSlots.detect(cpu_threads=options.cpu_threads)
-    executor = LocalExecutor(jobs_dir, slots=slots, isolation=options.isolation)
     capacity = sum(slots.gpus.values()) if options.gpus else slots.cpu_slots
+    # One CPU slot more than the team trains on: the Workshop's evaluation lane (dev scores of merged
+    # models, seconds each) must not wait in the executor's queue behind minute-long training jobs.
+    executor = LocalExecutor(jobs_dir, slots=DeviceSlots(dict(slots.gpus), slots.cpu_slots + 1),
+                             isolation=options.isolation)
     return executor, max(1, capacity)
 
 

@@ -111,8 +111,11 @@ class Workshop:
         from tasks import dev_eval_job
 
         meta = {"agent": agent, "role": "editor", "round": round, "key": key}
+        # An evaluation takes seconds; its reservation is kept small so that it never starves a training
+        # job that starts meanwhile near the end of the budget.
+        limit = 60.0 if self.prepared.task.kind == "hf" else 20.0
         result = await self._run(key, meta, lambda secs: dev_eval_job(self.prepared, model_dir, wall_seconds=secs),
-                                 120.0, read=(model_dir,), lane=self._eval_lane)
+                                 limit, read=(model_dir,), lane=self._eval_lane)
         if result is None:
             return None
         score = _read_accuracy(result)
@@ -158,7 +161,7 @@ class Workshop:
             if lane is None:
                 self._live[key] = (time.monotonic(), limit, seconds)
             try:
-                return await self._submit(job, key, meta, hold)
+                return await self._submit(job, key, meta, hold, training=lane is None)
             finally:
                 self._live.pop(key, None)
         finally:
@@ -176,7 +179,7 @@ class Workshop:
         share = (left + refund) / (1 + min(ending, self._queued))
         return share if share >= 2 * MIN_JOB_SECONDS else left  # never cut the rest into useless pieces
 
-    async def _submit(self, job: Job, key: str, meta: dict, hold) -> JobResult:
+    async def _submit(self, job: Job, key: str, meta: dict, hold, training: bool = True) -> JobResult:
         handle = await self.executor.submit(job)
         self.running[handle.job_id] = handle
         self.events.emit("job_started", job_id=handle.job_id, wall_seconds=job.limits.wall_seconds,
@@ -186,7 +189,8 @@ class Workshop:
         finally:
             self.running.pop(handle.job_id, None)
         self.ledger.settle(hold, {"job_seconds": result.device_seconds})
-        self.busy_seconds += result.wall_seconds
+        if training:  # the busy share is of the training slots; evaluations run on a lane of their own
+            self.busy_seconds += result.wall_seconds
         self._keep(result)
         return result
 

@@ -29,8 +29,7 @@ def stable_rng(*parts: Any) -> random.Random:
     return random.Random(int(hashlib.sha256(text.encode()).hexdigest()[:16], 16))
 
 
-# Fields that differ between two runs that made the same decisions (ids, timings, error texts with paths):
-# never part of a seed, so a resumed run draws the same numbers as an uninterrupted one.
+# Never part of a seed (ids, timings, paths differ between runs that decided alike; resume must match).
 _VOLATILE = frozenset({"job_id", "seconds", "error"})
 
 
@@ -48,10 +47,8 @@ def searchable(knobs: Iterable[KnobInfo]) -> list[KnobInfo]:
 
 
 def _has_range(knob: KnobInfo) -> bool:
-    if knob.kind == "bool":
-        return True
-    if knob.kind == "choice":
-        return len(knob.choices) > 1
+    if knob.kind in ("bool", "choice"):
+        return knob.kind == "bool" or len(knob.choices) > 1
     return knob.low is not None and knob.high is not None and knob.high > knob.low
 
 
@@ -196,8 +193,7 @@ def _discrete_values(knob: KnobInfo) -> list[Any] | None:
 
 def perturb(parent: Config, knobs: Sequence[KnobInfo], rng: random.Random,
             tried: Sequence[Mapping[str, str]], n_moves: int) -> tuple[Config, list[tuple[str, Any, Any]]]:
-    """Move `n_moves` knobs of `parent` one step, preferring directions not tried from it yet
-    (`tried`: the canonical keys, as dicts, of every config run or proposed so far)."""
+    """Move `n_moves` knobs of `parent` one step, preferring directions untried from it (`tried`: all keys)."""
     moving = searchable(knobs)
     weights = [3.0 if k.name == "lr" else 2.0 if k.name == "steps" else 1.0 for k in moving]
     chosen: list[KnobInfo] = []

@@ -20,13 +20,13 @@ from typing import Any
 from roles.context import JobOutcome
 from sandbox import Executor, Job, JobResult
 from sandbox.errors import BudgetExhausted
+from tasks.recipe import WALL_FRACTION as RECIPE_STOPS_AT  # a recipe stops itself at this share
 from team.budget import Ledger
 from team.log import EventLog
 
 __all__ = ["Workshop", "job_key", "outcome_from_result", "MIN_JOB_SECONDS"]
 
 MIN_JOB_SECONDS = 8.0  # a job with less time than this left is not started
-RECIPE_STOPS_AT = 0.85  # a recipe job stops by itself at this share of its limit (tasks.recipe)
 
 
 def job_key(*parts: Any) -> str:

@@ -196,7 +196,9 @@ class _Search:
 
     def best(self) -> Any | None:
         ok = [o for o in self.outcomes if o.status == "ok" and o.dev_accuracy is not None]
-        return max(ok, key=lambda o: o.dev_accuracy, default=None)
+        # ties go to the earliest trial (its seed encodes the trial number), not to whichever finished first,
+        # so a resumed cell that replays its jobs in another order keeps the same final model
+        return max(ok, key=lambda o: (o.dev_accuracy, -o.seed), default=None)
 
 
 def _outcome(row: dict) -> Any:

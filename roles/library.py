@@ -64,7 +64,7 @@ def _environment() -> Any:
         auto_reload=False,  # templates ship with the package: no stat() of the file on every render
     )
     # Prompts are not HTML: plain JSON (sorted keys, as Jinja's own filter) without its HTML escapes.
-    env.filters["tojson"] = lambda value: json.dumps(value, sort_keys=True, default=str)
+    env.filters["tojson"] = json.JSONEncoder(sort_keys=True, default=str).encode  # built once, not per call
     env.globals["task_section"] = task_section
     return env
 

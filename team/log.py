@@ -38,7 +38,7 @@ def get_logger(**context: Any) -> Any:
 
 
 class EventLog:
-    """Append-only JSON lines, rendered by structlog. Every row is flushed to the OS at once, which is
+    """Append-only JSON lines, rendered by structlog's JSONRenderer. Every row is flushed to the OS at once, which is
     all a SIGKILL needs to lose nothing; rows that record finished work (a job, a merge, the result) are
     also fsynced, against a machine crash, without paying a disk sync on every model call. Each row
     carries `ts`, `event`, and whatever the caller gives (run, agent, role, round, parent, ...).
@@ -52,17 +52,17 @@ class EventLog:
         self.context = context
         self._lock = threading.Lock()
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        self._log = structlog.wrap_logger(
-            structlog.PrintLogger(self._file),
-            processors=[structlog.processors.JSONRenderer(default=_jsonable, separators=(",", ":"))],
-            context_class=dict,
-        )
+        # The renderer is called directly: a bound logger's processor chain and print() added ~25 µs to
+        # every model call for nothing (one processor, one file, the row is already a dict).
+        encoder = json.JSONEncoder(default=_jsonable, separators=(",", ":"))  # built once, not per row
+        self._render = structlog.processors.JSONRenderer(serializer=lambda row, **_: encoder.encode(row))
         self.count = 0
 
     def emit(self, event: str, **fields: Any) -> dict[str, Any]:
         row = {"ts": round(time.time(), 6), "event": event, **self.context, **fields}
+        line = self._render(None, "msg", row) + "\n"
         with self._lock:
-            self._log.msg(**row)
+            self._file.write(line)
             self._file.flush()
             if event in self.DURABLE:
                 os.fsync(self._file.fileno())

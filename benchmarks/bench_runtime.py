@@ -239,6 +239,61 @@ async def part_b(rig: Rig, n: int, runs: int) -> list[tuple[str, float]]:
             ("plain asyncio, no-op steps (no AgentRunner)", plain)]
 
 
+# -- part (c): a job's way through the Workshop, with a no-op executor ---------------------------------------
+
+class NoopExecutor:
+    """Finishes every job at once: a work dir with an empty final_model/, a dev curve, an ok summary."""
+
+    def __init__(self, root: Path):
+        self.root, self.term_grace = root, 2.0
+
+    async def submit(self, job: Any) -> Any:
+        from sandbox.jobs import JobHandle
+
+        (self.root / job.job_id / "final_model").mkdir(parents=True)
+        return JobHandle(job.job_id, job)
+
+    async def wait(self, handle: Any) -> Any:
+        from sandbox.jobs import JobResult, JobStatus
+
+        metrics = ({"step": 10, "train_loss": 1.5}, {"step": 100, "dev_accuracy": 0.5}, {"step": 200, "dev_accuracy": 0.6})
+        return JobResult(handle.job_id, JobStatus.OK, 0, metrics, self.root / handle.job_id, 0.0, 0.0, None,
+                         "status: ok\ndev_accuracy: 0.6\n", "", ("cpu:0",), dict(handle.job.metadata))
+
+    async def cancel(self, handle: Any) -> None:
+        return None
+
+    async def metrics(self, handle: Any) -> Any:
+        return
+        yield
+
+
+async def part_c(tmp: Path, n: int) -> list[tuple[str, float]]:
+    """run_recipe per job: build the recipe Job, reserve job-seconds, submit, settle, job_started and
+    job_finished rows (the latter fsynced), result.json; the job itself does nothing."""
+    from tasks import load_task, prepare_task
+    from team.work import Workshop, job_key
+
+    prepared = prepare_task(load_task("reverse"))
+    jobs = tmp / "jobs"
+    ledger = Ledger({"job_seconds": 1e15, "wall": 1e12})
+    events = EventLog(tmp / "work-events.jsonl", run="bench")
+    work = Workshop(NoopExecutor(jobs), prepared, ledger, events, jobs, capacity=8)
+    config, keys = dict(prepared.task.reference), iter(range(10**12))
+
+    async def one() -> None:
+        i = next(keys)
+        out = await work.run_recipe(job_key("bench", i), config, i, 60.0, agent="engineer[0]", role="engineer",
+                                    round=1, attempt=0, parent=None)
+        assert out is not None and out.status == "ok", out
+
+    rows = [("run_recipe(): one job at a time, job_finished fsynced", await timed_us(loop(one, n), n))]
+    with no_fsync():
+        rows.append(("run_recipe(): same, os.fsync patched to a no-op (bench only)", await timed_us(loop(one, n), n)))
+    events.close()
+    return rows
+
+
 def table(title: str, rows: list[tuple[str, float]], unit: str) -> None:
     width = max(len(r[0]) for r in rows) + 2
     print(f"\n{title}\n{'-' * (width + 12)}")
@@ -270,6 +325,8 @@ async def main(args: argparse.Namespace) -> None:
         print(f"events written: {rig.events.count}. 'ours' is the runtime's scheduling shape (director, then "
               "engineer -> critic lanes under gather, then editor) around the real AgentRunner.think path")
         rig.events.close()
+        c = await part_c(Path(tmp), 200 if args.quick else 1000)
+        table("(c) per job through the Workshop, no-op executor (best of 3)", c, "µs/job")
 
 
 if __name__ == "__main__":

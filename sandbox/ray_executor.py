@@ -100,11 +100,12 @@ class RayExecutor:
     """Executor on a Ray cluster: `address` of a running cluster, or None for a local one."""
 
     def __init__(self, address: str | None = None, num_gpus: int | None = None, *, root: Path,
-                 isolation: Isolation = "auto", term_grace: float = 2.0):
+                 isolation: Isolation = "auto", term_grace: float = 2.0, num_cpus: int | None = None):
         import ray
 
         if not ray.is_initialized():
-            extra = {"num_gpus": num_gpus} if address is None and num_gpus is not None else {}
+            declared = {"num_gpus": num_gpus, "num_cpus": num_cpus} if address is None else {}
+            extra = {k: v for k, v in declared.items() if v is not None}
             ray.init(address=address, include_dashboard=False, **extra)
         self.root = Path(root).absolute()
         self.isolation, self.term_grace = isolation, term_grace

@@ -34,9 +34,11 @@ def make_executor(options: Any, jobs_dir: Path) -> tuple[Any, int]:
     if options.executor == "ray":
         from sandbox import RayExecutor
 
-        executor = RayExecutor(address=options.ray_address, root=jobs_dir)
-        capacity = getattr(executor, "capacity", None) or max(1, (os.cpu_count() or 1) // options.cpu_threads)
-        return executor, capacity
+        # A local cluster started here gets one logical CPU more than the cores, for the evaluation lane
+        # (as the LocalExecutor's extra slot); a running cluster (`address`) keeps its own resources.
+        executor = RayExecutor(address=options.ray_address, root=jobs_dir,
+                               num_cpus=None if options.ray_address else (os.cpu_count() or 1) + 1)
+        return executor, ray_slots(options)
     slots = DeviceSlots.detect(cpu_threads=options.cpu_threads)
     capacity = sum(slots.gpus.values()) if options.gpus else slots.cpu_slots
     # One CPU slot more than the team trains on: the Workshop's evaluation lane (dev scores of merged
@@ -44,6 +46,12 @@ def make_executor(options: Any, jobs_dir: Path) -> tuple[Any, int]:
     executor = LocalExecutor(jobs_dir, slots=DeviceSlots(dict(slots.gpus), slots.cpu_slots + 1),
                              isolation=options.isolation)
     return executor, max(1, capacity)
+
+
+def ray_slots(options: Any) -> int:
+    """Training jobs one run keeps on a Ray cluster at once: as many as this machine's cores would hold,
+    so a run (or a comparison cell) gets the same compute on Ray as locally."""
+    return max(1, (os.cpu_count() or 1) // max(1, options.cpu_threads))
 
 
 def _memos(rows: list[dict]) -> tuple[dict[str, dict], dict[str, dict]]:

@@ -17,10 +17,15 @@ BUDGET = "wall=30s,job_seconds=24s"
 
 def test_cells_spread_over_ray_each_inside_its_own_budget(tmp_path, ray_cluster):  # noqa: F811
     out = tmp_path / "cmp"
+    # The 2-CPU test cluster holds no cell with all its slots busy, so the default would run one cell at a
+    # time; asking for two shows they still run at once and each stays inside its own budget (with a warning).
     options = CompareOptions(tasks=("add3",), arms=(parse_arm("solo"),), seeds=2, budget=BUDGET, out=str(out),
-                             noise_runs=0, run=RunOptions(job_seconds=12.0, progress=False, executor="ray"))
+                             noise_runs=0, parallel=2,
+                             run=RunOptions(job_seconds=12.0, progress=False, executor="ray"))
     lines: list[str] = []
     comparison = run_compare(options, say=lines.append)
+    assert any(line.startswith("ray: 2 cells at once") for line in lines), lines
+    assert any("--parallel 2 is more than the cluster holds" in line for line in lines), lines
     assert comparison["executor"] == "ray"
     assert comparison["tasks"]["add3"]["budget"]["matched"]
     windows = []
@@ -36,3 +41,19 @@ def test_cells_spread_over_ray_each_inside_its_own_budget(tmp_path, ray_cluster)
         windows.append((rows[0]["ts"], rows[-1]["ts"]))
     (a0, a1), (b0, b1) = windows
     assert a0 < b1 and b0 < a1, f"the two cells did not run at the same time: {windows}"
+
+
+@pytest.mark.parametrize(("cores", "threads", "gpus", "resources", "expected"), [
+    (2, 1, 0, {"CPU": 3.0}, 1),  # a local cluster on 2 cores: 2 job slots + the evaluation lane
+    (2, 1, 0, {"CPU": 2.0}, 0),  # too small for one cell with every slot busy
+    (4, 1, 0, {"CPU": 16.0}, 3),  # 4 slots + 1 per cell
+    (4, 2, 0, {"CPU": 16.0}, 3),  # 2 slots of 2 threads + 1 per cell
+    (4, 1, 1, {"CPU": 64.0, "GPU": 8.0}, 2),  # GPUs bind: 4 slots x 1 GPU per cell
+])
+def test_cells_at_once_fits_every_cells_slots_into_the_cluster(monkeypatch, cores, threads, gpus, resources,
+                                                              expected):
+    import team.assemble
+    from team.experiments.compare import cells_at_once
+
+    monkeypatch.setattr(team.assemble.os, "cpu_count", lambda: cores)
+    assert cells_at_once(resources, RunOptions(cpu_threads=threads, gpus=gpus)) == expected

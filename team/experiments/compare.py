@@ -18,7 +18,7 @@ from typing import Any
 from sandbox.errors import ConfigError
 from team.experiments.arms import ArmSpec, Cell, matched_limits, run_cell
 
-__all__ = ["CompareOptions", "run_compare", "plan_cells", "reference_arm"]
+__all__ = ["CompareOptions", "run_compare", "plan_cells", "reference_arm", "cells_at_once"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class CompareOptions:
     run: Any = None  # team.run.RunOptions: executor, ray address, threads, isolation, job seconds
     noise_runs: int = 3  # 0: no noise floor (ties are then called by the interval alone)
     noise_file: str | None = None
-    parallel: int = 0  # cells at once with --executor ray (0: all); locally always 1
+    parallel: int = 0  # cells at once with --executor ray (0: as many as the cluster holds); locally 1
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -101,16 +101,40 @@ def _run_cells(cells: list[Cell], options: CompareOptions, say: Callable[[str], 
 
     if options.run.executor != "ray" or len(cells) < 2:
         return [one(i, c) for i, c in enumerate(cells)]
-    _init_ray(options.run.ray_address)
-    with ThreadPoolExecutor(max_workers=options.parallel or len(cells)) as pool:
+    resources = _init_ray(options.run.ray_address)
+    fit = cells_at_once(resources, options.run)
+    at_once = min(options.parallel or max(1, fit), len(cells))
+    say(f"ray: {at_once} cells at once (cluster: {resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs; "
+        f"it holds {fit} cells with every job slot and evaluation lane busy)")
+    if at_once > max(fit, 1):
+        say(f"warning: --parallel {at_once} is more than the cluster holds: cells will wait for resources while "
+            "their wall-clock budgets run, so their compute is no longer matched")
+    with ThreadPoolExecutor(max_workers=at_once) as pool:
         return list(pool.map(lambda ic: one(*ic), enumerate(cells)))
 
 
-def _init_ray(address: str | None) -> None:
+def cells_at_once(resources: dict[str, float], run: Any) -> int:
+    """Cells a Ray cluster holds at once with each cell's training slots and evaluation lane all busy, so
+    that no cell's wall clock runs while its jobs wait for the cluster (0: not even one)."""
+    from team.assemble import ray_slots
+
+    slots = ray_slots(run)
+    fit = int(resources.get("CPU", 0) // (slots * max(1, run.cpu_threads) + 1))
+    if run.gpus:
+        fit = min(fit, int(resources.get("GPU", 0) // (slots * run.gpus)))
+    return fit
+
+
+def _init_ray(address: str | None) -> dict[str, float]:
+    import os
+
     import ray
 
     if not ray.is_initialized():  # once, before the cells' executors share it from their threads
-        ray.init(address=address, include_dashboard=False)
+        # a local cluster: one logical CPU more than the cores, for a cell's evaluation lane
+        extra = {} if address else {"num_cpus": (os.cpu_count() or 1) + 1}
+        ray.init(address=address, include_dashboard=False, **extra)
+    return dict(ray.cluster_resources())
 
 
 def _state(run_dir: Path) -> str:

@@ -34,10 +34,8 @@ def make_executor(options: Any, jobs_dir: Path) -> tuple[Any, int]:
     if options.executor == "ray":
         from sandbox import RayExecutor
 
-        # A local cluster started here gets one logical CPU more than the cores, for the evaluation lane
-        # (as the LocalExecutor's extra slot); a running cluster (`address`) keeps its own resources.
         executor = RayExecutor(address=options.ray_address, root=jobs_dir,
-                               num_cpus=None if options.ray_address else (os.cpu_count() or 1) + 1)
+                               num_cpus=None if options.ray_address else local_ray_cpus())
         return executor, ray_slots(options)
     slots = DeviceSlots.detect(cpu_threads=options.cpu_threads)
     capacity = sum(slots.gpus.values()) if options.gpus else slots.cpu_slots
@@ -46,6 +44,12 @@ def make_executor(options: Any, jobs_dir: Path) -> tuple[Any, int]:
     executor = LocalExecutor(jobs_dir, slots=DeviceSlots(dict(slots.gpus), slots.cpu_slots + 1),
                              isolation=options.isolation)
     return executor, max(1, capacity)
+
+
+def local_ray_cpus() -> int:
+    """CPUs a local Ray cluster started by us declares: one more than the cores, for the evaluation lane
+    (as the LocalExecutor's extra slot). A running cluster (`--address`) keeps its own resources."""
+    return (os.cpu_count() or 1) + 1
 
 
 def ray_slots(options: Any) -> int:

@@ -38,10 +38,10 @@ def get_logger(**context: Any) -> Any:
 
 
 class EventLog:
-    """Append-only JSON lines, rendered by structlog's JSONRenderer. Every row is flushed to the OS at once, which is
-    all a SIGKILL needs to lose nothing; rows that record finished work (a job, a merge, the result) are
-    also fsynced, against a machine crash, without paying a disk sync on every model call. Each row
-    carries `ts`, `event`, and whatever the caller gives (run, agent, role, round, parent, ...).
+    """Append-only JSON lines, rendered by structlog's JSONRenderer. Every row is flushed to the OS at
+    once, which is all a SIGKILL needs to lose nothing; rows that record finished work (a job, a merge,
+    the result) are also fsynced, against a machine crash, without paying a disk sync on every model
+    call. Each row carries `ts`, `event`, and whatever the caller gives (run, agent, role, round, ...).
     """
 
     DURABLE = frozenset({"job_finished", "merge", "verdict", "result", "session_end"})

@@ -36,8 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--noise-runs", type=int, default=3,
                    help="reference-recipe runs for the noise floor (default 3; 0 or 1: none)")
     p.add_argument("--noise", dest="noise_file", help="a noise.json from `synthteam noise` instead of measuring")
-    p.add_argument("--parallel", type=int, default=0, help="with --executor ray: cells at once (default: as many as the cluster holds "
-                   "with every job slot of each cell busy)")
+    p.add_argument("--parallel", type=int, default=0,
+                   help="with --executor ray: cells at once (default: as many as the cluster holds with every "
+                   "job slot of each cell busy)")
     _executor_flags(p)
     p.set_defaults(handler=cmd_compare)
 

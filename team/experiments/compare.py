@@ -126,13 +126,12 @@ def cells_at_once(resources: dict[str, float], run: Any) -> int:
 
 
 def _init_ray(address: str | None) -> dict[str, float]:
-    import os
-
     import ray
 
+    from team.assemble import local_ray_cpus
+
     if not ray.is_initialized():  # once, before the cells' executors share it from their threads
-        # a local cluster: one logical CPU more than the cores, for a cell's evaluation lane
-        extra = {} if address else {"num_cpus": (os.cpu_count() or 1) + 1}
+        extra = {} if address else {"num_cpus": local_ray_cpus()}
         ray.init(address=address, include_dashboard=False, **extra)
     return dict(ray.cluster_resources())
 

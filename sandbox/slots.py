@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from sandbox.jobs import JobResult
 
-__all__ = ["DeviceSlots", "Grant", "charge_by", "detect_gpus"]
+__all__ = ["DeviceSlots", "Grant", "charge_by", "cpu_share", "detect_gpus"]
 
 
 @dataclass(frozen=True)
@@ -70,12 +70,12 @@ class DeviceSlots:
     @classmethod
     def declared(cls, gpus: int = 0, per_gpu: int = 1, cpu_slots: int | None = None,
                  cpu_threads: int = 1) -> DeviceSlots:
-        cpus = cpu_slots if cpu_slots is not None else _cpu_share(cpu_threads)
+        cpus = cpu_slots if cpu_slots is not None else cpu_share(cpu_threads)
         return cls({str(i): per_gpu for i in range(gpus)}, cpus)
 
     @classmethod
     def detect(cls, per_gpu: int = 1, cpu_threads: int = 1) -> DeviceSlots:
-        return cls({i: per_gpu for i in detect_gpus()}, _cpu_share(cpu_threads))
+        return cls({i: per_gpu for i in detect_gpus()}, cpu_share(cpu_threads))
 
     @property
     def gpu_count(self) -> int:
@@ -134,7 +134,8 @@ class DeviceSlots:
         return Grant(tuple(sorted(chosen)))
 
 
-def _cpu_share(cpu_threads: int) -> int:
+def cpu_share(cpu_threads: int) -> int:
+    """CPU job slots on this machine for jobs of `cpu_threads` threads each."""
     return max(1, (os.cpu_count() or 1) // max(1, cpu_threads))
 
 

@@ -55,7 +55,9 @@ def local_ray_cpus() -> int:
 def ray_slots(options: Any) -> int:
     """Training jobs one run keeps on a Ray cluster at once: as many as this machine's cores would hold,
     so a run (or a comparison cell) gets the same compute on Ray as locally."""
-    return max(1, (os.cpu_count() or 1) // max(1, options.cpu_threads))
+    from sandbox.slots import cpu_share
+
+    return cpu_share(options.cpu_threads)
 
 
 def _memos(rows: list[dict]) -> tuple[dict[str, dict], dict[str, dict]]:

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from team.experiments.stats import bootstrap_ci, t_interval
+from team.studies.stats import bootstrap_ci, t_interval
 
 REPS = 1000
 RESAMPLES = 2000

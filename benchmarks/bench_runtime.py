@@ -35,9 +35,9 @@ from roles.context import (  # noqa: E402
 from roles.library import builtin_roles, render_prompt  # noqa: E402
 from roles.policies import POLICIES  # noqa: E402
 from roles.schemas import JobSpec, MergeDecision, Plan, Proposal, Verdict  # noqa: E402
-from team.agents import AgentRunner  # noqa: E402
-from team.budget import Ledger  # noqa: E402
-from team.log import EventLog  # noqa: E402
+from team.engine.agents import AgentRunner  # noqa: E402
+from team.engine.ledger import Ledger  # noqa: E402
+from team.engine.events import EventLog  # noqa: E402
 from team.models import ScriptedBackend  # noqa: E402
 
 GOAL_US = 200.0
@@ -272,7 +272,7 @@ async def part_c(tmp: Path, n: int) -> list[tuple[str, float]]:
     """run_recipe per job: build the recipe Job, reserve job-seconds, submit, settle, job_started and
     job_finished rows (the latter fsynced), result.json; the job itself does nothing."""
     from tasks import load_task, prepare_task
-    from team.work import Workshop, job_key
+    from team.engine.workshop import Workshop, job_key
 
     prepared = prepare_task(load_task("reverse"))
     jobs = tmp / "jobs"

@@ -5,7 +5,7 @@
     ├── JobError           the sandbox could not run a job (code, op, context, retryable)
     ├── ModelError         a model backend failed after its bounded retries (team.models)
     │   └── ModelOutputError   the model's reply stayed invalid after the repair turns
-    └── BudgetExhausted    a budget limit would be exceeded (team.budget)
+    └── BudgetExhausted    a budget limit would be exceeded (team.engine.ledger)
 
 It lives in the lowest layer so that every layer can raise and catch the same types.
 """

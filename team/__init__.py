@@ -2,8 +2,8 @@
 event log, the CLI and experiments. Heavy parts (torch, litellm) load only when used.
 """
 
-from team.budget import Ledger, parse_budget
-from team.spec import TeamSpec
-from team.topology import Agent, Edge, Team, load_team
+from team.engine.ledger import Ledger, parse_budget
+from team.config.spec import TeamSpec
+from team.config.topology import Agent, Edge, Team, load_team
 
 __all__ = ["Ledger", "parse_budget", "TeamSpec", "Agent", "Edge", "Team", "load_team"]

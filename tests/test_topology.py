@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.errors import ConfigError
-from team.topology import load_team
+from team.config.topology import load_team
 
 GOOD = """\
 name: t

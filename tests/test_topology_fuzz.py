@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sandbox.errors import ConfigError
-from team.topology import load_team
+from team.config.topology import load_team
 from tests.test_topology import GOOD
 
 settings.register_profile("synthteam", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_options(args: argparse.Namespace):
-    from team.run import RunOptions
+    from team.engine.session import RunOptions
 
     return RunOptions(executor=args.executor, ray_address=args.ray_address, isolation=args.isolation,
                       cpu_threads=args.cpu_threads, gpus=args.gpus, job_seconds=args.job_seconds, progress=False)
@@ -60,8 +60,8 @@ def _run_options(args: argparse.Namespace):
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from sandbox.errors import ConfigError
-    from team.experiments.arms import parse_arm
-    from team.experiments.compare import CompareOptions, run_compare
+    from team.studies.arms import parse_arm
+    from team.studies.compare import CompareOptions, run_compare
 
     if args.seeds < 1:
         raise ConfigError("--seeds: at least one seed")
@@ -80,7 +80,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_noise(args: argparse.Namespace) -> int:
     from sandbox.errors import ConfigError
-    from team.experiments.noise import measure_noise
+    from team.studies.noise import measure_noise
 
     if args.runs < 2:
         raise ConfigError("--runs: at least 2 runs to measure a spread")

@@ -39,8 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from team.log import configure
-    from team.run import RunOptions, start_run
+    from team.engine.events import configure
+    from team.engine.session import RunOptions, start_run
 
     configure()
     options = RunOptions(team=args.team, task=args.task, out=args.out, seed=args.seed, budget=args.budget,
@@ -51,8 +51,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from team.log import configure
-    from team.run import resume_run
+    from team.engine.events import configure
+    from team.engine.session import resume_run
 
     configure()
     return _finish(resume_run(args.run_dir))

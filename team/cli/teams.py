@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from sandbox.errors import ConfigError
-    from team.topology import load_team
+    from team.config.topology import load_team
 
     problems = []
     for path in args.paths:
@@ -48,8 +48,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from team.render import draw_png, graph_text
-    from team.topology import load_team
+    from team.views.graph import draw_png, graph_text
+    from team.config.topology import load_team
 
     team = load_team(args.team)
     print(graph_text(team))
@@ -60,7 +60,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from team.spec import TeamSpec
+    from team.config.spec import TeamSpec
 
     schema = TeamSpec.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
@@ -72,7 +72,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_teams(args: argparse.Namespace) -> int:
     from roles.library import team_files
-    from team.topology import load_team
+    from team.config.topology import load_team
 
     rows = []
     for name, path in team_files().items():

@@ -18,8 +18,8 @@ from typing import Any
 from roles.context import EditorContext, Experiment, JobOutcome, TaskCard
 from roles.schemas import MergeDecision
 from sandbox.errors import ConfigError
-from team.agents import AgentRunner
-from team.work import Workshop, job_key, merge_dirs
+from team.engine.agents import AgentRunner
+from team.engine.workshop import Workshop, job_key, merge_dirs
 
 __all__ = ["Merger"]
 

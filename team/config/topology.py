@@ -16,7 +16,7 @@ import networkx as nx
 from roles.library import Role, builtin_roles, team_files
 from sandbox.errors import ConfigError
 from tasks.yamlio import line_of, load_yaml, validate_model
-from team.spec import ModelDefaults, TeamSpec
+from team.config.spec import ModelDefaults, TeamSpec
 
 __all__ = ["Agent", "Edge", "Team", "load_team", "resolve_team_path", "check_graph"]
 

@@ -10,13 +10,13 @@ from typing import Any
 
 from roles.context import KnobInfo, TaskCard
 from roles.library import builtin_roles
-from team.agents import AgentRunner
-from team.budget import Ledger
-from team.log import EventLog
-from team.merging import Merger
-from team.runtime import TeamRuntime
-from team.topology import Agent, Team
-from team.work import Workshop
+from team.engine.agents import AgentRunner
+from team.engine.ledger import Ledger
+from team.engine.events import EventLog
+from team.engine.merger import Merger
+from team.engine.runtime import TeamRuntime
+from team.config.topology import Agent, Team
+from team.engine.workshop import Workshop
 
 __all__ = ["assemble", "task_card", "make_executor"]
 
@@ -99,7 +99,7 @@ async def assemble(run_dir: Path, options: Any, team: Team, task: Any, ledger: L
 
     from roles.policies import POLICIES
     from tasks import prepare_task
-    from team.progress import Progress
+    from team.views.progress import Progress
 
     prepared = await asyncio.to_thread(prepare_task, task)
     calls, jobs = _memos(rows)

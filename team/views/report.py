@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from team.log import read_events
+from team.engine.events import read_events
 
 __all__ = ["write_report"]
 
@@ -119,8 +119,8 @@ def _plots(run_dir: Path, rows: list[dict], result: dict, manifest: dict) -> dic
 
 def _graph(run_dir: Path, manifest: dict) -> str | None:
     try:
-        from team.render import draw_png
-        from team.topology import load_team
+        from team.views.graph import draw_png
+        from team.config.topology import load_team
 
         return str(draw_png(load_team(manifest["team"]["path"]), run_dir / "plot_graph.png"))
     except Exception:  # noqa: BLE001 - the team file may have moved; the report still stands

@@ -1,8 +1,8 @@
-"""Team-vs-solo experiments: compute-matched arms (teams, best-of-k, random and TPE search) across
-tasks and seeds, the noise floor, and honest statistics with bootstrap intervals and paired differences.
+"""Studies: comparisons of arms (every arm is a team) across tasks and seeds, the noise floor, and honest
+statistics (intervals, paired differences, power). Uses engine/ to run cells and views/ to write them.
 """
 
-from team.experiments.stats import (
+from team.studies.stats import (
     Interval,
     PairedDifference,
     Summary,

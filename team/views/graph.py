@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from team.topology import Team
+from team.config.topology import Team
 
 __all__ = ["graph_text", "draw_png"]
 

@@ -16,8 +16,8 @@ from pydantic import BaseModel
 
 from roles.library import Role, render_prompt
 from sandbox.errors import ModelError
-from team.budget import Ledger
-from team.log import EventLog
+from team.engine.ledger import Ledger
+from team.engine.events import EventLog
 from team.models import Message, Model, Request, Sampling, estimate_tokens
 
 __all__ = ["AgentRunner", "Thought"]

@@ -42,7 +42,7 @@ class Cell:
     seed: int
     run_dir: Path
     limits: Mapping[str, float]  # the cell's whole budget (the same for every arm of a task)
-    options: Any  # team.run.RunOptions: executor, job seconds, threads, isolation (team/task/out/seed ignored)
+    options: Any  # team.engine.session.RunOptions: executor, job seconds, threads, isolation (team/task/out/seed ignored)
 
 
 def parse_arm(text: str) -> ArmSpec:
@@ -74,8 +74,8 @@ def _positive_int(value: str, text: str) -> int:
 
 def matched_limits(task: Any, budget: str | None) -> dict[str, float]:
     """The budget every arm of a task gets: the solo team's and the task's limits, `--budget` on top."""
-    from team.run import effective_limits
-    from team.topology import load_team
+    from team.engine.session import effective_limits
+    from team.config.topology import load_team
 
     return effective_limits(load_team("solo"), task, budget)
 
@@ -100,7 +100,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
         elif cell.arm.kind == "best_of_k":
             result = _best_of_k(cell)
         else:
-            from team.experiments.search import run_search
+            from team.studies.search import run_search
 
             result = run_search(cell)
     except ConfigError:
@@ -113,7 +113,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
 
 
 def _team_run(cell: Cell, run_dir: Path, team: str, seed: int, budget: str) -> dict[str, Any]:
-    from team.run import resume_run, start_run
+    from team.engine.session import resume_run, start_run
 
     if (run_dir / "result.json").exists():
         return json.loads((run_dir / "result.json").read_text())

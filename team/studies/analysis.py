@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from team.experiments.stats import (
+from team.studies.stats import (
     cell_score,
     count_failures,
     dev_test_gap,
@@ -18,7 +18,7 @@ from team.experiments.stats import (
     paired_difference,
     summarize,
 )
-from team.log import read_events
+from team.engine.events import read_events
 
 __all__ = ["analyse", "cell_row", "best_curve", "check_budgets", "MATCHED_KEYS"]
 

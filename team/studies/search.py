@@ -12,9 +12,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from team.budget import Ledger
-from team.log import EventLog, read_events
-from team.work import Workshop, job_key
+from team.engine.ledger import Ledger
+from team.engine.events import EventLog, read_events
+from team.engine.workshop import Workshop, job_key
 
 __all__ = ["run_search", "RandomSampler", "TPESampler", "MAX_FAILS_IN_A_ROW"]
 
@@ -129,7 +129,7 @@ def _earlier_wall(rows: list[dict]) -> float:
 
 
 def _workshop(cell: Any, prepared: Any, ledger: Ledger, events: EventLog, rows: list[dict]) -> Workshop:
-    from team.assemble import make_executor
+    from team.engine.assemble import make_executor
 
     jobs_dir = cell.run_dir / "jobs"
     executor, capacity = make_executor(cell.options, jobs_dir)

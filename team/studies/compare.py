@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.errors import ConfigError
-from team.experiments.arms import ArmSpec, Cell, matched_limits, run_cell
+from team.studies.arms import ArmSpec, Cell, matched_limits, run_cell
 
 __all__ = ["CompareOptions", "run_compare", "plan_cells", "reference_arm", "cells_at_once"]
 
@@ -28,7 +28,7 @@ class CompareOptions:
     seeds: int = 5
     budget: str | None = None
     out: str = "comparison"
-    run: Any = None  # team.run.RunOptions: executor, ray address, threads, isolation, job seconds
+    run: Any = None  # team.engine.session.RunOptions: executor, ray address, threads, isolation, job seconds
     noise_runs: int = 3  # 0: no noise floor (ties are then called by the interval alone)
     noise_file: str | None = None
     parallel: int = 0  # cells at once with --executor ray (0: as many as the cluster holds); locally 1
@@ -51,7 +51,7 @@ def _check(options: CompareOptions) -> None:
         raise ConfigError(f"--arm: arm names must be unique (got {', '.join(names)})")
     if options.seeds < 1:
         raise ConfigError("--seeds: at least one seed")
-    from team.topology import load_team
+    from team.config.topology import load_team
 
     for arm in options.arms:
         if arm.kind in ("team", "best_of_k"):
@@ -116,7 +116,7 @@ def _run_cells(cells: list[Cell], options: CompareOptions, say: Callable[[str], 
 def cells_at_once(resources: dict[str, float], run: Any) -> int:
     """Cells a Ray cluster holds at once with each cell's training slots and evaluation lane all busy, so
     that no cell's wall clock runs while its jobs wait for the cluster (0: not even one)."""
-    from team.assemble import ray_slots
+    from team.engine.assemble import ray_slots
 
     slots = ray_slots(run)
     fit = int(resources.get("CPU", 0) // (slots * max(1, run.cpu_threads) + 1))
@@ -128,7 +128,7 @@ def cells_at_once(resources: dict[str, float], run: Any) -> int:
 def _init_ray(address: str | None) -> dict[str, float]:
     import ray
 
-    from team.assemble import local_ray_cpus
+    from team.engine.assemble import local_ray_cpus
 
     if not ray.is_initialized():  # once, before the cells' executors share it from their threads
         extra = {} if address else {"num_cpus": local_ray_cpus()}
@@ -152,7 +152,7 @@ def _line(result: dict) -> str:
 
 
 def _noise(options: CompareOptions, out: Path, limits: dict, say: Callable[[str], None]) -> dict[str, dict | None]:
-    from team.experiments.noise import load_noise, measure_noise
+    from team.studies.noise import load_noise, measure_noise
 
     if options.noise_file:
         data = load_noise(options.noise_file)
@@ -172,8 +172,8 @@ def _noise(options: CompareOptions, out: Path, limits: dict, say: Callable[[str]
 
 def _write(options: CompareOptions, out: Path, cells: list[Cell], results: list[dict], limits: dict,
            noise: dict) -> dict[str, Any]:
-    from team.experiments.analysis import analyse
-    from team.experiments.render import write_html, write_markdown
+    from team.studies.analysis import analyse
+    from team.views.comparison import write_html, write_markdown
 
     rows = [{"task": c.task, "arm": c.arm.name, "seed": c.seed, "result": r, "run_dir": c.run_dir}
             for c, r in zip(cells, results, strict=True)]

@@ -21,8 +21,8 @@ from roles.context import JobOutcome
 from sandbox import Executor, Job, JobResult
 from sandbox.errors import BudgetExhausted
 from tasks.recipe import WALL_FRACTION as RECIPE_STOPS_AT  # a recipe stops itself at this share
-from team.budget import Ledger
-from team.log import EventLog
+from team.engine.ledger import Ledger
+from team.engine.events import EventLog
 
 __all__ = ["Workshop", "job_key", "outcome_from_result", "MIN_JOB_SECONDS"]
 

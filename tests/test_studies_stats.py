@@ -4,7 +4,7 @@ differences, ties below the noise floor, failures counted (never dropped)."""
 import numpy as np
 import pytest
 
-from team.experiments.stats import (
+from team.studies.stats import (
     Interval,
     bootstrap_ci,
     call_difference,

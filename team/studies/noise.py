@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from team.budget import Ledger, parse_budget
-from team.log import EventLog, read_events
-from team.work import Workshop, job_key
+from team.engine.ledger import Ledger, parse_budget
+from team.engine.events import EventLog, read_events
+from team.engine.workshop import Workshop, job_key
 
 __all__ = ["measure_noise", "load_noise"]
 
@@ -63,7 +63,7 @@ async def _measure(task_name: str, runs: int, out_dir: Path, options: Any, budge
 
 def _workshop(out_dir: Path, prepared: Any, events: EventLog, rows: list[dict], options: Any,
               budget: str | None) -> Workshop:
-    from team.assemble import make_executor
+    from team.engine.assemble import make_executor
 
     limits = parse_budget(budget, {}) if budget else {}
     executor, capacity = make_executor(options, out_dir / "jobs")

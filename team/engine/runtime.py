@@ -28,10 +28,10 @@ from roles.context import (
     TaskCard,
 )
 from roles.schemas import Plan, Proposal, Verdict
-from team.agents import AgentRunner
-from team.merging import Merger
-from team.topology import Team
-from team.work import Workshop, job_key
+from team.engine.agents import AgentRunner
+from team.engine.merger import Merger
+from team.config.topology import Team
+from team.engine.workshop import Workshop, job_key
 
 __all__ = ["TeamRuntime", "RoundState"]
 

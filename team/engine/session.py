@@ -17,9 +17,9 @@ from typing import Any
 
 from roles.library import builtin_roles, prompt_hash
 from sandbox.errors import BudgetExhausted, ConfigError
-from team.budget import Ledger, parse_budget
-from team.log import EventLog, read_events
-from team.topology import Team, load_team
+from team.engine.ledger import Ledger, parse_budget
+from team.engine.events import EventLog, read_events
+from team.config.topology import Team, load_team
 
 __all__ = ["RunOptions", "Hooks", "start_run", "resume_run", "effective_limits"]
 
@@ -134,8 +134,8 @@ def _manifest(options: RunOptions, team: Team, task: Any, limits: dict, run_dir:
 
 async def _execute(run_dir: Path, options: RunOptions, team: Team, task: Any, limits: dict,
                    memo: list[dict] | None, hooks: Hooks | None = None) -> dict[str, Any]:
-    from team.assemble import assemble
-    from team.report import write_report
+    from team.engine.assemble import assemble
+    from team.views.report import write_report
 
     events = EventLog(run_dir / "events.jsonl", run=run_dir.name)
     offset = _previous_wall(memo or [])

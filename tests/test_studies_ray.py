@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from team.experiments.arms import parse_arm
-from team.experiments.compare import CompareOptions, run_compare
-from team.log import read_events
-from team.run import RunOptions
+from team.studies.arms import parse_arm
+from team.studies.compare import CompareOptions, run_compare
+from team.engine.events import read_events
+from team.engine.session import RunOptions
 from tests.conftest_sandbox import ray_cluster  # noqa: F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -52,8 +52,8 @@ def test_cells_spread_over_ray_each_inside_its_own_budget(tmp_path, ray_cluster)
 ])
 def test_cells_at_once_fits_every_cells_slots_into_the_cluster(monkeypatch, cores, threads, gpus, resources,
                                                               expected):
-    import team.assemble
-    from team.experiments.compare import cells_at_once
+    import team.engine.assemble
+    from team.studies.compare import cells_at_once
 
-    monkeypatch.setattr(team.assemble.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(team.engine.assemble.os, "cpu_count", lambda: cores)
     assert cells_at_once(resources, RunOptions(cpu_threads=threads, gpus=gpus)) == expected

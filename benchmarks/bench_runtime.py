@@ -29,21 +29,21 @@ from roles.context import (  # noqa: E402
     EngineerContext,
     Experiment,
     JobOutcome,
-    KnobInfo,
+    Knob,
     TaskCard,
 )
 from roles.library import builtin_roles, render_prompt  # noqa: E402
 from roles.policies import POLICIES  # noqa: E402
 from roles.schemas import JobSpec, MergeDecision, Plan, Proposal, Verdict  # noqa: E402
 from team.engine.agents import AgentRunner  # noqa: E402
-from team.engine.ledger import Ledger  # noqa: E402
 from team.engine.events import EventLog  # noqa: E402
+from team.engine.ledger import Ledger  # noqa: E402
 from team.models import ScriptedBackend  # noqa: E402
 
 GOAL_US = 200.0
 REPEATS = 3  # best of: the machine is shared, the minimum is the least disturbed run
-CARD = TaskCard("bench", "a small classification task", (KnobInfo("lr", "float", 1e-5, 1e-2, True, (), 1e-3),
-                KnobInfo("epochs", "int", 1, 10, False, (), 3)), {"lr": 1e-3, "epochs": 3}, ("no test data",), 60.0)
+CARD = TaskCard("bench", "a small classification task", (Knob("lr", "float", 1e-5, 1e-2, True, (), 1e-3),
+                Knob("epochs", "int", 1, 10, False, (), 3)), {"lr": 1e-3, "epochs": 3}, ("no test data",), 60.0)
 OUTCOME = JobOutcome("job-1", {"lr": 1e-3, "epochs": 3}, 0, "ok", 0.81, ((100, 0.7), (200, 0.81)),
                      ((100, 1.2), (200, 0.8)), "", 12.0)
 CONTEXTS = {

@@ -1,7 +1,8 @@
-"""What each role sees: typed, frozen contexts built by the runtime from real job results.
+"""What each role sees: typed, frozen contexts built by the runtime from the messages an agent received.
 
 A role's prompt template is rendered from its context, and its scripted policy is a plain function
-of the same context, so an LLM and the offline policy decide on exactly the same facts.
+of the same context, so an LLM and the offline policy decide on exactly the same facts. `settings` is
+the role's validated settings (roles.settings), `instructions` its extra prompt from the team file.
 """
 
 from __future__ import annotations
@@ -10,31 +11,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tasks.spec import Knob
+
 __all__ = [
-    "KnobInfo", "TaskCard", "Experiment", "JobOutcome",
-    "DirectorContext", "EngineerContext", "CriticContext", "EditorContext", "SoloContext",
+    "Knob", "TaskCard", "Experiment", "JobOutcome", "DirectorContext", "EngineerContext", "CriticContext",
+    "EditorContext", "SoloContext", "PlanReviewContext", "MergeReviewContext", "SamplerContext",
 ]
-
-
-@dataclass(frozen=True)
-class KnobInfo:
-    name: str
-    kind: str  # float | int | choice | bool
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    choices: tuple[Any, ...] = ()
-    default: Any = None
 
 
 @dataclass(frozen=True)
 class TaskCard:
     name: str
     description: str
-    knobs: tuple[KnobInfo, ...]
-    reference: Mapping[str, Any] = field(default_factory=dict)  # a known-good config, if the task has one
+    knobs: tuple[Knob, ...]
+    reference: Mapping[str, Any] = field(default_factory=dict)  # a known-good config, if the prior gives one
     rules: tuple[str, ...] = ()
     job_seconds: float = 60.0  # the default time limit of one job
+    min_job_seconds: float = 8.0  # a shorter job is raised to this (it could not train anything)
 
 
 @dataclass(frozen=True)
@@ -79,6 +72,11 @@ class DirectorContext:
     seed: int = 0
     budget_left: Mapping[str, float] = field(default_factory=dict)
     instructions: str = ""  # the role's extra prompt from the team file
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    share: tuple[Mapping[str, Any], ...] = ()  # a sub-director: the configs its parent gave it
+    review: tuple[str, ...] = ()  # a plan critic's reasons for revising the last plan
+    fix: Mapping[str, Any] = field(default_factory=dict)  # what the plan critic asked for (e.g. explore: 2)
+    log: tuple[str, ...] = ()  # research-log entries received (the editor's, or whoever the edges name)
 
 
 @dataclass(frozen=True)
@@ -92,6 +90,8 @@ class EngineerContext:
     seed: int = 0
     wall_seconds: float = 60.0
     instructions: str = ""
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    reasons: tuple[str, ...] = ()  # the critic's reasons when revising
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,35 @@ class CriticContext:
     flags: tuple[str, ...] = ()  # integrity problems found by the harness in the job's work dir
     revisions_left: int = 0
     instructions: str = ""
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlanReviewContext:
+    task: TaskCard
+    round: int
+    proposals: tuple[Mapping[str, Any], ...]  # configs of the plan under review
+    rationales: tuple[str, ...]
+    tried: tuple[Mapping[str, Any], ...]  # configs already run or planned in earlier rounds
+    revisions_left: int = 0
+    instructions: str = ""
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MergeReviewContext:
+    task: TaskCard
+    round: int
+    policy: str
+    members: tuple[str, ...]  # job ids of the candidate final model
+    candidate_dev: float | None  # its dev score, measured by the harness
+    current: tuple[str, ...]  # job ids of the current final model
+    current_dev: float | None
+    member_devs: tuple[float | None, ...] = ()
+    noise: float = 0.0
+    revisions_left: int = 0
+    instructions: str = ""
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -117,6 +146,8 @@ class EditorContext:
     current_dev: float | None = None
     noise: float = 0.0
     instructions: str = ""
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    review: tuple[str, ...] = ()  # a sign-off critic's reasons for revising the last merge
 
 
 @dataclass(frozen=True)
@@ -128,4 +159,20 @@ class SoloContext:
     best_dev: float | None
     rounds_left: int
     seed: int = 0
+    instructions: str = ""
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    pending: tuple[Mapping[str, Any], ...] = ()  # configs of its experiments still running
+
+
+@dataclass(frozen=True)
+class SamplerContext:
+    """A sampler (random search, TPE, the reference recipe) asks for `n` trials numbered from `number`."""
+
+    task: TaskCard
+    number: int  # the number of the first trial asked for
+    n: int
+    finished: tuple[Experiment, ...]  # trials with results, in trial order
+    pending: tuple[Mapping[str, Any], ...] = ()
+    seed: int = 0
+    settings: Mapping[str, Any] = field(default_factory=dict)
     instructions: str = ""

@@ -1,47 +1,93 @@
-"""The role library: built-in roles as data (roles.yaml + Jinja templates + output schemas), and
-the built-in teams (roles/teams/*.yaml), addressable by name.
+"""The role library: built-in roles as data (roles.yaml + Jinja templates + output schemas + settings),
+and the built-in teams (roles/teams/*.yaml), addressable by name.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from roles.schemas import SCHEMAS
+from roles.settings import SETTINGS
 
-__all__ = ["Role", "builtin_roles", "render_prompt", "prompt_hash", "template_source", "team_files", "BUILTIN_KINDS"]
+__all__ = ["Role", "Handler", "builtin_roles", "render_prompt", "prompt_hash", "template_source", "team_files",
+           "BUILTIN_KINDS", "check_settings"]
 
 HERE = Path(__file__).parent
-BUILTIN_KINDS = ("director", "engineer", "critic", "editor", "solo")
+BUILTIN_KINDS = ("director", "engineer", "critic", "editor", "solo", "sampler")
 
 
 @dataclass(frozen=True)
-class Role:
-    """A role: what it is for, how it is prompted, what it answers, and its offline policy."""
+class Handler:
+    """One decision a role makes: what it answers (schema), how it is asked (template), who answers offline."""
 
-    name: str
-    kind: str  # the built-in role whose behaviour it has (director, engineer, critic, editor, solo)
-    description: str
-    template: str  # a template file name in roles/templates, or inline Jinja text
     schema: str  # a name in roles.schemas.SCHEMAS
+    template: str  # a template file name in roles/templates, or inline Jinja text
     policy: str  # the scripted policy's name
-    prompt: str = ""  # extra instructions, appended to the template's output
 
     @property
     def output_type(self) -> type[BaseModel]:
         return SCHEMAS[self.schema]
 
+
+@dataclass(frozen=True)
+class Role:
+    """A role: what it is for, how each of its decisions is prompted and answered, its settings."""
+
+    name: str
+    kind: str  # the built-in kind whose behaviour it has (roles.flow: what it takes and sends)
+    description: str
+    handlers: Mapping[str, Handler]  # the first one is the primary (a team file's `template:` replaces it)
+    prompt: str = ""  # extra instructions, appended to every rendered prompt
+    settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def handler(self, name: str | None = None) -> Handler:
+        return self.handlers[name] if name else next(iter(self.handlers.values()))
+
+    # the primary handler's parts (what most roles have exactly one of)
+    @property
+    def template(self) -> str:
+        return self.handler().template
+
+    @property
+    def schema(self) -> str:
+        return self.handler().schema
+
+    @property
+    def policy(self) -> str:
+        return self.handler().policy
+
+    @property
+    def output_type(self) -> type[BaseModel]:
+        return self.handler().output_type
+
     def extend(self, name: str, *, description: str | None = None, prompt: str | None = None,
-               template: str | None = None) -> Role:
-        return Role(name=name, kind=self.kind, description=description or self.description,
-                    template=template or self.template, schema=self.schema, policy=self.policy,
-                    prompt=prompt if prompt is not None else self.prompt)
+               template: str | None = None, settings: Mapping[str, Any] | None = None) -> Role:
+        handlers = dict(self.handlers)
+        if template:
+            first = next(iter(handlers))
+            handlers[first] = replace(handlers[first], template=template)
+        merged = {**self.settings, **(settings or {})}
+        return Role(name=name, kind=self.kind, description=description or self.description, handlers=handlers,
+                    prompt=prompt if prompt is not None else self.prompt, settings=MappingProxyType(merged))
+
+
+def check_settings(kind: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings validated against the kind's model (defaults filled); ValueError with one line each."""
+    try:
+        return SETTINGS[kind](**dict(settings)).model_dump()
+    except ValidationError as exc:
+        lines = [f"settings.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        known = ", ".join(SETTINGS[kind].model_fields)
+        raise ValueError("; ".join(lines) + f" (a {kind}'s settings: {known})") from None
 
 
 @cache
@@ -49,7 +95,16 @@ def builtin_roles() -> dict[str, Role]:
     from ruamel.yaml import YAML
 
     data = YAML(typ="safe").load((HERE / "roles.yaml").read_text(encoding="utf-8"))
-    return {name: Role(name=name, kind=name, **spec) for name, spec in data.items()}
+    roles: dict[str, Role] = {}
+    for name, spec in data.items():
+        if "extends" in spec:
+            base = roles[spec["extends"]]
+            roles[name] = base.extend(name, description=spec.get("description"), settings=spec.get("settings"))
+            continue
+        handlers = {h: Handler(**hs) for h, hs in spec["handlers"].items()}
+        roles[name] = Role(name=name, kind=name, description=spec["description"], handlers=handlers)
+    return {name: replace(r, settings=MappingProxyType(check_settings(r.kind, r.settings)))
+            for name, r in roles.items()}
 
 
 @cache
@@ -66,6 +121,7 @@ def _environment() -> Any:
     # Prompts are not HTML: plain JSON (sorted keys, as Jinja's own filter) without its HTML escapes.
     env.filters["tojson"] = json.JSONEncoder(sort_keys=True, default=str).encode  # built once, not per call
     env.globals["task_section"] = task_section
+    env.globals["settings_section"] = settings_section
     return env
 
 
@@ -88,26 +144,34 @@ def task_section(card: Any) -> str:
     return hit[1]
 
 
+def settings_section(settings: Mapping[str, Any]) -> str:
+    """The role's settings as one line a model can follow (empty when every setting is unset)."""
+    shown = {k: v for k, v in settings.items() if v is not None}
+    return ("Your settings (follow them): " + json.dumps(shown, sort_keys=True, default=str)) if shown else ""
+
+
 @dataclass(frozen=True)
 class _TaskOnly:
     task: Any
 
 
-def template_source(role: Role) -> str:
-    path = HERE / "templates" / role.template
-    return path.read_text(encoding="utf-8") if path.suffix == ".j2" and path.exists() else role.template
+def template_source(role: Role, handler: str | None = None) -> str:
+    template = role.handler(handler).template
+    path = HERE / "templates" / template
+    return path.read_text(encoding="utf-8") if path.suffix == ".j2" and path.exists() else template
 
 
 def prompt_hash(role: Role) -> str:
-    """A digest of everything that shapes the role's prompt (for the run manifest)."""
-    text = template_source(role) + "\0" + (HERE / "templates" / "_task.j2").read_text(encoding="utf-8") + \
-        "\0" + role.prompt + "\0" + role.schema
+    """A digest of everything that shapes the role's prompts (for the run manifest)."""
+    parts = [template_source(role, h) + "\0" + role.handler(h).schema for h in role.handlers]
+    text = "\0".join(parts) + "\0" + (HERE / "templates" / "_task.j2").read_text(encoding="utf-8") + \
+        "\0" + role.prompt + "\0" + json.dumps(dict(role.settings), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def render_prompt(role: Role, ctx: Any) -> str:
-    """Render the role's prompt from its typed context; a missing variable fails loudly."""
-    text = _template(role.template).render(ctx=ctx)
+def render_prompt(role: Role, ctx: Any, handler: str | None = None) -> str:
+    """Render the role's prompt for one of its decisions from its typed context; a missing variable fails."""
+    text = _template(role.handler(handler).template).render(ctx=ctx)
     if role.prompt and role.prompt not in text:
         text = text.rstrip() + "\n" + role.prompt.strip() + "\n"
     return text

@@ -1,54 +1,56 @@
 """The built-in roles' scripted (offline) policies: plain, deterministic functions from a role's typed
-context to its typed output that make research decisions on real job results — search the knob space,
-debug failed jobs, review gains against noise, merge checkpoints, and write the research log.
+context to its typed output that make research decisions on real job results. This module holds the
+planners (director, sub-director) and the engineer, and the registry of every policy by name; reviews
+(critic, editor) and self-running agents (solo, samplers) have modules of their own.
 """
 
 from __future__ import annotations
 
 import math
 import random
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from roles.context import (
-    CriticContext,
-    DirectorContext,
-    EditorContext,
-    EngineerContext,
-    Experiment,
-    JobOutcome,
-    KnobInfo,
-    SoloContext,
-    TaskCard,
-)
-from roles.schemas import JobSpec, MergeDecision, Plan, Proposal, SoloStep, Verdict
+from roles.context import DirectorContext, EngineerContext, Knob, TaskCard
+from roles.debugging import diagnose, failure_kind
+from roles.reviews import MIN_NOISE, critic, critic_merge, critic_plan, editor
+from roles.schemas import JobSpec, Plan, Proposal
 from roles.search import (
     SEED_KNOBS,
-    Config,
     Picker,
     anchors,
     clip,
     complete,
+    default_value,
     exploit,
     explore,
     explore_count,
     ranked_configs,
     stable_rng,
 )
+from roles.solo import sampler, solo
 
-MIN_NOISE = 0.02  # the smallest seed-to-seed std the critic assumes (small dev splits are noisy)
-_NAN = re.compile(r"\bnan\b|\binf\b|non-finite|diverg", re.IGNORECASE)
-_OOM = re.compile(r"out of memory|\boom\b|memoryerror|cannot allocate", re.IGNORECASE)
-_TIMEOUT = re.compile(r"timed out|timeout|time limit", re.IGNORECASE)
+__all__ = ["director", "subdirector", "engineer", "critic", "critic_plan", "critic_merge", "editor", "solo",
+           "sampler", "POLICIES", "MIN_NOISE", "diagnose", "failure_kind"]
+
+
+def focused(task: TaskCard, focus: Sequence[str] | None, base: Mapping[str, Any]) -> TaskCard:
+    """The task card with every knob outside `focus` frozen at its value in `base` (a one-choice knob), so
+    that search moves only the focus knobs; the card itself when there is no focus."""
+    if not focus:
+        return task
+    from dataclasses import replace
+
+    def freeze(k: Knob) -> Knob:
+        value = base.get(k.name, default_value(k))
+        return replace(k, kind="choice", low=None, high=None, log=False, choices=(value,), default=value)
+
+    knobs = tuple(k if k.name in focus or k.name in SEED_KNOBS else freeze(k) for k in task.knobs)
+    return replace(task, knobs=knobs)
 
 
 def _fmt(value: float | None) -> str:
     return "none" if value is None else f"{value:.3f}"
-
-
-def _knob(task: TaskCard, name: str) -> KnobInfo | None:
-    return next((k for k in task.knobs if k.name == name), None)
 
 
 # ------------------------------------------------------------------------------------------ director
@@ -61,20 +63,53 @@ def director(ctx: DirectorContext) -> Plan:
         return Plan(stop=True, reason=reason)
     if ctx.n_proposals <= 0:
         return Plan(reason=f"Round {ctx.round}: no engineer free, nothing to propose.")
-    rng = stable_rng("director", ctx.seed, ctx.round, ctx.history)
-    picker = Picker(ctx.task.knobs, [e.config for e in ctx.history])
-    proposals = anchors(ctx.task, picker)[: ctx.n_proposals]
-    parents = ranked_configs(ctx.history, ctx.task.knobs)
+    rng = stable_rng("director", ctx.seed, ctx.round, ctx.history, ctx.settings, ctx.fix)
+    task = focused(ctx.task, ctx.settings.get("focus"), complete(ctx.task.reference, ctx.task.knobs))
+    picker = Picker(task.knobs, [e.config for e in ctx.history])
+    proposals = anchors(task, picker)[: ctx.n_proposals]
+    parents = ranked_configs(ctx.history, task.knobs)
     left = ctx.n_proposals - len(proposals)
-    n_explore = left if not parents else explore_count(left, ctx.plateau, rng)
-    exploited = exploit(ctx.task, parents, left - n_explore, rng, picker) if parents else []
-    explored = explore(ctx.task, ctx.n_proposals - len(proposals) - len(exploited), rng, picker)
+    n_explore = left if not parents else _explore_share(ctx, left, rng)
+    exploited = exploit(task, parents, left - n_explore, rng, picker) if parents else []
+    explored = explore(task, ctx.n_proposals - len(proposals) - len(exploited), rng, picker)
     proposals += exploited + explored
     if not proposals:
         return Plan(stop=True, reason="The knob space is exhausted: every configuration has been tried.")
     best = f"best dev {_fmt(ctx.best_dev)}" + (f" ({parents[0][2]})" if parents else "")
     return Plan(proposals=proposals, reason=f"Round {ctx.round}: {len(exploited)} exploit and "
                 f"{len(proposals) - len(exploited)} explore/baseline proposals; {best}.")
+
+
+def _explore_share(ctx: DirectorContext, n: int, rng: random.Random) -> int:
+    """How many of `n` proposals explore: the setting's share, else more on a plateau; a plan critic's
+    `fix: {explore: k}` raises it to at least k."""
+    share = ctx.settings.get("explore")
+    count = explore_count(n, ctx.plateau, rng) if share is None else min(n, math.floor(n * share + rng.random()))
+    return min(n, max(count, int(ctx.fix.get("explore", 0) or 0)))
+
+
+def subdirector(ctx: DirectorContext) -> Plan:
+    """Plan within the parent's share. Without a focus the parent's configs go on as they are (more
+    engineers than configs: explore for the rest); with one, each parent config keeps its other knobs and
+    this director re-chooses only the focus knobs around it. Never repeats a tried config."""
+    reason = _stop_reason(ctx)
+    if reason or not ctx.share:
+        return Plan(stop=True, reason=reason or "The parent director gave no experiments to plan.")
+    rng = stable_rng("subdirector", ctx.seed, ctx.round, ctx.history, ctx.share, ctx.settings)
+    focus = ctx.settings.get("focus")
+    picker, out = Picker(ctx.task.knobs, [e.config for e in ctx.history]), []
+    for i in range(ctx.n_proposals):
+        parent = complete(ctx.share[i % len(ctx.share)], ctx.task.knobs)
+        task = focused(ctx.task, focus, parent)
+        kept = picker.take(parent) if not focus and i < len(ctx.share) else None
+        found = [Proposal(config=kept, rationale="As the parent planned it.")] if kept else \
+            exploit(task, [(parent, 0.0, "the parent's plan")], 1, rng, picker) or explore(task, 1, rng, picker)
+        out += found[:1]
+    if not out:
+        return Plan(stop=True, reason="Every variant of the parent's share within the focus has been tried.")
+    moved = ", ".join(focus) if focus else "no knob (no focus)"
+    return Plan(proposals=out, reason=f"Round {ctx.round}: {len(out)} proposals from the parent's "
+                f"{len(ctx.share)}, moving {moved}.")
 
 
 def _stop_reason(ctx: DirectorContext) -> str:
@@ -88,82 +123,6 @@ def _stop_reason(ctx: DirectorContext) -> str:
         known = f"; best dev {_fmt(ctx.best_dev)}" if ctx.best_dev is not None else ""
         return f"Budget exhausted ({', '.join(spent)}){known}."
     return ""
-
-
-# ------------------------------------------------------------------------------------------ debugging
-
-def failure_kind(outcome: JobOutcome) -> str | None:
-    """What went wrong: nan | oom | timeout | cancelled | failed | diverged (ok, loss blew up) | None."""
-    if outcome.status in ("nan", "oom", "timeout", "cancelled"):
-        return outcome.status
-    if outcome.status == "ok":
-        if _diverged(outcome.loss_curve):
-            return "diverged"
-        return None if outcome.dev_accuracy is not None else "failed"
-    for kind, pattern in (("nan", _NAN), ("oom", _OOM), ("timeout", _TIMEOUT)):
-        if pattern.search(outcome.error):
-            return kind
-    return "failed"
-
-
-def _diverged(curve: Sequence[tuple[int, float]]) -> bool:
-    """The train loss is non-finite, or ends well above its minimum (>50% and >0.5 nats)."""
-    losses = [loss for _, loss in curve]
-    if not losses:
-        return False
-    if not all(math.isfinite(x) for x in losses):
-        return True
-    low, last = min(losses), losses[-1]
-    return last > max(1.5 * low, low + 0.5)
-
-
-def diagnose(outcome: JobOutcome, task: TaskCard) -> tuple[Config, str]:
-    """The knob changes that address a failed job, and why (shared by the engineer and the critic)."""
-    kind = failure_kind(outcome)
-    config = complete(outcome.config, task.knobs)
-    if kind in ("nan", "diverged"):
-        return _lower_lr(config, task, kind)
-    if kind == "oom":
-        return _scale(config, task, "batch_size", 0.5, "out of memory")
-    if kind == "timeout":
-        return _scale(config, task, "steps", 0.6, "the job hit its time limit")
-    if kind == "cancelled":
-        return {}, "the job was cancelled, not broken: retry it unchanged"
-    if outcome.status == "ok":
-        return {}, "no dev score was reported: retry it unchanged"
-    return _safer(config, task, outcome.error or outcome.status)
-
-
-def _lower_lr(config: Config, task: TaskCard, kind: str) -> tuple[Config, str]:
-    changes: Config = {}
-    why = "NaN/inf loss" if kind == "nan" else "the train loss diverged"
-    lr, warm = _knob(task, "lr"), _knob(task, "warmup_frac")
-    if lr is not None and "lr" in config:
-        changes["lr"] = clip(lr, float(config["lr"]) / 3)
-    if warm is not None and "warmup_frac" in config:
-        old = float(config["warmup_frac"])
-        changes["warmup_frac"] = clip(warm, round(max(2 * old, old + 0.05), 4))
-    moved = ", ".join(f"{k} {config[k]:.3g}→{v:.3g}" for k, v in changes.items() if v != config[k])
-    return changes, f"{why}: {moved or 'no learning-rate knob to lower'}"
-
-
-def _scale(config: Config, task: TaskCard, name: str, factor: float, why: str) -> tuple[Config, str]:
-    knob = _knob(task, name)
-    if knob is None or name not in config:
-        return _safer(config, task, f"{why}, and the task has no {name} knob")
-    new = clip(knob, config[name] * factor)
-    if new == config[name]:
-        return _safer(config, task, f"{why} with {name} already at its minimum")
-    return {name: new}, f"{why}: {name} {config[name]}→{new}"
-
-
-def _safer(config: Config, task: TaskCard, why: str) -> tuple[Config, str]:
-    """Back to the known-good recipe (reference, else defaults) for every knob that differs from it."""
-    safe = complete(task.reference, task.knobs)
-    changes = {k: v for k, v in safe.items() if k not in SEED_KNOBS and config.get(k) != v}
-    if not changes:
-        return {}, f"{why}; the config already is the reference recipe: retry it unchanged"
-    return changes, f"{why}: back to the reference for {', '.join(sorted(changes))}"
 
 
 # ------------------------------------------------------------------------------------------ engineer
@@ -180,7 +139,7 @@ def engineer(ctx: EngineerContext) -> JobSpec:
     for name, value in sorted(ctx.fix.items()):
         if name in knobs and name not in SEED_KNOBS:
             config[name] = clip(knobs[name], value)
-    seed = _job_seed(ctx)
+    seed = _job_seed(ctx) + int(ctx.settings.get("seed_offset", 0) or 0)
     if ctx.fix:
         notes.append(f"applied the critic's fix {dict(sorted(ctx.fix.items()))}")
     for name in SEED_KNOBS & knobs.keys():
@@ -189,7 +148,7 @@ def engineer(ctx: EngineerContext) -> JobSpec:
     return JobSpec(config=config, seed=seed, wall_seconds=ctx.wall_seconds, note=note)
 
 
-def _clip_notes(base: Mapping[str, Any], knobs: Mapping[str, KnobInfo]) -> list[str]:
+def _clip_notes(base: Mapping[str, Any], knobs: Mapping[str, Knob]) -> list[str]:
     notes = []
     unknown = sorted(k for k in base if k not in knobs)
     if unknown:
@@ -207,174 +166,11 @@ def _job_seed(ctx: EngineerContext) -> int:
     return ctx.seed
 
 
-def _seed_in_range(knob: KnobInfo, seed: int) -> Any:
+def _seed_in_range(knob: Knob, seed: int) -> Any:
     if knob.kind != "int" or knob.low is None or knob.high is None:
         return clip(knob, seed)
     low, high = math.ceil(knob.low), math.floor(knob.high)
     return low + (seed - low) % (high - low + 1)
-
-
-# ------------------------------------------------------------------------------------------ critic
-
-def critic(ctx: CriticContext) -> Verdict:
-    """Veto integrity flags; revise failures within the bound; accept a gain beyond 2x noise, confirm a
-    marginal one with a second seed, reject the rest."""
-    o = ctx.outcome
-    if ctx.flags:
-        return Verdict(decision="reject", flags=list(ctx.flags),
-                       reasons=[f"Integrity veto on {o.job_id}: {'; '.join(ctx.flags)}."])
-    kind = failure_kind(o)
-    if kind and (kind != "diverged" or o.dev_accuracy is None):
-        return _review_failure(ctx, kind)
-    notes = _overfit_notes(ctx)
-    if kind == "diverged" and ctx.revisions_left > 0:
-        fix, why = diagnose(o, ctx.task)
-        return Verdict(decision="revise", fix=fix, reasons=[f"{o.job_id} dev {_fmt(o.dev_accuracy)} but {why}."]
-                       + notes)
-    return _judge_gain(ctx, notes)
-
-
-def _review_failure(ctx: CriticContext, kind: str) -> Verdict:
-    o = ctx.outcome
-    fix, why = diagnose(o, ctx.task)
-    what = f"{o.job_id} ended {o.status}" + (f" ({o.error.strip()[:120]})" if o.error.strip() else "")
-    if o.status == "ok":
-        what, why = f"{o.job_id} ended ok but reported no dev accuracy", "retry to get a score"
-    if ctx.revisions_left > 0:
-        return Verdict(decision="revise", fix=fix, reasons=[f"{what}; {why}."])
-    return Verdict(decision="reject", reasons=[f"{what}; no revisions left."])
-
-
-def _overfit_notes(ctx: CriticContext) -> list[str]:
-    curve = ctx.outcome.dev_curve
-    if len(curve) < 3:
-        return []
-    peak_step, peak = max(curve, key=lambda p: (p[1], -p[0]))
-    last = curve[-1][1]
-    if peak_step == curve[-1][0] or last >= peak - max(0.05, 2 * ctx.noise):
-        return []
-    return [f"Overfitting: dev peaked at {peak:.3f} (step {peak_step}) and ended at {last:.3f}; the best-dev "
-            f"checkpoint is kept, so about {int(peak_step * 1.25)} steps would do."]
-
-
-def _judge_gain(ctx: CriticContext, notes: list[str]) -> Verdict:
-    o, best = ctx.outcome, ctx.best_dev
-    dev, noise = float(o.dev_accuracy), max(ctx.noise, MIN_NOISE)
-    if best is None:
-        ok = dev > 1e-9
-        why = f"first scored result: dev {dev:.3f}" + ("" if ok else ", no better than chance at zero")
-        return Verdict(decision="accept" if ok else "reject", reasons=[why.capitalize() + "."] + notes)
-    seeds = [dev] + [c.dev_accuracy for c in ctx.confirmations if c.status == "ok" and c.dev_accuracy is not None]
-    if len(seeds) > 1:
-        mean = sum(seeds) / len(seeds)
-        verdict = "accept" if mean > best else "reject"
-        return Verdict(decision=verdict, reasons=[f"Mean dev over {len(seeds)} seeds {mean:.3f} vs best "
-                                                  f"{best:.3f}: {'beats' if mean > best else 'does not beat'} it."] + notes)
-    gain = dev - best
-    if gain > 2 * noise:
-        return Verdict(decision="accept", reasons=[f"Dev {dev:.3f} beats best {best:.3f} by {gain:+.3f}, more "
-                                                   f"than 2x noise ({noise:.3f})."] + notes)
-    if gain > 0 and ctx.revisions_left > 0:
-        fix = {"seed": o.seed + 1000 * (len(ctx.confirmations) + 1)}
-        return Verdict(decision="revise", second_seed=True, fix=fix,
-                       reasons=[f"Marginal gain {gain:+.3f} within 2x noise ({noise:.3f}): confirm with a "
-                                f"second seed."] + notes)
-    tail = "a marginal gain with no revisions left to confirm it" if gain > 0 else "not better"
-    return Verdict(decision="reject", reasons=[f"Dev {dev:.3f} vs best {best:.3f} ({gain:+.3f}): {tail}."] + notes)
-
-
-# ------------------------------------------------------------------------------------------ editor
-
-def editor(ctx: EditorContext) -> MergeDecision:
-    """Best: the top checkpoint; soup: all accepted; greedy_soup: all accepted in order, best first
-    (the runtime keeps a candidate only if the soup's dev does not drop)."""
-    policy = ctx.policy if ctx.policy in ("best", "soup", "greedy_soup") else "best"
-    ranked = sorted((e for e in ctx.accepted if e.dev_accuracy is not None), key=lambda e: -e.dev_accuracy)
-    if not ranked:
-        members, expected = list(ctx.current), ctx.current_dev
-    else:
-        members = [ranked[0].job_id] if policy == "best" else [e.job_id for e in ranked]
-        expected = ranked[0].dev_accuracy
-    return MergeDecision(policy=policy, members=members, expected_dev=expected,
-                         log=_research_log(ctx, policy, ranked, members))
-
-
-def _research_log(ctx: EditorContext, policy: str, ranked: list[Experiment], members: list[str]) -> str:
-    if not ranked:
-        kept = ", ".join(ctx.current) or "the base model"
-        return f"Round {ctx.round}: no checkpoint accepted yet; the final model stays {kept}."
-    new = [e for e in ranked if e.round == ctx.round]
-    fresh = ", ".join(f"{e.job_id} dev {e.dev_accuracy:.3f}" for e in new) or "none"
-    top = ranked[0]
-    knobs = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in top.config.items())
-    lines = [f"Round {ctx.round}: {len(ranked)} accepted checkpoint(s); new this round: {fresh}.",
-             f"Best: {top.job_id} dev {top.dev_accuracy:.3f} ({knobs}).", _merge_line(policy, members)]
-    if ctx.current_dev is not None and list(ctx.current) != members:
-        gain = top.dev_accuracy - ctx.current_dev
-        margin = " (within noise)" if abs(gain) <= max(ctx.noise, MIN_NOISE) else ""
-        lines.append(f"Replaces {', '.join(ctx.current)} (dev {ctx.current_dev:.3f}): {gain:+.3f}{margin}.")
-    elif list(ctx.current) == members:
-        lines.append("The final model is unchanged.")
-    return " ".join(lines)
-
-
-def _merge_line(policy: str, members: list[str]) -> str:
-    if policy == "best":
-        return f"Policy best: the final model is {members[0]}."
-    if policy == "soup":
-        return f"Policy soup: a uniform weight soup of {', '.join(members)}."
-    return (f"Policy greedy_soup: candidates in order {', '.join(members)}; each joins the soup only if the "
-            f"dev score does not drop.")
-
-
-# ------------------------------------------------------------------------------------------ solo
-
-def solo(ctx: SoloContext) -> SoloStep:
-    """Keep the last run if it beats the best; next: the reference/defaults, a fix of a failed run, or a
-    1-2 knob move around the best kept config (sometimes a random one); never a tried config."""
-    keep, why = _keep_last(ctx)
-    if ctx.rounds_left <= 0:
-        return SoloStep(keep_last=keep, stop=True, reason=f"{why} No rounds left.")
-    rng = stable_rng("solo", ctx.seed, ctx.round, ctx.history, ctx.last)
-    tried = [e.config for e in ctx.history] + ([ctx.last.config] if ctx.last else [])
-    picker = Picker(ctx.task.knobs, tried)
-    step = _solo_next(ctx, keep, rng, picker)
-    if step is None:
-        return SoloStep(keep_last=keep, stop=True, reason=f"{why} The knob space is exhausted.")
-    return SoloStep(keep_last=keep, next=step, reason=why)
-
-
-def _keep_last(ctx: SoloContext) -> tuple[bool, str]:
-    last = ctx.last
-    if last is None:
-        return False, "Nothing run yet."
-    if last.status != "ok" or last.dev_accuracy is None:
-        return False, f"{last.job_id} ended {last.status}: discarded."
-    if ctx.best_dev is None or last.dev_accuracy > ctx.best_dev:
-        return True, f"{last.job_id} dev {last.dev_accuracy:.3f} beats the best {_fmt(ctx.best_dev)}: kept."
-    return False, f"{last.job_id} dev {last.dev_accuracy:.3f} does not beat the best {ctx.best_dev:.3f}: discarded."
-
-
-def _solo_next(ctx: SoloContext, keep: bool, rng: random.Random, picker: Picker) -> Proposal | None:
-    baselines = anchors(ctx.task, picker)
-    if baselines:
-        return baselines[0]
-    last = ctx.last
-    if last is not None and failure_kind(last) not in (None, "failed", "cancelled"):
-        changes, why = diagnose(last, ctx.task)
-        config = picker.take({**last.config, **changes}) if changes else None
-        if config is not None:
-            return Proposal(config=config, rationale=f"Debug {last.job_id}: {why}.")
-    kept = [e for e in ctx.history if e.verdict == "accept"]
-    if keep and last is not None:
-        kept.append(Experiment(last.job_id, last.config, last.seed, last.status, last.dev_accuracy, "accept"))
-    parents = ranked_configs(kept, ctx.task.knobs)
-    if parents and rng.random() >= 0.2:
-        found = exploit(ctx.task, parents[:1], 1, rng, picker)
-        if found:
-            return found[0]
-    found = explore(ctx.task, 1, rng, picker)
-    return found[0] if found else None
 
 
 POLICIES: dict[str, Callable[[Any], Any]] = {
@@ -385,5 +181,8 @@ POLICIES: dict[str, Callable[[Any], Any]] = {
     "solo": solo,
 }
 
-__all__ = ["director", "engineer", "critic", "editor", "solo", "POLICIES", "MIN_NOISE", "diagnose",
-           "failure_kind"]
+
+POLICIES: dict[str, Callable[[Any], Any]] = {
+    "director": director, "subdirector": subdirector, "engineer": engineer, "critic": critic,
+    "critic_plan": critic_plan, "critic_merge": critic_merge, "editor": editor, "solo": solo, "sampler": sampler,
+}

@@ -12,7 +12,7 @@ import random
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from roles.context import Experiment, KnobInfo, TaskCard
+from roles.context import Experiment, Knob, TaskCard
 from roles.schemas import Proposal
 
 SEED_KNOBS = frozenset({"seed"})  # noise, not a research direction: never searched or compared
@@ -41,18 +41,18 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
-def searchable(knobs: Iterable[KnobInfo]) -> list[KnobInfo]:
+def searchable(knobs: Iterable[Knob]) -> list[Knob]:
     """The knobs a search may move: not the seed, and with a range or choices to move in."""
     return [k for k in knobs if k.name not in SEED_KNOBS and _has_range(k)]
 
 
-def _has_range(knob: KnobInfo) -> bool:
+def _has_range(knob: Knob) -> bool:
     if knob.kind in ("bool", "choice"):
         return knob.kind == "bool" or len(knob.choices) > 1
     return knob.low is not None and knob.high is not None and knob.high > knob.low
 
 
-def clip(knob: KnobInfo, value: Any) -> Any:
+def clip(knob: Knob, value: Any) -> Any:
     """`value` as a legal value of `knob`: the right type, inside the range, one of the choices."""
     if knob.kind == "bool":
         return value.lower() in ("1", "true", "yes") if isinstance(value, str) else bool(value)
@@ -72,7 +72,7 @@ def clip(knob: KnobInfo, value: Any) -> Any:
     return _to_int(knob, number) if knob.kind == "int" else number
 
 
-def _to_int(knob: KnobInfo, number: float) -> int:
+def _to_int(knob: Knob, number: float) -> int:
     value = int(round(number))
     if knob.low is not None and value < knob.low:
         value = math.ceil(knob.low)
@@ -81,7 +81,7 @@ def _to_int(knob: KnobInfo, number: float) -> int:
     return value
 
 
-def _nearest_choice(knob: KnobInfo, value: Any) -> Any:
+def _nearest_choice(knob: Knob, value: Any) -> Any:
     if value in knob.choices or not knob.choices:
         return value
     numeric = [c for c in knob.choices if isinstance(c, int | float) and not isinstance(c, bool)]
@@ -90,7 +90,7 @@ def _nearest_choice(knob: KnobInfo, value: Any) -> Any:
     return default_value(knob)
 
 
-def default_value(knob: KnobInfo) -> Any:
+def default_value(knob: Knob) -> Any:
     """The task's default for a knob, or a neutral value inside its range when it has none."""
     if knob.default is not None:
         if knob.kind != "choice":
@@ -105,7 +105,7 @@ def default_value(knob: KnobInfo) -> Any:
     return from_unit(knob, 0.5)
 
 
-def complete(config: Mapping[str, Any], knobs: Sequence[KnobInfo]) -> Config:
+def complete(config: Mapping[str, Any], knobs: Sequence[Knob]) -> Config:
     """A full, legal config: every knob present (defaults fill gaps), every value clipped and typed."""
     out: Config = {}
     for knob in knobs:
@@ -116,7 +116,7 @@ def complete(config: Mapping[str, Any], knobs: Sequence[KnobInfo]) -> Config:
     return out
 
 
-def canonical(config: Mapping[str, Any], knobs: Sequence[KnobInfo]) -> tuple[tuple[str, str], ...]:
+def canonical(config: Mapping[str, Any], knobs: Sequence[Knob]) -> tuple[tuple[str, str], ...]:
     """A hashable key that is equal for configs that run the same experiment (seed aside)."""
     full = complete(config, knobs)
     named = {k.name for k in knobs}
@@ -131,14 +131,14 @@ def _norm(value: Any) -> str:
     return repr(value)
 
 
-def tidy(knob: KnobInfo, value: Any) -> Any:
+def tidy(knob: Knob, value: Any) -> Any:
     """Round floats to 3 significant digits (readable proposals), then clip back into range."""
     if knob.kind == "float" and isinstance(value, float) and value != 0.0:
         value = float(f"{value:.3g}")
     return clip(knob, value)
 
 
-def from_unit(knob: KnobInfo, u: float) -> Any:
+def from_unit(knob: Knob, u: float) -> Any:
     """Map u in [0, 1) onto the knob's range (log scale for log knobs)."""
     if knob.kind == "choice":
         return knob.choices[min(int(u * len(knob.choices)), len(knob.choices) - 1)]
@@ -154,7 +154,7 @@ def from_unit(knob: KnobInfo, u: float) -> Any:
     return tidy(knob, value)
 
 
-def latin_samples(knobs: Sequence[KnobInfo], n: int, rng: random.Random, base: Config) -> list[Config]:
+def latin_samples(knobs: Sequence[Knob], n: int, rng: random.Random, base: Config) -> list[Config]:
     """n space-filling configs: each searchable knob's range cut in n strata, each stratum used once."""
     moving = searchable(knobs)
     strata = {k.name: rng.sample(range(n), n) for k in moving}
@@ -167,7 +167,7 @@ def latin_samples(knobs: Sequence[KnobInfo], n: int, rng: random.Random, base: C
     return samples
 
 
-def enumerate_space(knobs: Sequence[KnobInfo], base: Config) -> list[Config] | None:
+def enumerate_space(knobs: Sequence[Knob], base: Config) -> list[Config] | None:
     """Every config of a small, fully discrete space (None when it is continuous or too large)."""
     values = []
     for knob in searchable(knobs):
@@ -181,7 +181,7 @@ def enumerate_space(knobs: Sequence[KnobInfo], base: Config) -> list[Config] | N
     return [{**base, **dict(zip(names, combo, strict=True))} for combo in itertools.product(*(v for _, v in values))]
 
 
-def _discrete_values(knob: KnobInfo) -> list[Any] | None:
+def _discrete_values(knob: Knob) -> list[Any] | None:
     if knob.kind == "choice":
         return list(knob.choices)
     if knob.kind == "bool":
@@ -191,12 +191,12 @@ def _discrete_values(knob: KnobInfo) -> list[Any] | None:
     return None
 
 
-def perturb(parent: Config, knobs: Sequence[KnobInfo], rng: random.Random,
+def perturb(parent: Config, knobs: Sequence[Knob], rng: random.Random,
             tried: Sequence[Mapping[str, str]], n_moves: int) -> tuple[Config, list[tuple[str, Any, Any]]]:
     """Move `n_moves` knobs of `parent` one step, preferring directions untried from it (`tried`: all keys)."""
     moving = searchable(knobs)
     weights = [3.0 if k.name == "lr" else 2.0 if k.name == "steps" else 1.0 for k in moving]
-    chosen: list[KnobInfo] = []
+    chosen: list[Knob] = []
     while moving and len(chosen) < min(n_moves, len(moving)):
         knob = rng.choices(moving, weights)[0]
         if knob not in chosen:
@@ -227,7 +227,7 @@ def _direction(name: str, old: Any, new: Any) -> str:
     return f"{'a higher' if new > old else 'a lower'} {name}"
 
 
-def _tried_directions(here: Mapping[str, str], knob: KnobInfo, tried: Sequence[Mapping[str, str]]) -> set[int]:
+def _tried_directions(here: Mapping[str, str], knob: Knob, tried: Sequence[Mapping[str, str]]) -> set[int]:
     """Which sides (+1 up, -1 down) of `here` along this knob some run already went to."""
     name = knob.name
     if knob.kind not in ("int", "float") or name not in here:
@@ -239,7 +239,7 @@ def _tried_directions(here: Mapping[str, str], knob: KnobInfo, tried: Sequence[M
     return signs
 
 
-def move(knob: KnobInfo, value: Any, rng: random.Random, tried: set[int]) -> Any:
+def move(knob: Knob, value: Any, rng: random.Random, tried: set[int]) -> Any:
     """One step of a knob: another choice, a flip, or up/down (x/÷ 2 for scale knobs)."""
     if knob.kind == "choice":
         return rng.choice([c for c in knob.choices if c != value] or list(knob.choices))
@@ -255,7 +255,7 @@ def move(knob: KnobInfo, value: Any, rng: random.Random, tried: set[int]) -> Any
     return new
 
 
-def _step(knob: KnobInfo, value: float, sign: int, fine: bool) -> Any:
+def _step(knob: Knob, value: float, sign: int, fine: bool) -> Any:
     if (knob.log or knob.name in MULTIPLICATIVE) and value > 0:
         factor = (1.25 if fine else 1.5) if knob.name == "steps" else (1.41 if fine else 2.0)
         return tidy(knob, value * factor ** sign)
@@ -275,7 +275,7 @@ def _show(value: Any) -> str:
 class Picker:
     """Collects distinct, legal, never-tried configs (seed knobs left to the engineer)."""
 
-    def __init__(self, knobs: Sequence[KnobInfo], tried: Sequence[Mapping[str, Any]]):
+    def __init__(self, knobs: Sequence[Knob], tried: Sequence[Mapping[str, Any]]):
         self.knobs = tuple(knobs)
         self.keys = [dict(canonical(c, self.knobs)) for c in tried]
         self.seen = {tuple(sorted(k.items())) for k in self.keys}
@@ -334,7 +334,7 @@ def _explore_candidates(task: TaskCard, count: int, rng: random.Random, base: Co
     yield from remaining
 
 
-def local_jump(knobs: Sequence[KnobInfo], rng: random.Random, anchor: Config) -> Config:
+def local_jump(knobs: Sequence[Knob], rng: random.Random, anchor: Config) -> Config:
     """Move 1-3 knobs of `anchor` far (log knobs up to 6x either way, others up to a third of their range)."""
     moving = searchable(knobs)
     config = dict(anchor)
@@ -343,7 +343,7 @@ def local_jump(knobs: Sequence[KnobInfo], rng: random.Random, anchor: Config) ->
     return config
 
 
-def _jump(knob: KnobInfo, value: Any, rng: random.Random) -> Any:
+def _jump(knob: Knob, value: Any, rng: random.Random) -> Any:
     if knob.kind == "choice":
         others = [c for c in knob.choices if c != value]
         return rng.choice(others) if others else value
@@ -361,7 +361,7 @@ def _explore_why(config: Config, base: Config) -> str:
            "knob space."
 
 
-def ranked_configs(history: Sequence[Experiment], knobs: Sequence[KnobInfo]) -> list[tuple[Config, float, str]]:
+def ranked_configs(history: Sequence[Experiment], knobs: Sequence[Knob]) -> list[tuple[Config, float, str]]:
     """Accepted configs, seeds pooled: (config, mean dev, best job id), best first."""
     groups: dict[Any, list[Experiment]] = {}
     for e in history:

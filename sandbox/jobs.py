@@ -97,6 +97,12 @@ class JobHandle:
 
 @runtime_checkable
 class Executor(Protocol):
+    """Runs jobs. `term_grace`: seconds between SIGTERM and SIGKILL of a job past its limit (its callers
+    leave that much room in the limit); `notice`: a warning when isolation is reduced, else None."""
+
+    term_grace: float
+    notice: str | None
+
     async def submit(self, job: Job) -> JobHandle: ...
 
     async def wait(self, handle: JobHandle) -> JobResult: ...

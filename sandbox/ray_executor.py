@@ -109,6 +109,7 @@ class RayExecutor:
             ray.init(address=address, include_dashboard=False, **extra)
         self.root = Path(root).absolute()
         self.isolation, self.term_grace = isolation, term_grace
+        self.notice: str | None = None
         self._remotes: dict[str, _Remote] = {}
 
     async def submit(self, job: Job) -> JobHandle:

@@ -1,9 +1,59 @@
-"""The orchestrator: team files, the role graph, the async runtime, models, the budget ledger, the
-event log, the CLI and experiments. Heavy parts (torch, litellm) load only when used.
+"""The orchestrator, one subpackage per concern (arrows point down: cli -> studies -> engine -> config, models;
+views read what runs wrote):
+
+    config/   team files: schema v1 (pydantic) and the checked role graph
+    models/   the Model seam: litellm, scripted, replay
+    engine/   one run directory's lifecycle (session), the message-passing runtime, agents, jobs, merges,
+              the budget ledger, the event log
+    studies/  comparisons of arms (every arm is a team), the noise floor, statistics
+    views/    reports, plots, live progress
+    cli/      the `synthteam` command
+
+`start_run` and `resume_run` are the one-call API: a session with live progress, then the report.
+Heavy parts (torch, litellm) load only when used.
 """
 
-from team.engine.ledger import Ledger, parse_budget
-from team.config.spec import TeamSpec
-from team.config.topology import Agent, Edge, Team, load_team
+from __future__ import annotations
 
-__all__ = ["Ledger", "parse_budget", "TeamSpec", "Agent", "Edge", "Team", "load_team"]
+from pathlib import Path
+from typing import Any
+
+from team.config import Agent, Edge, Team, TeamSpec, load_team
+from team.engine.ledger import Ledger, parse_budget
+from team.engine.options import Hooks, RunOptions
+
+__all__ = ["Ledger", "parse_budget", "TeamSpec", "Agent", "Edge", "Team", "load_team", "RunOptions", "Hooks",
+           "start_run", "resume_run"]
+
+
+def start_run(options: RunOptions, *, hooks: Hooks | None = None) -> dict[str, Any]:
+    """Run a team on a task (progress on stderr unless `options.progress` is off), write the report, and
+    return result.json as a dict."""
+    from team.engine.session import load_inputs, run_dir_for, start_session
+
+    team, task = load_inputs(options)
+    result = start_session(options, hooks=hooks, observers=_observers(options))
+    return _report(run_dir_for(options, team, task), result)
+
+
+def resume_run(run_dir: str | Path, *, hooks: Hooks | None = None, progress: bool = True) -> dict[str, Any]:
+    """Continue a killed or interrupted run; the same result as an uninterrupted one."""
+    from team.engine.session import resume_session
+    from team.views.progress import Progress
+
+    result = resume_session(run_dir, hooks=hooks, observers=(Progress(enabled=progress),))
+    return _report(Path(run_dir).absolute(), result)
+
+
+def _observers(options: RunOptions) -> tuple:
+    from team.views.progress import Progress
+
+    return (Progress(enabled=options.progress),)
+
+
+def _report(run_dir: Path, result: Any) -> dict[str, Any]:
+    from team.views.report import write_report
+
+    out = result.to_dict()
+    out["report"] = str(write_report(run_dir))
+    return out

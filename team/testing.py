@@ -1,6 +1,8 @@
-"""Test doubles that speak the Model protocol: `ScriptedModel` serves queued replies and records the
-requests it saw; `FunctionModel` answers with a function of the request. `FlakyModel` and
-`CrashingExecutor` inject faults into a real model or executor. Prefer them to mocks.
+"""Test doubles at the two seams. Models: `ScriptedModel` serves queued replies and records the requests it
+saw; `FunctionModel` answers with a function of the request; `FlakyModel` injects faults into a real model.
+Executors: `ScriptedExecutor` runs no process — a job "trains" in a moment to a dev score that is a
+function of its config, and leaves a small real `final_model/` that merges and evaluations can read;
+`CrashingExecutor` injects crashes into a real executor. Prefer them to mocks.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from team.models.base import Request, Response
 from team.models.scripted import usage_from_text
 from team.models.structured import error_summary, parse_output
 
-__all__ = ["ScriptedModel", "FunctionModel", "FlakyModel", "CrashingExecutor"]
+__all__ = ["ScriptedModel", "FunctionModel", "FlakyModel", "CrashingExecutor", "ScriptedExecutor", "toy_score",
+           "toy_verify"]
 
 Reply = BaseModel | str | Response | Exception | Callable[[Request], Any]
 
@@ -123,7 +126,7 @@ class CrashingExecutor:
         self.inner, self.crash_rate = inner, crash_rate
         self._rng = random.Random(seed)
         self.crashed: list[str] = []
-        for name in ("notice", "isolation", "slots"):
+        for name in ("notice", "isolation", "slots", "term_grace"):
             if hasattr(inner, name):
                 setattr(self, name, getattr(inner, name))
 
@@ -144,3 +147,99 @@ class CrashingExecutor:
 
     def metrics(self, handle: Any) -> Any:
         return self.inner.metrics(handle)
+
+
+def toy_score(config: dict, seed: int) -> float:
+    """A smooth, seeded dev score in [0, 1]: best at lr 3e-3 and batch 32, a little seed noise."""
+    import math
+    import random
+
+    lr, batch = float(config.get("lr", 1e-3)), float(config.get("batch_size", 32))
+    peak = math.exp(-(math.log10(lr / 3e-3) ** 2) * 1.5 - (math.log2(batch / 32) ** 2) * 0.1)
+    return round(min(max(0.9 * peak + random.Random(seed).uniform(-0.02, 0.02), 0.0), 1.0), 4)
+
+
+class ScriptedExecutor:
+    """Runs no process: a recipe job takes `seconds` and reports `score(config, seed)` as its dev curve,
+    leaving `final_model/` (a config.json and a one-tensor model.pt holding the score, so soups average it);
+    a dev-evaluation job reports the mean of its model's tensor. Cancel and the job-id contract behave as
+    the real executors' do."""
+
+    term_grace = 0.0
+    notice = None
+    isolation = "scripted"
+
+    def __init__(self, root, score=toy_score, seconds: float = 0.01):
+        from pathlib import Path
+
+        self.root, self.score, self.seconds = Path(root), score, seconds
+        self.submitted: list[Any] = []
+        self._cancelled: set[str] = set()
+
+    async def submit(self, job: Any) -> Any:
+        from sandbox.jobs import JobHandle
+
+        self.submitted.append(job)
+        (self.root / job.job_id).mkdir(parents=True, exist_ok=False)
+        return JobHandle(job.job_id, job)
+
+    async def wait(self, handle: Any) -> Any:
+        import asyncio
+
+        job, workdir = handle.job, self.root / handle.job_id
+        start = time.perf_counter()
+        step = 0.0
+        while step < self.seconds and handle.job_id not in self._cancelled:
+            await asyncio.sleep(min(0.01, self.seconds - step))
+            step = time.perf_counter() - start
+        if handle.job_id in self._cancelled:
+            return self._result(job, workdir, "cancelled", (), step)
+        if job.metadata.get("kind") == "dev_eval":
+            return self._result(job, workdir, "ok", ({"accuracy": _tensor_mean(job.metadata["model_dir"])},), step)
+        config = dict(job.metadata.get("config") or {})
+        dev = self.score(config, int(config.get("seed", 0)))
+        _save_toy_model(workdir / "final_model", dev)
+        rows = ({"step": 50, "train_loss": 2.0}, {"step": 50, "dev_accuracy": round(dev / 2, 4)},
+                {"step": 100, "train_loss": 1.0}, {"step": 100, "dev_accuracy": dev})
+        return self._result(job, workdir, "ok", rows, step, f"status: ok\ndev_accuracy: {dev}\n")
+
+    async def cancel(self, handle: Any) -> None:
+        self._cancelled.add(handle.job_id)
+
+    async def metrics(self, handle: Any):
+        for row in (await self.wait(handle)).metrics:
+            yield row
+
+    def _result(self, job: Any, workdir: Any, status: str, metrics: tuple, seconds: float, stdout: str = "") -> Any:
+        from sandbox.jobs import JobResult, JobStatus
+
+        return JobResult(job.job_id, JobStatus(status), 0 if status == "ok" else None, tuple(metrics), workdir,
+                         seconds, seconds, None, stdout, "", ("cpu:0",), dict(job.metadata),
+                         "" if status == "ok" else "cancelled by request")
+
+
+def _save_toy_model(out: Any, dev: float) -> None:
+    import json
+
+    import torch
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps({"arch": "toy"}))
+    torch.save({"score": torch.tensor([float(dev)])}, out / "model.pt")
+
+
+def _tensor_mean(model_dir: str) -> float:
+    from pathlib import Path
+
+    import torch
+
+    state = torch.load(Path(model_dir) / "model.pt", weights_only=True)
+    return round(float(state["score"].mean()), 4)
+
+
+def toy_verify(model_dir: Any, task: Any, workspace: Any = None) -> dict:
+    """The verifier's verdict for a ScriptedExecutor's toy model: its score as the test score."""
+    if model_dir is None:
+        return {"baseline_score": 0.0, "test_score": 0.0, "n": 0,
+                "flags": [{"flag": "missing_model", "reason": "no final model"}]}
+    return {"baseline_score": 0.0, "test_score": _tensor_mean(model_dir), "n": 0, "flags": []}

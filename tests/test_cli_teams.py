@@ -30,7 +30,7 @@ def test_validate_broken_file_one_line_per_problem(tmp_path):
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
     lines = out.stderr.strip().splitlines()
-    assert lines == [f"{bad}:3: agent 'a': unknown role 'nobody' (known: critic, director, editor, engineer, solo)",
+    assert lines == [f"{bad}:3: agent 'a': unknown role 'nobody' (known: critic, director, editor, engineer, random_search, reference, sampler, solo, tpe_search)",
                      f"{bad}:4: merge: Input should be 'best', 'soup' or 'greedy_soup'"]
 
 
@@ -46,7 +46,7 @@ def test_show_text_and_png(tmp_path):
     png = tmp_path / "g.png"
     out = synthteam("show", "research", "--png", str(png))
     assert out.returncode == 0, out.stderr
-    assert "critic -> engineer  [when revise, max_loops 2]" in out.stdout
+    assert "critic -> engineer  [when revise, max_loops 2]  carries: verdict" in out.stdout
     assert "engineer x4: engineer" in out.stdout
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

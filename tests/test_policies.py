@@ -17,7 +17,10 @@ from roles.context import (
     EngineerContext,
     Experiment,
     JobOutcome,
-    KnobInfo,
+    Knob,
+    MergeReviewContext,
+    PlanReviewContext,
+    SamplerContext,
     SoloContext,
     TaskCard,
 )
@@ -26,21 +29,21 @@ from roles.policies import POLICIES, critic, director, editor, engineer, solo
 from roles.search import canonical
 
 KNOBS = (
-    KnobInfo("lr", "float", 1e-4, 3e-2, log=True, default=3e-3),
-    KnobInfo("schedule", "choice", choices=("constant", "cosine", "linear"), default="cosine"),
-    KnobInfo("warmup_frac", "float", 0.0, 0.3, default=0.05),
-    KnobInfo("steps", "int", 50, 2000, default=300),
-    KnobInfo("batch_size", "int", 4, 64, log=True, default=16),
-    KnobInfo("weight_decay", "float", 0.0, 0.3, default=0.0),
-    KnobInfo("method", "choice", choices=("full", "lora"), default="full"),
-    KnobInfo("lora_rank", "int", 2, 32, log=True, default=8),
-    KnobInfo("seed", "int", 0, 9999, default=0),
+    Knob("lr", "float", 1e-4, 3e-2, log=True, default=3e-3),
+    Knob("schedule", "choice", choices=("constant", "cosine", "linear"), default="cosine"),
+    Knob("warmup_frac", "float", 0.0, 0.3, default=0.05),
+    Knob("steps", "int", 50, 2000, default=300),
+    Knob("batch_size", "int", 4, 64, log=True, default=16),
+    Knob("weight_decay", "float", 0.0, 0.3, default=0.0),
+    Knob("method", "choice", choices=("full", "lora"), default="full"),
+    Knob("lora_rank", "int", 2, 32, log=True, default=8),
+    Knob("seed", "int", 0, 9999, default=0),
 )
 TASK = TaskCard("add3", "add three numbers", KNOBS, reference={"lr": 2e-3, "steps": 400, "schedule": "cosine"},
                 rules=("no test data",))
 SMALL = TaskCard("tiny", "a tiny discrete space", (
-    KnobInfo("schedule", "choice", choices=("constant", "cosine"), default="cosine"),
-    KnobInfo("steps", "int", 1, 3, default=2),
+    Knob("schedule", "choice", choices=("constant", "cosine"), default="cosine"),
+    Knob("steps", "int", 1, 3, default=2),
 ))
 
 
@@ -179,10 +182,10 @@ def test_small_space_is_exhausted_without_repeats_then_stops():
        n=st.integers(1, 8), seed=st.integers(0, 10**6))
 def test_any_knob_space_gives_legal_distinct_proposals(low, span, ilow, ispan, n, seed):
     task = TaskCard("any", "random knob space", (
-        KnobInfo("a", "float", low, low * span, log=True),
-        KnobInfo("b", "int", ilow, ilow + ispan),
-        KnobInfo("c", "bool"),
-        KnobInfo("d", "choice", choices=("x", "y", "z")),
+        Knob("a", "float", low, low * span, log=True),
+        Knob("b", "int", ilow, ilow + ispan),
+        Knob("c", "bool"),
+        Knob("d", "choice", choices=("x", "y", "z")),
     ))
     plan = director(_dctx(n=n, seed=seed, task=task))
     assert len({canonical(p.config, task.knobs) for p in plan.proposals}) == len(plan.proposals) == n
@@ -367,7 +370,20 @@ def _contexts():
         "critic": _cctx(outcome),
         "editor": EditorContext(task=TASK, round=2, policy="greedy_soup", accepted=history),
         "solo": _sctx(history, last=outcome, best=0.65),
+        "subdirector": _dctx(history, n=3, round_=2, best_dev=0.65, settings={"focus": ["lr", "warmup_frac"]},
+                             share=(_config(lr=1e-3), _config(lr=2e-3))),
+        "critic_plan": PlanReviewContext(TASK, 2, (_config(lr=1e-3), _config(lr=5e-3, steps=900)), ("a", "b"),
+                                         (_config(lr=1e-3),), revisions_left=1, settings={"min_explore": 1}),
+        "critic_merge": MergeReviewContext(TASK, 2, "soup", ("j1", "j2"), 0.7, ("j0",), 0.72, (0.74, 0.69),
+                                           noise=0.02, revisions_left=1),
+        "sampler": SamplerContext(TASK, 3, 2, history, seed=1, settings={"method": "random"}),
     }
+
+
+# which role and handler each policy answers for
+HANDLED_BY = {"director": ("director", "plan"), "subdirector": ("director", "subplan"), "engineer": ("engineer", "job"),
+              "critic": ("critic", "result"), "critic_plan": ("critic", "plan"), "critic_merge": ("critic", "merge"),
+              "editor": ("editor", "merge"), "solo": ("solo", "step"), "sampler": ("sampler", "trials")}
 
 
 @pytest.mark.parametrize("name", sorted(POLICIES))
@@ -384,7 +400,8 @@ def test_round_and_seed_change_the_director_samples():
 @pytest.mark.parametrize("name", sorted(POLICIES))
 def test_every_prompt_renders_from_its_context(name):
     ctx = _contexts()[name]
-    text = render_prompt(builtin_roles()[name], ctx)
+    role, handler = HANDLED_BY[name]
+    text = render_prompt(builtin_roles()[role], ctx, handler)
     assert "add3" in text and "lr (float: 0.0001..0.03, log scale; default 0.003)" in text
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from team.engine.events import read_events
-from team.engine.session import RunOptions, resume_run, start_run
+from team import RunOptions, resume_run, start_run
 
 ENV = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
 
@@ -267,7 +267,7 @@ stop: {{rounds: 2}}
 
 
 def test_injected_faults_are_survived_and_reported(tmp_path, quick):
-    from team.engine.session import Hooks
+    from team import Hooks
     from team.testing import CrashingExecutor, FlakyModel
 
     flaky: list[FlakyModel] = []

@@ -48,7 +48,7 @@ def test_research_team_shape():
     assert team.agents["critic"].replicas == 2
     assert team.budget["wall"] == 600 and team.budget["job_seconds"] == 360
     assert team.merge == "greedy_soup" and team.rounds == 5 and team.plateau == 2
-    assert [e.when for e in team.out_edges("critic")] == ["revise", "accept"]
+    assert [e.when for e in team.out_edges("critic")] == [("revise",), ("accept",)]
 
 
 def test_good_file_loads(tmp_path):

@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
             print(line, file=sys.stderr)
         return 2
     except SynthteamError as exc:
+        if getattr(exc, "signum", None):  # a run stopped by Ctrl-C or SIGTERM, left resumable
+            print(str(exc), file=sys.stderr)
+            return 128 + int(exc.signum)
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # e.g. `synthteam schema team | head`

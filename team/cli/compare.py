@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_options(args: argparse.Namespace):
-    from team.engine.session import RunOptions
+    from team.engine.options import RunOptions
 
     return RunOptions(executor=args.executor, ray_address=args.ray_address, isolation=args.isolation,
                       cpu_threads=args.cpu_threads, gpus=args.gpus, job_seconds=args.job_seconds, progress=False)

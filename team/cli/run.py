@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--record", metavar="FILE", help="record every model call into a cassette")
     p.add_argument("--replay", metavar="FILE", help="serve model calls from a cassette (strict)")
     p.add_argument("--out", help="the run directory (default runs/<time>-<team>-<task>-s<seed>)")
+    p.add_argument("--prior", choices=["reference", "defaults", "none"], default="reference",
+                   help="what every agent starts from: the task's reference recipe (default), its knob defaults, "
+                        "or nothing")
     p.add_argument("--quiet", action="store_true", help="no live progress")
     p.set_defaults(handler=cmd_run)
 
@@ -39,20 +42,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from team import RunOptions, start_run
     from team.engine.events import configure
-    from team.engine.session import RunOptions, start_run
 
     configure()
     options = RunOptions(team=args.team, task=args.task, out=args.out, seed=args.seed, budget=args.budget,
                          model=args.model, api_base=args.api_base, executor=args.executor,
                          ray_address=args.ray_address, isolation=args.isolation, cpu_threads=args.cpu_threads,
-                         gpus=args.gpus, job_seconds=args.job_seconds, record=args.record, replay=args.replay, progress=not args.quiet)
+                         gpus=args.gpus, job_seconds=args.job_seconds, record=args.record, replay=args.replay,
+                         progress=not args.quiet, prior=args.prior)
     return _finish(start_run(options))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    from team import resume_run
     from team.engine.events import configure
-    from team.engine.session import resume_run
 
     configure()
     return _finish(resume_run(args.run_dir))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
 from sandbox.units import parse_duration
 
@@ -25,7 +25,12 @@ def _duration(value: Any) -> float:
     raise ValueError(f"bad duration {value!r}: expected e.g. 90s, 10m, 2h")
 
 
-Duration = Annotated[float, BeforeValidator(_duration), Field(json_schema_extra={"examples": ["90s", "10m"]})]
+_UNIT = r"([sSmMhHdD]|[sS][eE][cC][sS]?|[mM][iI][nN][sS]?|[hH][rR][sS]?)?"
+_DURATION_SCHEMA = {"anyOf": [{"type": "number", "exclusiveMinimum": 0},
+                              {"type": "string", "pattern": r"^\s*([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*" + _UNIT + r"\s*$"}],
+                    "examples": ["90s", "10m", "1.5h", 300]}
+Duration = Annotated[float, BeforeValidator(_duration), WithJsonSchema(_DURATION_SCHEMA)]
+Decision = Literal["accept", "revise", "reject"]
 
 
 class _Strict(BaseModel):
@@ -60,19 +65,23 @@ class AgentSpec(_Strict):
     api_base: str | None = None
     api_key_env: str | None = None
     prompt: str | None = Field(None, description="extra instructions for this agent")
+    settings: dict[str, Any] | None = Field(None, description="this agent's role settings (roles/settings.py), "
+                                                              "on top of its role's")
 
 
 class RoleSpec(_Strict):
     extends: str
     description: str | None = None
     prompt: str | None = None
-    template: str | None = Field(None, description="a Jinja template replacing the parent's")
+    template: str | None = Field(None, description="a Jinja template replacing the parent's primary one")
+    settings: dict[str, Any] | None = Field(None, description="structured settings of the role's kind, e.g. a "
+                                                              "critic's margin or a director's focus")
 
 
 class EdgeSpec(_Strict):
     source: str = Field(alias="from")
     to: str
-    when: Literal["accept", "revise", "reject"] | None = None
+    when: Decision | list[Decision] | None = Field(None, description="the verdicts this edge carries (default: all)")
     max_loops: int | None = Field(None, ge=1, le=10_000)
     broadcast: bool = False
 
@@ -91,7 +100,8 @@ class TeamSpec(_Strict):
     agents: dict[str, AgentSpec] = Field(min_length=1)
     roles: dict[str, RoleSpec] = Field(default_factory=dict)
     edges: list[EdgeSpec] = Field(default_factory=list)
-    entry: str | None = Field(None, description="the agent that starts each round (default: the first)")
+    entry: str | None = Field(None, description="the one agent that starts each round (default: every agent "
+                                                "with no incoming edge other than bounded loop-backs)")
     merge: Literal["best", "soup", "greedy_soup"] = "best"
     stop: StopSpec = StopSpec()
     providers: dict[str, ModelDefaults] = Field(default_factory=dict,

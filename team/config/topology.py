@@ -1,6 +1,6 @@
-"""Load a team file into a checked role graph: schema v1 validation (pydantic), then a graph pass
-(networkx) for unknown roles and agents, unreachable agents and unbounded cycles. Every problem of a
-file is reported together, one `FILE:LINE: what is wrong` line each.
+"""Load a team file into a checked role graph: schema v1 validation (pydantic), then the graph pass
+(team.config.checks) for unknown roles and agents, settings, unreachable agents, unbounded cycles and
+the payload flow. Every problem of a file is reported together, one `FILE:LINE: what is wrong` line each.
 """
 
 from __future__ import annotations
@@ -9,13 +9,15 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import networkx as nx
 
-from roles.library import Role, builtin_roles, team_files
+from roles.library import Role, builtin_roles, check_settings, team_files
 from sandbox.errors import ConfigError
-from tasks.yamlio import line_of, load_yaml, validate_model
+from tasks.yamlio import load_yaml, validate_model
+from team.config.checks import check_graph, entry_agents, loop_backs, received_kinds
 from team.config.spec import ModelDefaults, TeamSpec
 
 __all__ = ["Agent", "Edge", "Team", "load_team", "resolve_team_path", "check_graph"]
@@ -24,13 +26,17 @@ __all__ = ["Agent", "Edge", "Team", "load_team", "resolve_team_path", "check_gra
 @dataclass(frozen=True)
 class Agent:
     name: str
-    role: Role
+    role: Role  # with this agent's settings and prompt applied
     replicas: int
     model: ModelDefaults  # the defaults with this agent's overrides applied
 
     @property
     def kind(self) -> str:
         return self.role.kind
+
+    @property
+    def settings(self) -> Mapping[str, Any]:
+        return self.role.settings
 
     def replica_names(self) -> tuple[str, ...]:
         if self.replicas == 1:
@@ -42,9 +48,19 @@ class Agent:
 class Edge:
     source: str
     to: str
-    when: str | None = None
+    when: tuple[str, ...] | None = None  # the verdicts it carries (None: every payload)
     max_loops: int | None = None
     broadcast: bool = False
+    index: int = 0  # its position in the file's edges list
+    loop_back: bool = False  # it closes a cycle: a lineage crosses it at most max_loops times
+    kinds: frozenset[str] = frozenset()  # the payload kinds that can travel it
+
+    @property
+    def name(self) -> str:
+        return f"{self.source}->{self.to}"
+
+    def carries(self, kind: str, decision: str | None) -> bool:
+        return kind in self.kinds and (self.when is None or decision in self.when)
 
 
 @dataclass(frozen=True)
@@ -54,7 +70,7 @@ class Team:
     path: Path | None
     agents: Mapping[str, Agent]
     edges: tuple[Edge, ...]
-    entry: str
+    entries: tuple[str, ...]
     merge: str
     rounds: int
     plateau: int | None
@@ -62,16 +78,24 @@ class Team:
     digest: str
     spec: TeamSpec
 
+    @property
+    def entry(self) -> str:
+        return self.entries[0]
+
     def graph(self) -> nx.MultiDiGraph:
         g = nx.MultiDiGraph(name=self.name)
         for agent in self.agents.values():
             g.add_node(agent.name, role=agent.role.name, kind=agent.kind, replicas=agent.replicas)
         for e in self.edges:
-            g.add_edge(e.source, e.to, when=e.when, max_loops=e.max_loops, broadcast=e.broadcast)
+            g.add_edge(e.source, e.to, when=e.when, max_loops=e.max_loops, broadcast=e.broadcast,
+                       kinds=sorted(e.kinds))
         return g
 
-    def out_edges(self, name: str, when: str | None = None) -> list[Edge]:
-        return [e for e in self.edges if e.source == name and (when is None or e.when in (None, when))]
+    def out_edges(self, name: str) -> list[Edge]:
+        return [e for e in self.edges if e.source == name]
+
+    def in_edges(self, name: str) -> list[Edge]:
+        return [e for e in self.edges if e.to == name]
 
     def kinds(self) -> dict[str, list[Agent]]:
         out: dict[str, list[Agent]] = {}
@@ -103,7 +127,7 @@ def load_team(name_or_path: str | Path) -> Team:
         raise ConfigError(_sorted_unique(exc.problems + problems)) from None
     if problems:
         raise ConfigError(_sorted_unique(problems))
-    return _build(spec, path, hashlib.sha256(raw or b"").hexdigest())
+    return _build(spec, data, path, hashlib.sha256(raw or b"").hexdigest())
 
 
 def _sorted_unique(problems: list[str]) -> list[str]:
@@ -125,7 +149,8 @@ def _resolve_roles(spec_roles: Mapping[str, Any]) -> dict[str, Role]:
             base = roles.get(r.extends) if r.extends != name or name in builtin_roles() else None
             if base is None:
                 continue
-            roles[name] = base.extend(name, description=r.description, prompt=r.prompt, template=r.template)
+            roles[name] = base.extend(name, description=r.description, prompt=r.prompt, template=r.template,
+                                      settings=r.settings)
             del pending[name]
             progressed = True
         if not progressed:
@@ -133,98 +158,34 @@ def _resolve_roles(spec_roles: Mapping[str, Any]) -> dict[str, Role]:
     return roles
 
 
-def _build(spec: TeamSpec, path: Path, digest: str) -> Team:
+def _agent_role(role: Role, prompt: str | None, settings: Mapping[str, Any] | None) -> Role:
+    if prompt:
+        role = role.extend(role.name, prompt=(role.prompt + "\n" + prompt).strip())
+    if settings:
+        role = role.extend(role.name, settings=settings)
+    return role.extend(role.name, settings=check_settings(role.kind, role.settings))
+
+
+def _build(spec: TeamSpec, data: Mapping[str, Any], path: Path, digest: str) -> Team:
     roles = _resolve_roles(spec.roles)
     agents = {}
     for name, a in spec.agents.items():
-        overrides = {k: v for k, v in a.model_dump(exclude={"role", "replicas", "prompt"}).items() if v is not None}
-        role = roles[a.role]
-        if a.prompt:
-            role = role.extend(role.name, prompt=(role.prompt + "\n" + a.prompt).strip())
-        agents[name] = Agent(name, role, a.replicas, spec.defaults.model_copy(update=overrides))
-    edges = tuple(Edge(e.source, e.to, e.when, e.max_loops, e.broadcast) for e in spec.edges)
+        overrides = {k: v for k, v in a.model_dump(exclude={"role", "replicas", "prompt", "settings"}).items()
+                     if v is not None}
+        agents[name] = Agent(name, _agent_role(roles[a.role], a.prompt, a.settings), a.replicas,
+                             spec.defaults.model_copy(update=overrides))
+    raw_edges = [(i, {"from": e.source, "to": e.to, "max_loops": e.max_loops}) for i, e in enumerate(spec.edges)]
+    back = loop_backs(spec.agents, raw_edges)
+    entries = entry_agents(data, spec.agents, raw_edges, {n: a.kind for n, a in agents.items()})
+    _, carried = received_kinds({n: a.kind for n, a in agents.items()}, raw_edges, entries)
+    edges = tuple(Edge(e.source, e.to, _when(e.when), e.max_loops, e.broadcast, i, i in back,
+                       carried[i]) for i, e in enumerate(spec.edges))
     budget = {k: float(v) for k, v in spec.budget.model_dump().items() if v is not None}
-    return Team(spec.name, spec.description, path, agents, edges, spec.entry or next(iter(spec.agents)),
-                spec.merge, spec.stop.rounds, spec.stop.plateau, budget, digest, spec)
+    return Team(spec.name, spec.description, path, MappingProxyType(agents), edges, tuple(entries), spec.merge,
+                spec.stop.rounds, spec.stop.plateau, MappingProxyType(budget), digest, spec)
 
 
-def check_graph(data: Mapping[str, Any], path: Path) -> list[str]:
-    """Graph problems of a raw (not yet validated) team mapping, each as `FILE:LINE: ...`."""
-    agents = data.get("agents") if isinstance(data.get("agents"), Mapping) else {}
-    roles = data.get("roles") if isinstance(data.get("roles"), Mapping) else {}
-    edges = data.get("edges") if isinstance(data.get("edges"), list) else []
-    problems = _check_roles(data, roles, path)
-    known_roles = set(builtin_roles()) | {str(r) for r in roles}
-    for name, spec in agents.items():
-        role = spec.get("role") if isinstance(spec, Mapping) else None
-        if isinstance(role, str) and role not in known_roles:
-            problems.append(f"{path}:{line_of(data, ('agents', name, 'role'))}: agent {name!r}: unknown role "
-                            f"{role!r} (known: {', '.join(sorted(known_roles))})")
-    problems += _check_edges(data, agents, edges, path)
-    return problems
-
-
-def _check_roles(data: Mapping[str, Any], roles: Mapping[str, Any], path: Path) -> list[str]:
-    problems = []
-    known = set(builtin_roles()) | {str(r) for r in roles}
-    for name, spec in roles.items():
-        base = spec.get("extends") if isinstance(spec, Mapping) else None
-        if not isinstance(base, str):
-            continue
-        if base not in known or (base == name and name not in builtin_roles()):
-            problems.append(f"{path}:{line_of(data, ('roles', name, 'extends'))}: role {name!r} extends unknown "
-                            f"role {base!r}")
-    graph = nx.DiGraph((str(n), s.get("extends")) for n, s in roles.items()
-                       if isinstance(s, Mapping) and isinstance(s.get("extends"), str) and s.get("extends") != n)
-    for cycle in nx.simple_cycles(graph):
-        problems.append(f"{path}:{line_of(data, ('roles', cycle[0]))}: roles extend each other in a cycle: "
-                        f"{' -> '.join(cycle + [cycle[0]])}")
-    return problems
-
-
-def _check_edges(data: Mapping[str, Any], agents: Mapping[str, Any], edges: list, path: Path) -> list[str]:
-    problems, g = [], nx.MultiDiGraph()
-    g.add_nodes_from(str(a) for a in agents)
-    for i, e in enumerate(edges):
-        if not isinstance(e, Mapping):
-            continue
-        ok = True
-        for end in ("from", "to"):
-            name = e.get(end)
-            if isinstance(name, str) and name not in agents:
-                problems.append(f"{path}:{line_of(data, ('edges', i, end))}: edges[{i}].{end}: unknown agent "
-                                f"{name!r} (agents: {', '.join(map(str, agents))})")
-                ok = False
-            elif not isinstance(name, str):
-                ok = False
-        if ok:
-            g.add_edge(e["from"], e["to"], index=i, bounded=isinstance(e.get("max_loops"), int))
-    entry = data.get("entry") if isinstance(data.get("entry"), str) else next(iter(agents), None)
-    if isinstance(data.get("entry"), str) and entry not in agents:
-        problems.append(f"{path}:{line_of(data, ('entry',))}: entry: unknown agent {entry!r}")
-    elif entry is not None:
-        reachable = nx.descendants(g, entry) | {entry}
-        for name in agents:
-            if name not in reachable:
-                problems.append(f"{path}:{line_of(data, ('agents', name))}: agent {name!r} is unreachable from "
-                                f"the entry agent {entry!r}")
-    problems += _unbounded_cycles(data, g, path)
-    return problems
-
-
-def _unbounded_cycles(data: Mapping[str, Any], g: nx.MultiDiGraph, path: Path) -> list[str]:
-    """A cycle is allowed only when one of its edges has max_loops: look for cycles among the rest."""
-    free = nx.MultiDiGraph()
-    free.add_nodes_from(g)
-    free.add_edges_from((u, v, d) for u, v, d in g.edges(data=True) if not d["bounded"])
-    problems = []
-    for component in nx.strongly_connected_components(free):
-        sub = free.subgraph(component)
-        if len(component) == 1 and not sub.number_of_edges():
-            continue
-        cycle = nx.find_cycle(sub)
-        first = min(free.get_edge_data(u, v)[k]["index"] for u, v, k in cycle)
-        names = [u for u, _, _ in cycle] + [cycle[0][0]]
-        problems.append(f"{path}:{line_of(data, ('edges', first))}: cycle without max_loops: "
-                        f"{' -> '.join(names)} (add max_loops to one of its edges)")
-    return problems
+def _when(value: str | list[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return (value,) if isinstance(value, str) else tuple(value)

@@ -16,8 +16,8 @@ from pydantic import BaseModel
 
 from roles.library import Role, render_prompt
 from sandbox.errors import ModelError
-from team.engine.ledger import Ledger
 from team.engine.events import EventLog
+from team.engine.ledger import Ledger
 from team.models import Message, Model, Request, Sampling, estimate_tokens
 
 __all__ = ["AgentRunner", "Thought"]
@@ -31,6 +31,7 @@ class Thought:
     output: BaseModel
     source: str  # model | memo | fallback
     call_id: str
+    handler: str = ""
 
 
 @dataclass
@@ -49,28 +50,31 @@ class AgentRunner:
     retry_delay: float = 0.05
     faults: list[str] = field(default_factory=list)
 
-    async def think(self, ctx: Any, *, round: int, key: str, parent: str | None = None) -> Thought:
+    async def think(self, ctx: Any, *, round: int, key: str, parent: str | None = None,
+                    handler: str | None = None) -> Thought:
+        """One decision: `handler` names which of the role's handlers (template, schema, policy) answers."""
+        spec = self.role.handler(handler)
         call_id = f"{self.replica}/r{round}/{key}"
         if call_id in self.memo:
-            return Thought(self.role.output_type.model_validate(self.memo[call_id]), "memo", call_id)
-        prompt = render_prompt(self.role, ctx)
-        request = self._request(prompt, ctx, round)
+            return Thought(spec.output_type.model_validate(self.memo[call_id]), "memo", call_id, handler or "")
+        prompt = render_prompt(self.role, ctx, handler)
+        request = self._request(prompt, ctx, round, spec)
         for attempt in range(1, self.attempts + 1):
             try:
                 output = await self._call(request, call_id, round, parent, attempt)
-                return Thought(output, "model", call_id)
+                return Thought(output, "model", call_id, handler or "")
             except ModelError as exc:
                 self._fault(call_id, round, f"attempt {attempt}: {' '.join(str(exc).split())[:300]}")
                 await asyncio.sleep(self.retry_delay * attempt)
-        return self._fallback(ctx, call_id, round, parent)
+        return self._fallback(ctx, call_id, round, parent, spec.policy)
 
-    def _request(self, prompt: str, ctx: Any, round: int) -> Request:
+    def _request(self, prompt: str, ctx: Any, round: int, spec: Any) -> Request:
         system = SYSTEM.format(role=self.role.name, description=self.role.description)
         return Request(
             messages=(Message("system", system), Message("user", prompt)),
-            output_type=self.role.output_type,
+            output_type=spec.output_type,
             sampling=Sampling(temperature=self.temperature, max_tokens=self.max_tokens),
-            metadata={"agent": self.replica, "role": self.role.name, "round": round, "policy": self.role.policy},
+            metadata={"agent": self.replica, "role": self.role.name, "round": round, "policy": spec.policy},
             context=ctx,
         )
 
@@ -96,13 +100,13 @@ class AgentRunner:
                   cost_usd=response.cost_usd, latency_s=round_(response.latency_s))
         return response.output
 
-    def _fallback(self, ctx: Any, call_id: str, round: int, parent: str | None) -> Thought:
-        policy = self.policies.get(self.role.policy)
+    def _fallback(self, ctx: Any, call_id: str, round: int, parent: str | None, name: str) -> Thought:
+        policy = self.policies.get(name)
         if policy is None:
             raise ModelError(f"{self.replica}: the model failed {self.attempts} times and no scripted policy "
-                             f"{self.role.policy!r} exists to fall back on")
+                             f"{name!r} exists to fall back on")
         output = policy(ctx)
-        self.faults.append(f"{call_id}: fallback to the scripted policy {self.role.policy!r}")
+        self.faults.append(f"{call_id}: fallback to the scripted policy {name!r}")
         self._log(call_id, round, parent, output, "fallback")
         return Thought(output, "fallback", call_id)
 

@@ -11,6 +11,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,7 @@ class EventLog:
         encoder = json.JSONEncoder(default=_jsonable, separators=(",", ":"))  # built once, not per row
         self._render = structlog.processors.JSONRenderer(serializer=lambda row, **_: encoder.encode(row))
         self.count = 0
+        self.observers: list[Callable[[dict[str, Any]], None]] = []  # each row is handed to them once written
 
     def emit(self, event: str, **fields: Any) -> dict[str, Any]:
         row = {"ts": round(time.time(), 6), "event": event, **self.context, **fields}
@@ -67,6 +69,8 @@ class EventLog:
             if event in self.DURABLE:
                 os.fsync(self._file.fileno())
             self.count += 1
+        for observe in self.observers:
+            observe(row)
         return row
 
     def close(self) -> None:

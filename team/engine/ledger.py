@@ -123,6 +123,12 @@ class Ledger:
                 return resource
         return None
 
+    def open_reservations(self) -> list[Reservation]:
+        return list(self._open.values())
+
+    def per_agent(self) -> dict[str, dict[str, float]]:
+        return {agent: dict(v) for agent, v in self.by_agent.items()}
+
     def per_role(self) -> dict[str, dict[str, float]]:
         return {role: dict(v) for role, v in self.by_role.items()}
 

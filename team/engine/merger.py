@@ -1,6 +1,7 @@
-"""The editor's side of a round: decide how accepted checkpoints become the team's one final model
-(best, uniform soup, greedy soup), build it, score it on dev with a harness-run job, and keep it only
-when it stands. The final model is replaced atomically, so a crash never leaves half a model.
+"""How accepted checkpoints become the team's one final model (best, uniform soup, greedy soup): the
+editor decides, the harness builds the candidate and scores it on dev with its own evaluation job, and
+installs it only when it stands (and, when a critic signs merges off, only on its accept). The final
+model is replaced atomically, so a crash never leaves half a model.
 """
 
 from __future__ import annotations
@@ -13,15 +14,17 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from roles.context import EditorContext, Experiment, JobOutcome, TaskCard
 from roles.schemas import MergeDecision
 from sandbox.errors import ConfigError
 from team.engine.agents import AgentRunner
+from team.engine.messages import Candidate
 from team.engine.workshop import Workshop, job_key, merge_dirs
 
-__all__ = ["Merger"]
+__all__ = ["Merger", "POLICIES"]
+
+POLICIES = ("best", "soup", "greedy_soup")
 
 
 @dataclass
@@ -30,7 +33,6 @@ class Merger:
     policy: str  # best | soup | greedy_soup
     work: Workshop
     final_dir: Path
-    editor: AgentRunner | None = None
     scripted_editor: Callable[[EditorContext], MergeDecision] | None = None
     dev_n: int = 200
     accepted: list[Experiment] = field(default_factory=list)
@@ -53,43 +55,55 @@ class Merger:
         if len(scores) >= 2:
             self.seed_spreads.append(statistics.stdev(scores))
 
-    async def merge_round(self, r: int, accepted: list[Experiment]) -> None:
-        self.accepted.extend(accepted)
-        if not self.accepted or self.work.stopping and not accepted:
-            return
-        ranked = sorted(self.accepted, key=lambda e: (-(e.dev_accuracy or 0.0), e.round, json.dumps(e.config, sort_keys=True)))
-        decision = await self._decide(r, ranked)
-        members = [m for m in decision.members if any(e.job_id == m for e in ranked)] or [ranked[0].job_id]
-        if decision.log:
-            self.log.append(f"round {r}: {decision.log}")
-        await self._build(r, decision.policy if decision.policy in ("best", "soup", "greedy_soup") else "best",
-                          members, ranked)
+    def ranked(self) -> list[Experiment]:
+        return sorted(self.accepted, key=lambda e: (-(e.dev_accuracy or 0.0), e.round,
+                                                    json.dumps(e.config, sort_keys=True, default=str)))
 
-    async def _decide(self, r: int, ranked: list[Experiment]) -> MergeDecision:
-        ctx = EditorContext(task=self.card, round=r, policy=self.policy, accepted=tuple(ranked),
-                            current=self.members, current_dev=self.final_dev, noise=self.noise)
-        if self.editor is not None:
-            return (await self.editor.think(ctx, round=r, key="merge")).output  # type: ignore[return-value]
+    async def propose(self, r: int, new: list[Experiment], editor: AgentRunner | None, *, key: str = "merge",
+                      parent: str | None = None, review: tuple[str, ...] = (), policy: str | None = None,
+                      settings: dict | None = None) -> Candidate | None:
+        """The editor's decision on everything accepted so far, built and scored; None: nothing to merge."""
+        self.accepted.extend(e for e in new if e.job_id not in {a.job_id for a in self.accepted})
+        if not self.accepted or self.work.stopping and not new:
+            return None
+        ranked = self.ranked()
+        ctx = EditorContext(task=self.card, round=r, policy=policy or self.policy, accepted=tuple(ranked),
+                            current=self.members, current_dev=self.final_dev, noise=self.noise,
+                            instructions=editor.role.prompt if editor else "", settings=settings or {},
+                            review=review)
+        decision = await self._decide(editor, ctx, r, key, parent)
+        members = [m for m in decision.members if any(e.job_id == m for e in ranked)] or [ranked[0].job_id]
+        chosen_policy = decision.policy if decision.policy in POLICIES else "best"
+        who = (editor.replica if editor else "harness", parent)
+        chosen, score = await self._build(r, chosen_policy, members, ranked, who)
+        dev = {e.job_id: e.dev_accuracy for e in ranked}
+        return Candidate(r, chosen_policy, tuple(chosen), score, tuple(dev[m] for m in chosen), decision.log)
+
+    async def _decide(self, editor: AgentRunner | None, ctx: EditorContext, r: int, key: str,
+                      parent: str | None) -> MergeDecision:
+        if editor is not None:
+            return (await editor.think(ctx, round=r, key=key, parent=parent)).output  # type: ignore[return-value]
         if self.scripted_editor is not None:
             return self.scripted_editor(ctx)
-        return MergeDecision(policy="best", members=[ranked[0].job_id])
+        return MergeDecision(policy="best", members=[ctx.accepted[0].job_id])
 
-    async def _build(self, r: int, policy: str, members: list[str], ranked: list[Experiment]) -> None:
+    async def _build(self, r: int, policy: str, members: list[str], ranked: list[Experiment], who: tuple
+                     ) -> tuple[list[str], float | None]:
         dev = {e.job_id: e.dev_accuracy for e in ranked}
         if policy == "best" or len(members) == 1:
-            chosen, score = [members[0]], dev[members[0]]
-        elif policy == "soup":
-            chosen, score = members, await self._score(r, members)
+            return [members[0]], dev[members[0]]
+        if policy == "soup":
+            score = await self._score(r, members, who)
             if score is None or score < (dev[members[0]] or 0.0):
-                chosen, score = [members[0]], dev[members[0]]  # a soup that loses to its best member is dropped
-        else:
-            chosen, score = await self._greedy(r, members, dev)
-        await self._install(r, policy, chosen, score)
+                return [members[0]], dev[members[0]]  # a soup that loses to its best member is dropped
+            return members, score
+        return await self._greedy(r, members, dev, who)
 
-    async def _greedy(self, r: int, members: list[str], dev: dict[str, float | None]) -> tuple[list[str], float | None]:
+    async def _greedy(self, r: int, members: list[str], dev: dict[str, float | None], who: tuple
+                      ) -> tuple[list[str], float | None]:
         chosen, score = [members[0]], dev[members[0]]
         for candidate in members[1:]:
-            trial = await self._score(r, chosen + [candidate])
+            trial = await self._score(r, chosen + [candidate], who)
             joined = trial is not None and score is not None and trial >= score
             self.work.events.emit("soup_trial", round=r, members=chosen + [candidate], dev_accuracy=trial,
                                   kept=joined)
@@ -97,38 +111,44 @@ class Merger:
                 chosen, score = chosen + [candidate], trial
         return chosen, score
 
-    async def _score(self, r: int, members: list[str]) -> float | None:
+    async def _score(self, r: int, members: list[str], who: tuple) -> float | None:
         out = self.work.jobs_dir.parent / "merges" / job_key("soup", sorted(members))
         try:
             await asyncio.to_thread(merge_dirs, [self._model(m) for m in members], out)
         except ConfigError as exc:
             self.work.events.emit("merge_skipped", round=r, members=members, reason=str(exc))
             return None
-        return await self.work.dev_score(job_key("dev", sorted(members)), out, round=r)
+        return await self.work.dev_score(job_key("dev", sorted(members)), out, round=r, agent=who[0], parent=who[1])
 
     def _model(self, job_id: str) -> Path:
         return self.work.jobs_dir / job_id / "final_model"
 
-    async def _install(self, r: int, policy: str, chosen: list[str], score: float | None) -> None:
-        if tuple(chosen) == self.members:
-            self._note(r, policy, chosen, score, changed=False)
-            return
-        tmp = self.final_dir.with_name(self.final_dir.name + ".tmp")
-        await asyncio.to_thread(merge_dirs, [self._model(m) for m in chosen], tmp)
-        old = self.final_dir.with_name(self.final_dir.name + ".old")
-        if self.final_dir.exists():
-            self.final_dir.rename(old)
-        tmp.rename(self.final_dir)
-        shutil.rmtree(old, ignore_errors=True)
-        self.members, self.final_dev = tuple(chosen), score
-        self._note(r, policy, chosen, score, changed=True)
+    async def install(self, c: Candidate, *, agent: str = "editor", parent: str | None = None,
+                      signed_by: str | None = None) -> None:
+        """Make the candidate the final model (atomically), unless it already is."""
+        if c.log:
+            self.log.append(f"round {c.round}: {c.log}")
+        changed = tuple(c.members) != self.members
+        if changed:
+            tmp = self.final_dir.with_name(self.final_dir.name + ".tmp")
+            await asyncio.to_thread(merge_dirs, [self._model(m) for m in c.members], tmp)
+            old = self.final_dir.with_name(self.final_dir.name + ".old")
+            if self.final_dir.exists():
+                self.final_dir.rename(old)
+            tmp.rename(self.final_dir)
+            shutil.rmtree(old, ignore_errors=True)
+            self.members, self.final_dev = tuple(c.members), c.dev
+        self.note(c, changed=changed, agent=agent, parent=parent, signed_by=signed_by)
 
-    def _note(self, r: int, policy: str, chosen: list[str], score: float | None, changed: bool) -> None:
-        if score is not None and (self.best_dev is None or score > self.best_dev):
-            self.best_dev = score
-        self.work.events.emit("merge", round=r, policy=policy, members=chosen, dev_accuracy=score, changed=changed,
-                              best_dev=self.best_dev)
+    def note(self, c: Candidate, *, changed: bool, agent: str, parent: str | None, signed_by: str | None = None,
+             rejected_by: str | None = None) -> None:
+        if changed and c.dev is not None and (self.best_dev is None or c.dev > self.best_dev):
+            self.best_dev = c.dev
+        extra = {k: v for k, v in (("signed_by", signed_by), ("rejected_by", rejected_by)) if v}
+        self.work.events.emit("merge", round=c.round, policy=c.policy, members=list(c.members),
+                              dev_accuracy=c.dev, changed=changed, best_dev=self.best_dev, agent=agent,
+                              parent=parent, **extra)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> dict:
         return {"members": list(self.members), "dev_accuracy": self.final_dev, "policy": self.policy,
                 "accepted": len(self.accepted)}

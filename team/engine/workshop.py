@@ -21,8 +21,8 @@ from roles.context import JobOutcome
 from sandbox import Executor, Job, JobResult
 from sandbox.errors import BudgetExhausted
 from tasks.recipe import WALL_FRACTION as RECIPE_STOPS_AT  # a recipe stops itself at this share
-from team.engine.ledger import Ledger
 from team.engine.events import EventLog
+from team.engine.ledger import Ledger
 
 __all__ = ["Workshop", "job_key", "outcome_from_result", "MIN_JOB_SECONDS"]
 
@@ -104,13 +104,14 @@ class Workshop:
                          device_seconds=result.device_seconds, outcome=asdict(outcome))
         return outcome
 
-    async def dev_score(self, key: str, model_dir: Path, *, round: int, agent: str = "editor") -> float | None:
+    async def dev_score(self, key: str, model_dir: Path, *, round: int, agent: str = "editor",
+                        parent: str | None = None) -> float | None:
         """The harness's own dev accuracy of a model dir (used to score soups)."""
         if key in self.memo:
             return self.memo[key].get("dev_accuracy")
         from tasks import dev_eval_job
 
-        meta = {"agent": agent, "role": "editor", "round": round, "key": key}
+        meta = {"agent": agent, "role": "editor", "round": round, "key": key, "parent": parent}
         # An evaluation takes seconds; its reservation is kept small so that it never starves a training
         # job that starts meanwhile near the end of the budget.
         limit = 60.0 if self.prepared.task.kind == "hf" else 20.0
@@ -120,8 +121,8 @@ class Workshop:
             return None
         score = _read_accuracy(result)
         self.events.emit("job_finished", key=key, job_id=result.job_id, agent=agent, role="editor", round=round,
-                         status=result.status.value, dev_accuracy=score, device_seconds=result.device_seconds,
-                         kind="dev_eval")
+                         parent=parent, status=result.status.value, dev_accuracy=score,
+                         device_seconds=result.device_seconds, kind="dev_eval")
         return score
 
     async def _run(self, key: str, meta: dict, make_job, wall_seconds: float, read: tuple[Path, ...] = (),
@@ -135,19 +136,11 @@ class Workshop:
             started and started.set()
             if self.stopping:
                 return None
-            devices = max(self.gpus, 1) if lane is None else 1
-            left = self.ledger.left("job_seconds") / devices
-            seconds = min(wall_seconds, self.ledger.wall_left() - 2.0, left)
-            if lane is None:
-                seconds = min(seconds, self._fair_share(left, wall_seconds))
-            # A job past its limit gets SIGTERM and a grace period before SIGKILL: its own limit leaves
-            # room for that, so the device-seconds it is charged never pass what it reserved.
-            limit = seconds - getattr(self.executor, "term_grace", 2.0) - 1.0
-            if limit < MIN_JOB_SECONDS:
-                self.stopping = True
-                self.events.emit("budget_stop", reason="no time left for another job", key=key,
-                                 job_seconds_left=self.ledger.left("job_seconds"), wall_left=self.ledger.wall_left())
+            limit = self._limit(key, wall_seconds, training=lane is None)
+            if limit is None:
                 return None
+            seconds = limit + self._grace() + 1.0
+            devices = max(self.gpus, 1) if lane is None else 1
             job = make_job(limit)
             if read:
                 job = _with_reads(job, read)
@@ -167,6 +160,29 @@ class Workshop:
         finally:
             (lane or self._slots).release()
 
+    def _grace(self) -> float:
+        return float(self.executor.term_grace)
+
+    def _limit(self, key: str, wanted: float, training: bool) -> float | None:
+        """The job's own time limit: the request (raised to the useful minimum), within what the budget
+        has left. None, with a `budget_stop` row, only when the ledger cannot give the minimum."""
+        floor = MIN_JOB_SECONDS + self._grace() + 1.0  # a job past its limit gets SIGTERM and a grace period
+        if wanted < floor and training:
+            self.events.emit("job_raised", key=key, asked=round(wanted, 3), to=floor,
+                             reason=f"a job needs at least {MIN_JOB_SECONDS:g} s to train anything")
+        devices = max(self.gpus, 1) if training else 1
+        left = self.ledger.left("job_seconds") / devices
+        seconds = min(max(wanted, floor), self.ledger.wall_left() - 2.0, left)
+        if training:
+            seconds = min(seconds, self._fair_share(left, max(wanted, floor)))
+        limit = seconds - self._grace() - 1.0
+        if limit < MIN_JOB_SECONDS:
+            self.stopping = True
+            self.events.emit("budget_stop", reason="the budget has no time left for another job", key=key,
+                             job_seconds_left=self.ledger.left("job_seconds"), wall_left=self.ledger.wall_left())
+            return None
+        return limit
+
     def _fair_share(self, left: float, wanted: float) -> float:
         """Near the end of the job-seconds budget, split what is left between this job and the queued jobs
         that slots about to free up will start, instead of one job taking it all while a slot idles.
@@ -183,16 +199,29 @@ class Workshop:
         handle = await self.executor.submit(job)
         self.running[handle.job_id] = handle
         self.events.emit("job_started", job_id=handle.job_id, wall_seconds=job.limits.wall_seconds,
-                         command=list(job.command)[:6], **meta)
+                         command=list(job.command)[:6], reservation=hold.id, reserved=hold.amounts.get("job_seconds"),
+                         devices=max(job.resources.gpus, 1), **meta)
         try:
             result = await self.executor.wait(handle)
+        except asyncio.CancelledError:
+            # the run is being interrupted: stop the job and charge what it used before going down
+            result = await asyncio.shield(self._cancel(handle))
+            self._settle(hold, result, training)
+            raise
         finally:
             self.running.pop(handle.job_id, None)
+        self._settle(hold, result, training)
+        return result
+
+    async def _cancel(self, handle: Any) -> JobResult:
+        await self.executor.cancel(handle)
+        return await self.executor.wait(handle)
+
+    def _settle(self, hold: Any, result: JobResult, training: bool) -> None:
         self.ledger.settle(hold, {"job_seconds": result.device_seconds})
         if training:  # the busy share is of the training slots; evaluations run on a lane of their own
             self.busy_seconds += result.wall_seconds
         self._keep(result)
-        return result
 
     def _keep(self, result: JobResult) -> None:
         """Move the job's work dir under the run's jobs/ folder (if the executor put it elsewhere)."""

@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from team.engine.events import read_events
 from team.studies.stats import (
     cell_score,
     count_failures,
@@ -18,7 +19,6 @@ from team.studies.stats import (
     paired_difference,
     summarize,
 )
-from team.engine.events import read_events
 
 __all__ = ["analyse", "cell_row", "best_curve", "check_budgets", "MATCHED_KEYS"]
 

@@ -74,8 +74,8 @@ def _positive_int(value: str, text: str) -> int:
 
 def matched_limits(task: Any, budget: str | None) -> dict[str, float]:
     """The budget every arm of a task gets: the solo team's and the task's limits, `--budget` on top."""
-    from team.engine.session import effective_limits
     from team.config.topology import load_team
+    from team.engine.options import effective_limits
 
     return effective_limits(load_team("solo"), task, budget)
 

@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from team.engine.ledger import Ledger, parse_budget
 from team.engine.events import EventLog, read_events
+from team.engine.ledger import Ledger, parse_budget
 from team.engine.workshop import Workshop, job_key
 
 __all__ = ["measure_noise", "load_noise"]

@@ -12,8 +12,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from team.engine.ledger import Ledger
 from team.engine.events import EventLog, read_events
+from team.engine.ledger import Ledger
 from team.engine.workshop import Workshop, job_key
 
 __all__ = ["run_search", "RandomSampler", "TPESampler", "MAX_FAILS_IN_A_ROW"]

@@ -10,7 +10,7 @@ __all__ = ["graph_text", "draw_png"]
 
 
 def _edge_label(e) -> str:
-    bits = [f"when {e.when}"] if e.when else []
+    bits = [f"when {'|'.join(e.when)}"] if e.when else []
     if e.max_loops:
         bits.append(f"max_loops {e.max_loops}")
     if e.broadcast:
@@ -20,7 +20,7 @@ def _edge_label(e) -> str:
 
 def graph_text(team: Team) -> str:
     lines = [f"team {team.name}: {team.description}".rstrip(": "),
-             f"entry: {team.entry}   merge: {team.merge}   stop: {team.rounds} rounds"
+             f"entry: {', '.join(team.entries)}   merge: {team.merge}   stop: {team.rounds} rounds"
              + (f", plateau {team.plateau}" if team.plateau else "")]
     if team.budget:
         lines.append("budget: " + ", ".join(f"{k}={v:g}" for k, v in team.budget.items()))
@@ -28,16 +28,24 @@ def graph_text(team: Team) -> str:
     for a in team.agents.values():
         role = a.role.name if a.role.name == a.kind else f"{a.role.name} (extends {a.kind})"
         reps = f" x{a.replicas}" if a.replicas > 1 else ""
-        lines.append(f"  {a.name}{reps}: {role}, model {a.model.model}")
-    lines.append("edges:")
+        lines.append(f"  {a.name}{reps}: {role}, model {a.model.model}{_settings(a)}")
+    lines.append("edges (and the payloads that travel them):")
     for e in team.edges:
-        lines.append(f"  {e.source} -> {e.to}{_edge_label(e)}")
+        lines.append(f"  {e.source} -> {e.to}{_edge_label(e)}  carries: {', '.join(sorted(e.kinds)) or 'nothing'}")
     if not team.edges:
         lines.append("  (none)")
     return "\n".join(lines)
 
 
-def draw_png(team: Team, path: str | Path) -> Path:
+def _settings(agent) -> str:
+    from roles.library import builtin_roles
+
+    base = builtin_roles()[agent.kind].settings
+    changed = {k: v for k, v in agent.settings.items() if base.get(k) != v}
+    return f", settings {changed}" if changed else ""
+
+
+def draw_png(team: Team, path: str | Path, counts: dict[str, int] | None = None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -54,7 +62,13 @@ def draw_png(team: Team, path: str | Path) -> Path:
     nx.draw_networkx_labels(simple, pos, labels, ax=ax, font_size=8)
     nx.draw_networkx_edges(simple, pos, ax=ax, arrows=True, arrowsize=16, node_size=2600,
                            connectionstyle="arc3,rad=0.12", edge_color="#555")
-    edge_labels = {(e.source, e.to): _edge_label(e).strip(" []") for e in team.edges if _edge_label(e)}
+    edge_labels = {}
+    for e in team.edges:
+        label = _edge_label(e).strip(" []")
+        if counts is not None:
+            label = (label + "\n" if label else "") + f"{counts.get(e.name, 0)} messages"
+        if label:
+            edge_labels[(e.source, e.to)] = (edge_labels.get((e.source, e.to), "") + "\n" + label).strip()
     nx.draw_networkx_edge_labels(simple, pos, edge_labels, ax=ax, font_size=7, label_pos=0.4)
     ax.set_title(f"team {team.name}")
     ax.axis("off")

@@ -119,8 +119,8 @@ def _plots(run_dir: Path, rows: list[dict], result: dict, manifest: dict) -> dic
 
 def _graph(run_dir: Path, manifest: dict) -> str | None:
     try:
-        from team.views.graph import draw_png
         from team.config.topology import load_team
+        from team.views.graph import draw_png
 
         return str(draw_png(load_team(manifest["team"]["path"]), run_dir / "plot_graph.png"))
     except Exception:  # noqa: BLE001 - the team file may have moved; the report still stands

@@ -1,0 +1,62 @@
+"""Role settings: structured knobs of a role's behaviour that a team file may set next to its prompt.
+
+Each role kind has one settings model. A team file's `settings:` (on a role or on an agent) is validated
+against its kind's model (unknown keys are errors), rendered into the LLM prompt and read by the scripted
+policy, so two teams that differ only in their roles' settings behave differently offline too.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["DirectorSettings", "EngineerSettings", "CriticSettings", "EditorSettings", "SoloSettings",
+           "SamplerSettings", "SETTINGS"]
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DirectorSettings(_Settings):
+    focus: list[str] | None = Field(None, description="the knobs this director may move (default: all); a "
+                                                      "sub-director keeps its parent's values for the others")
+    proposals: int | None = Field(None, ge=1, le=4096, description="experiments per round (default: one per "
+                                                                   "engineer replica it sends to)")
+    explore: float | None = Field(None, ge=0, le=1, description="share of far (explore) proposals once some "
+                                                                "result is accepted (default: 0.2, more on a plateau)")
+
+
+class EngineerSettings(_Settings):
+    seed_offset: int = Field(0, ge=0, description="added to every job seed this engineer picks")
+
+
+class CriticSettings(_Settings):
+    margin: float = Field(2.0, gt=0, le=100, description="a gain counts when it exceeds margin x the noise")
+    second_seed: bool = Field(True, description="confirm a marginal gain with a second seed before accepting")
+    min_explore: int = Field(0, ge=0, description="plan review: revise a plan with fewer explore proposals")
+    merge_tolerance: float = Field(0.0, ge=0, le=1, description="merge sign-off: accept a merge whose dev is at "
+                                                                "most this much below the current final model's")
+
+
+class EditorSettings(_Settings):
+    policy: Literal["best", "soup", "greedy_soup"] | None = Field(None, description="overrides the team's merge")
+
+
+class SoloSettings(_Settings):
+    parallel: int = Field(1, ge=0, le=256, description="experiments in flight at once, each in its own job slot "
+                                                    "(0: as many as the run has job slots)")
+
+
+class SamplerSettings(_Settings):
+    method: Literal["random", "tpe", "reference"] = "random"
+    parallel: int = Field(0, ge=0, le=256, description="trials in flight (0: as many as the run has job slots)")
+    startup_trials: int = Field(4, ge=1, le=1000, description="tpe: random trials before the model kicks in")
+    trials: int | None = Field(None, ge=1, description="stop after this many trials (default: until the budget)")
+
+
+SETTINGS: dict[str, type[_Settings]] = {
+    "director": DirectorSettings, "engineer": EngineerSettings, "critic": CriticSettings,
+    "editor": EditorSettings, "solo": SoloSettings, "sampler": SamplerSettings,
+}

@@ -1,0 +1,214 @@
+"""The graph pass over a raw team mapping (before pydantic, so every problem keeps its line): unknown roles
+and agents, role settings, entry agents, unbounded cycles, and the payload flow — which kinds of message
+can travel each edge, agents that can never receive one, edges that carry nothing their target takes,
+engineers whose results reach no critic or editor. One `FILE:LINE: what is wrong` line per problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from roles.flow import edge_kinds, makes_decisions, takes
+from roles.library import builtin_roles, check_settings
+from tasks.yamlio import line_of
+
+__all__ = ["check_graph", "role_kinds", "entry_agents", "loop_backs", "received_kinds"]
+
+
+def check_graph(data: Mapping[str, Any], path: Path) -> list[str]:
+    """Graph problems of a raw (not yet validated) team mapping, each as `FILE:LINE: ...`."""
+    agents = data.get("agents") if isinstance(data.get("agents"), Mapping) else {}
+    roles = data.get("roles") if isinstance(data.get("roles"), Mapping) else {}
+    problems = _check_roles(data, roles, path)
+    kinds = role_kinds(agents, roles)
+    for name, spec in agents.items():
+        role = spec.get("role") if isinstance(spec, Mapping) else None
+        if isinstance(role, str) and name not in kinds:
+            known = sorted(set(builtin_roles()) | {str(r) for r in roles})
+            problems.append(f"{path}:{line_of(data, ('agents', name, 'role'))}: agent {name!r}: unknown role "
+                            f"{role!r} (known: {', '.join(known)})")
+    problems += _check_settings(data, agents, roles, kinds, path)
+    good, edge_problems = _known_edges(data, agents, path)
+    problems += edge_problems
+    problems += _unbounded_cycles(data, agents, good, path)
+    if len(kinds) == len(agents):
+        problems += _check_flow(data, agents, good, kinds, path)
+    return problems
+
+
+def role_kinds(agents: Mapping[str, Any], roles: Mapping[str, Any]) -> dict[str, str]:
+    """agent name -> role kind, for agents whose role (built-in or extended in the file) resolves."""
+    base = {name: r.kind for name, r in builtin_roles().items()}
+    pending = {str(n): s.get("extends") for n, s in roles.items() if isinstance(s, Mapping)}
+    for _ in range(len(pending) + 1):
+        for name, parent in list(pending.items()):
+            if parent in base and (name not in builtin_roles() or parent == name):
+                base[name] = base[parent]
+                del pending[name]
+    return {str(a): base[s["role"]] for a, s in agents.items()
+            if isinstance(s, Mapping) and isinstance(s.get("role"), str) and s["role"] in base}
+
+
+def _check_roles(data: Mapping[str, Any], roles: Mapping[str, Any], path: Path) -> list[str]:
+    problems = []
+    known = set(builtin_roles()) | {str(r) for r in roles}
+    for name, spec in roles.items():
+        base = spec.get("extends") if isinstance(spec, Mapping) else None
+        if not isinstance(base, str):
+            continue
+        if base not in known or (base == name and name not in builtin_roles()):
+            problems.append(f"{path}:{line_of(data, ('roles', name, 'extends'))}: role {name!r} extends unknown "
+                            f"role {base!r}")
+    graph = nx.DiGraph((str(n), s.get("extends")) for n, s in roles.items()
+                       if isinstance(s, Mapping) and isinstance(s.get("extends"), str) and s.get("extends") != n)
+    for cycle in nx.simple_cycles(graph):
+        problems.append(f"{path}:{line_of(data, ('roles', cycle[0]))}: roles extend each other in a cycle: "
+                        f"{' -> '.join(cycle + [cycle[0]])}")
+    return problems
+
+
+def _check_settings(data: Mapping[str, Any], agents: Mapping[str, Any], roles: Mapping[str, Any],
+                    kinds: Mapping[str, str], path: Path) -> list[str]:
+    """Settings on roles and agents, checked against the role kind's settings model."""
+    problems = []
+    role_kind = role_kinds({n: {"role": n} for n in roles}, roles)
+    for where, name, spec, kind in [("roles", n, s, role_kind.get(str(n))) for n, s in roles.items()] + \
+            [("agents", n, s, kinds.get(str(n))) for n, s in agents.items()]:
+        settings = spec.get("settings") if isinstance(spec, Mapping) else None
+        if not isinstance(settings, Mapping) or kind is None:
+            continue
+        try:
+            check_settings(kind, settings)
+        except ValueError as exc:
+            problems.append(f"{path}:{line_of(data, (where, name, 'settings'))}: {where[:-1]} {name!r}: {exc}")
+    return problems
+
+
+def _known_edges(data: Mapping[str, Any], agents: Mapping[str, Any], path: Path) -> tuple[list, list[str]]:
+    good, problems = [], []
+    for i, e in enumerate(data.get("edges") or [] if isinstance(data.get("edges"), list) else []):
+        if not isinstance(e, Mapping):
+            continue
+        ok = True
+        for end in ("from", "to"):
+            name = e.get(end)
+            if isinstance(name, str) and name not in agents:
+                problems.append(f"{path}:{line_of(data, ('edges', i, end))}: edges[{i}].{end}: unknown agent "
+                                f"{name!r} (agents: {', '.join(map(str, agents))})")
+            ok = ok and isinstance(name, str) and name in agents
+        if ok:
+            good.append((i, e))
+    return good, problems
+
+
+def loop_backs(agents: Mapping[str, Any], edges: list[tuple[int, Mapping[str, Any]]]) -> set[int]:
+    """Indices of edges that close a cycle and carry max_loops: a lineage may cross them a bounded number
+    of times. Removing them leaves the graph's forward flow."""
+    g = nx.MultiDiGraph()
+    g.add_nodes_from(str(a) for a in agents)
+    for i, e in edges:
+        g.add_edge(e["from"], e["to"], key=i)
+    cyclic = {k for comp in nx.strongly_connected_components(g) for u, v, k in g.subgraph(comp).edges(keys=True)}
+    return {i for i, e in edges if i in cyclic and isinstance(e.get("max_loops"), int)}
+
+
+def entry_agents(data: Mapping[str, Any], agents: Mapping[str, Any], edges: list[tuple[int, Mapping]],
+                 kinds: Mapping[str, str] | None = None) -> list[str]:
+    """The agents that plan independently: `entry:` when given, else every agent whose only incoming
+    edges are bounded loop-backs (and whose kind can start a run, when `kinds` is given)."""
+    if isinstance(data.get("entry"), str):
+        return [data["entry"]]
+    back = loop_backs(agents, edges)
+    fed = {e["to"] for i, e in edges if i not in back}
+    free = [str(a) for a in agents if a not in fed]
+    return [a for a in free if kinds is None or takes(kinds.get(a, ""), "start")]
+
+
+def _unbounded_cycles(data: Mapping[str, Any], agents: Mapping[str, Any], edges: list, path: Path) -> list[str]:
+    """A cycle is allowed only when one of its edges has max_loops: look for cycles among the rest."""
+    free = nx.MultiDiGraph()
+    free.add_nodes_from(str(a) for a in agents)
+    free.add_edges_from((e["from"], e["to"], {"index": i}) for i, e in edges if not isinstance(e.get("max_loops"), int))
+    problems = []
+    for component in nx.strongly_connected_components(free):
+        sub = free.subgraph(component)
+        if len(component) == 1 and not sub.number_of_edges():
+            continue
+        cycle = nx.find_cycle(sub)
+        first = min(free.get_edge_data(u, v)[k]["index"] for u, v, k in cycle)
+        names = [u for u, _, _ in cycle] + [cycle[0][0]]
+        problems.append(f"{path}:{line_of(data, ('edges', first))}: cycle without max_loops: "
+                        f"{' -> '.join(names)} (add max_loops to one of its edges)")
+    return problems
+
+
+def received_kinds(kinds: Mapping[str, str], edges: list[tuple[int, Mapping]], entries: list[str]
+                   ) -> tuple[dict[str, frozenset[str]], dict[int, frozenset[str]]]:
+    """The fixpoint of what can reach each agent (entries get `start`) and what can travel each edge."""
+    got = {a: frozenset({"start"}) if a in entries else frozenset() for a in kinds}
+    carried: dict[int, frozenset[str]] = {i: frozenset() for i, _ in edges}
+    changed = True
+    while changed:
+        changed = False
+        for i, e in edges:
+            u, v = e["from"], e["to"]
+            now = edge_kinds(kinds[u], kinds[v], got[u])
+            if now != carried[i] or not now <= got[v]:
+                carried[i], got[v], changed = now, got[v] | now, True
+    return got, carried
+
+
+def _check_flow(data: Mapping[str, Any], agents: Mapping[str, Any], edges: list[tuple[int, Mapping]],
+                kinds: Mapping[str, str], path: Path) -> list[str]:
+    problems = []
+    entries = entry_agents(data, agents, edges, kinds)
+    if isinstance(data.get("entry"), str) and data["entry"] not in agents:
+        return [f"{path}:{line_of(data, ('entry',))}: entry: unknown agent {data['entry']!r}"]
+    if isinstance(data.get("entry"), str) and not takes(kinds[data["entry"]], "start"):
+        return [f"{path}:{line_of(data, ('entry',))}: entry: a {kinds[data['entry']]} cannot start a run"]
+    for name in set(entry_agents(data, agents, edges)) - set(entries):
+        problems.append(f"{path}:{line_of(data, ('agents', name))}: agent {name!r} is unreachable: it has no incoming "
+                        f"edge, and a {kinds[name]} cannot start a run (directors, engineers, solo agents and "
+                        "samplers can)")
+    if not entries:
+        return problems + [f"{path}:{line_of(data, ('edges',))}: no entry agent: every agent has an incoming edge that is not "
+                "a bounded loop-back (set entry: or add max_loops to the edge that closes the loop)"]
+    got, carried = received_kinds(kinds, edges, entries)
+    for name in agents:
+        if not got[str(name)] and not any(f"agent {name!r} is unreachable" in p for p in problems):
+            problems.append(f"{path}:{line_of(data, ('agents', name))}: agent {name!r} is unreachable: no edge "
+                            f"brings it a message it can take (entry agents: {', '.join(entries)})")
+    for i, e in edges:
+        problems += _edge_problems(data, i, e, kinds, got, carried, path)
+    problems += _unjudged_results(data, agents, edges, kinds, path)
+    return problems
+
+
+def _edge_problems(data: Mapping[str, Any], i: int, e: Mapping[str, Any], kinds: Mapping[str, str],
+                   got: Mapping[str, frozenset[str]], carried: Mapping[int, frozenset[str]], path: Path) -> list[str]:
+    u, v = e["from"], e["to"]
+    where = f"{path}:{line_of(data, ('edges', i))}: edges[{i}] {u} -> {v}"
+    out = []
+    if e.get("when") is not None and not makes_decisions(kinds[u]):
+        out.append(f"{where}: `when` routes a decision, and only a critic's verdicts carry one ({u} is a {kinds[u]})")
+    if got[u] and not carried[i]:
+        out.append(f"{where}: carries nothing {v} can take (a {kinds[u]} that receives {', '.join(sorted(got[u]))} "
+                   f"sends no payload a {kinds[v]} has a handler for)")
+    return out
+
+
+def _unjudged_results(data: Mapping[str, Any], agents: Mapping[str, Any], edges: list[tuple[int, Mapping]],
+                      kinds: Mapping[str, str], path: Path) -> list[str]:
+    """Every engineer's results must be able to reach a critic or an editor (else nobody judges them)."""
+    g = nx.DiGraph((e["from"], e["to"]) for _, e in edges)
+    judges = {a for a, k in kinds.items() if k in ("critic", "editor")}
+    out = []
+    for name, kind in kinds.items():
+        if kind == "engineer" and not (nx.descendants(g, name) & judges if name in g else set()):
+            out.append(f"{path}:{line_of(data, ('agents', name))}: agent {name!r} is an engineer whose results reach "
+                       "no critic or editor: nobody would judge them (add an edge to a critic or an editor)")
+    return out

@@ -1,0 +1,129 @@
+"""Critics at work: a verdict on whatever reaches them — a job's result, a plan before its jobs run, a
+merge before it becomes the final model. A broadcast edge into a critic makes every replica review; their
+verdicts are combined (an integrity flag from any member vetoes; otherwise the majority; ties go to the
+cautious decision, reject before revise before accept) and travel on once, from the agent.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from roles.context import CriticContext, Experiment, MergeReviewContext, PlanReviewContext
+from roles.schemas import Verdict
+from team.engine.messages import MergePayload, PlanPayload, ResultPayload, VerdictPayload
+from team.engine.scoreboard import pooled_dev
+
+if TYPE_CHECKING:  # pragma: no cover
+    from team.engine.runtime import Actor, Runtime
+
+__all__ = ["review_result", "review_plan", "review_merge", "majority", "revisions_left"]
+
+
+async def review_result(rt: Runtime, actor: Actor, msg: Any, signal: Any) -> None:
+    await rt.book.wait_settled(msg.round - 1)  # the scoreboard (best dev, noise) as of the last settled round
+    p: ResultPayload = msg.payload
+    ctx = CriticContext(task=rt.card, round=msg.round, outcome=p.outcome, best_dev=rt.merger.best_dev,
+                        noise=rt.merger.noise, confirmations=p.confirmations, flags=_flags(rt, p),
+                        revisions_left=revisions_left(rt, actor.agent, msg.loops), instructions=actor.role.prompt,
+                        settings=dict(actor.role.settings))
+    verdict = (await actor.runner.think(ctx, round=msg.round, key=msg.id, parent=msg.id, handler="result")).output
+    await _decided(rt, actor, msg, verdict, "result")
+
+
+async def review_plan(rt: Runtime, actor: Actor, msg: Any, signal: Any) -> None:
+    p: PlanPayload = msg.payload
+    tried = tuple(q.config for rr, plan in sorted(rt.proposed.items()) if rr < msg.round for q in plan)
+    ctx = PlanReviewContext(task=rt.card, round=msg.round, proposals=tuple(q.config for q in p.proposals),
+                            rationales=tuple(q.rationale for q in p.proposals), tried=tried,
+                            revisions_left=revisions_left(rt, actor.agent, msg.loops), instructions=actor.role.prompt,
+                            settings=dict(actor.role.settings))
+    verdict = (await actor.runner.think(ctx, round=msg.round, key=msg.id, parent=msg.id, handler="plan")).output
+    await _decided(rt, actor, msg, verdict, "plan")
+
+
+async def review_merge(rt: Runtime, actor: Actor, msg: Any, signal: Any) -> None:
+    p: MergePayload = msg.payload
+    c = p.candidate
+    ctx = MergeReviewContext(task=rt.card, round=msg.round, policy=c.policy, members=c.members, candidate_dev=c.dev,
+                             current=rt.merger.members, current_dev=rt.merger.final_dev, member_devs=c.member_devs,
+                             noise=rt.merger.noise, revisions_left=revisions_left(rt, actor.agent, msg.loops),
+                             instructions=actor.role.prompt, settings=dict(actor.role.settings))
+    verdict = (await actor.runner.think(ctx, round=msg.round, key=msg.id, parent=msg.id, handler="merge")).output
+    await _decided(rt, actor, msg, verdict, "merge")
+
+
+async def _decided(rt: Runtime, actor: Actor, msg: Any, verdict: Verdict, subject: str) -> None:
+    """One replica's verdict: into its panel when it came by broadcast, else on its way."""
+    edge = next((e for e in rt.team.in_edges(actor.agent) if e.name == msg.edge), None)
+    if edge is not None and edge.broadcast and rt.team.agents[actor.agent].replicas > 1:
+        votes = rt.panels.setdefault(f"{edge.index}:{msg.parent}", {})
+        votes[actor.replica] = (verdict, msg)
+        if len(votes) < rt.team.agents[actor.agent].replicas:
+            return
+        ordered = [votes[name] for name in rt.team.agents[actor.agent].replica_names()]
+        verdict, counts = majority([v for v, _ in ordered])
+        await _route(rt, actor.agent, ordered[0][1], verdict, subject, counts)  # the first member's message: stable
+    else:
+        await _route(rt, actor.replica, msg, verdict, subject, {})
+
+
+async def _route(rt: Runtime, who: str, msg: Any, verdict: Verdict, subject: str, panel: dict) -> None:
+    payload = msg.payload
+    experiment = None
+    if subject == "result":
+        o = payload.outcome
+        dev = pooled_dev(o, payload.confirmations)
+        experiment = Experiment(o.job_id, o.config, o.seed, o.status, dev, verdict.decision, msg.round)
+        rt.judged(experiment)
+        if verdict.decision != "revise" and payload.confirmations:
+            rt.observe(msg.round, list(payload.confirmations) + [o])
+        rt.work.events.emit("verdict", round=msg.round, job_id=o.job_id, decision=verdict.decision,
+                            reasons=verdict.reasons, flags=verdict.flags, dev_accuracy=dev, agent=who,
+                            parent=msg.id, subject="result", **({"panel": panel} if panel else {}))
+    else:
+        rt.work.events.emit("verdict", round=msg.round, decision=verdict.decision, reasons=verdict.reasons,
+                            agent=who, parent=msg.id, subject=subject, **({"panel": panel} if panel else {}))
+    if subject == "merge":
+        await _sign_off(rt, who, msg, verdict)
+    out = VerdictPayload(verdict, payload, experiment, panel)
+    rt.send(rt.actors.get(who) or who, subject, out, round=msg.round, lane=msg.lane, parent=msg.id, loops=msg.loops)
+
+
+async def _sign_off(rt: Runtime, who: str, msg: Any, verdict: Verdict) -> None:
+    """An accepted merge becomes the final model; a rejected one is dropped (a revised one goes back)."""
+    c = msg.payload.candidate
+    if verdict.decision == "accept":
+        await rt.merger.install(c, agent=who, parent=msg.id, signed_by=who)
+    elif verdict.decision == "reject":
+        rt.merger.note(c, changed=False, agent=who, parent=msg.id, rejected_by=who)
+
+
+def majority(verdicts: list[Verdict]) -> tuple[Verdict, dict[str, int]]:
+    counts = dict(Counter(v.decision for v in verdicts))
+    if len(verdicts) == 1:
+        return verdicts[0], counts
+    if any(v.flags for v in verdicts):  # an integrity veto from any panel member stands
+        return next(v for v in verdicts if v.flags), counts
+    top = max(counts.values())
+    decision = next(d for d in ("reject", "revise", "accept") if counts.get(d) == top)  # ties: the cautious one
+    chosen = next(v for v in verdicts if v.decision == decision)
+    reasons = [f"panel {counts}"] + [r for v in verdicts for r in v.reasons]
+    return chosen.model_copy(update={"reasons": reasons}), counts
+
+
+def revisions_left(rt: Runtime, agent: str, loops: Any) -> int:
+    """How many more times this lineage may be sent back along the critic's revise edges."""
+    left = 0
+    for e in rt.team.out_edges(agent):
+        if "verdict" in e.kinds and (e.when is None or "revise" in e.when):
+            left = max(left, (e.max_loops or 0) - loops.get(e.index, 0) if e.loop_back else 1)
+    return max(left, 0)
+
+
+def _flags(rt: Runtime, p: ResultPayload) -> tuple[str, ...]:
+    o = p.outcome
+    if o.status != "ok":
+        return ()
+    model = rt.work.jobs_dir / o.job_id / "final_model"
+    return () if model.is_dir() else ("the job reported ok but left no final_model/",)

@@ -1,0 +1,92 @@
+"""Engineers at work: a proposal becomes a job, a critic's `revise` becomes the next attempt (a second
+seed, a debugged config), a peer's result becomes a follow-up (reproduce an ok result with another seed,
+debug a failed one). An entry engineer plans its own rounds and runs them itself. Every result goes on
+along the engineer's edges.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from roles.context import EngineerContext, Experiment, JobOutcome
+from roles.schemas import JobSpec, Proposal
+from team.engine.acts.plan import clean_config, learn, plan_rounds
+from team.engine.messages import PlanPayload, ProposalPayload, ResultPayload, VerdictPayload
+from team.engine.workshop import job_key
+
+if TYPE_CHECKING:  # pragma: no cover
+    from team.engine.runtime import Actor, Runtime
+
+__all__ = ["run_proposal", "engineer_verdict", "follow_up", "entry_engineer"]
+
+
+async def run_proposal(rt: Runtime, actor: Actor, msg: Any, signal: Any) -> None:
+    p: ProposalPayload = msg.payload
+    await _attempt(rt, actor, msg, p.proposal, attempt=0, last=None, fix={}, reasons=(), confirmations=(),
+                   started=signal)
+
+
+async def engineer_verdict(rt: Runtime, actor: Actor, msg: Any, signal: Any) -> None:
+    """A critic's verdict on this engineer's result: `revise` runs the next attempt; others teach."""
+    v: VerdictPayload = msg.payload
+    subject = v.subject
+    if v.verdict.decision != "revise" or not isinstance(subject, ResultPayload):
+        learn(rt, actor, msg)
+        return
+    o = subject.outcome
+    seeds = subject.confirmations + ((o,) if v.verdict.second_seed and o.status == "ok" else ())
+    await _attempt(rt, actor, msg, subject.proposal, attempt=subject.attempt + 1, last=o, fix=v.verdict.fix,
+                   reasons=tuple(v.verdict.reasons), confirmations=seeds, started=None, previous=subject)
+
+
+async def follow_up(rt: Runtime, actor: Actor, msg: Any, signal: Any) -> None:
+    """A peer engineer's result: reproduce it with another seed when it is ok, debug it when it failed."""
+    peer: ResultPayload = msg.payload
+    o = peer.outcome
+    seeds = peer.confirmations + ((o,) if o.status == "ok" else ())
+    await _attempt(rt, actor, msg, peer.proposal, attempt=peer.attempt + 1, last=o, fix={},
+                   reasons=(f"follow up {peer.author}'s {o.job_id} ({o.status})",), confirmations=seeds, started=None)
+
+
+async def _attempt(rt: Runtime, actor: Actor, msg: Any, proposal: Proposal, *, attempt: int, last: JobOutcome | None,
+                   fix: dict, reasons: tuple, confirmations: tuple, started: Any,
+                   previous: ResultPayload | None = None) -> None:
+    ctx = EngineerContext(task=rt.card, round=msg.round, proposal=proposal.config, rationale=proposal.rationale,
+                          last=last, fix=dict(fix), seed=rt.seed + 17 * msg.round + msg.lane,
+                          wall_seconds=rt.job_seconds, instructions=actor.role.prompt,
+                          settings=dict(actor.role.settings), reasons=reasons)
+    spec: JobSpec = (await actor.runner.think(ctx, round=msg.round, key=msg.id, parent=msg.id,
+                                              handler="job")).output
+    config = clean_config(rt, spec.config, actor.replica) or clean_config(rt, proposal.config, actor.replica) or {}
+    outcome = await rt.work.run_recipe(job_key(msg.id, config, spec.seed), config, spec.seed,
+                                       min(spec.wall_seconds, rt.job_seconds), agent=actor.replica,
+                                       role=actor.role.name, round=msg.round, attempt=attempt, parent=msg.id,
+                                       started=started)
+    if outcome is None:
+        if previous is not None:
+            _unrevised(rt, actor, msg, previous)
+        return
+    rt.scoreboard.finished(outcome)
+    result = ResultPayload(outcome, proposal, attempt, confirmations, actor.replica)
+    rt.send(actor, msg.kind if msg.kind in ("proposal", "verdict", "result") else "proposal", result,
+            round=msg.round, lane=msg.lane, parent=msg.id, loops=msg.loops)
+
+
+def _unrevised(rt: Runtime, actor: Actor, msg: Any, previous: ResultPayload) -> None:
+    """A revision the budget did not allow: the unconfirmed result is not kept."""
+    o = previous.outcome
+    rt.judged(Experiment(o.job_id, o.config, o.seed, o.status, o.dev_accuracy, "reject", msg.round))
+    rt.work.events.emit("unrevised", agent=actor.replica, parent=msg.id, round=msg.round, job_id=o.job_id,
+                        reason="the critic asked for a revision that the budget did not allow; unconfirmed "
+                               "results are not kept")
+
+
+async def entry_engineer(rt: Runtime, agent: str) -> None:
+    """An engineer with no one above it plans its own rounds (the director's policy) and runs them."""
+    replicas = rt.replicas(agent)
+
+    def run_own(actor: Actor, plan: PlanPayload, r: int, parent: str) -> None:
+        for i, p in enumerate(plan.proposals):
+            rt.local(replicas[i % len(replicas)], "proposal", ProposalPayload(p, i), round=r, lane=i, parent=parent)
+
+    await plan_rounds(rt, agent, run_own=run_own)

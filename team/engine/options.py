@@ -1,0 +1,104 @@
+"""What a run is asked to do: `RunOptions` (frozen, written into the manifest), `Hooks` (wrappers for
+tests and studies), the budget a run gets, the time one job gets, and the task card the agents see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from roles.context import TaskCard
+from sandbox.errors import ConfigError
+from team.config.topology import Team
+from team.engine.ledger import parse_budget
+
+__all__ = ["RunOptions", "Hooks", "effective_limits", "task_job_seconds", "task_card", "run_dir_for", "PRIORS",
+           "prior_config"]
+
+PRIORS = ("reference", "defaults", "none")
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """Wrappers applied while assembling a run: `model(agent_name, model) -> model` and
+    `executor(executor) -> executor` (fault injection in tests, instrumentation in studies); `verify`
+    replaces the verifier (`verify(model_dir, task, workspace) -> verdict`, for runs of toy models)."""
+
+    model: Any = None
+    executor: Any = None
+    verify: Any = None
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    team: str = "research"
+    task: str = ""  # "" = the default task
+    out: str | None = None  # the run directory (default runs/<time>-<team>-<task>-s<seed>)
+    seed: int = 0
+    budget: str | None = None
+    model: str | None = None  # override every agent's model
+    api_base: str | None = None
+    executor: str = "local"  # local | ray
+    ray_address: str | None = None
+    isolation: str = "auto"
+    cpu_threads: int = 1
+    gpus: int = 0  # GPUs per job
+    record: str | None = None
+    replay: str | None = None
+    progress: bool = True
+    attempts: int = 3  # model-call attempts before the scripted fallback
+    job_seconds: float | None = None  # the time limit of one job (default: the task's)
+    prior: str = "reference"  # what every agent starts from: the task's reference recipe, its defaults, nothing
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def effective_limits(team: Team, task: Any, budget: str | None) -> dict[str, float]:
+    """The tighter of the task's and the team's limits for each resource; --budget overrides both."""
+    from sandbox.units import parse_duration
+
+    limits = dict(team.budget)
+    for key, value in (task.budget or {}).items():
+        if key in ("wall", "job_seconds"):
+            seconds = parse_duration(value)
+            limits[key] = min(limits.get(key, seconds), seconds)
+    if budget:
+        try:
+            limits = parse_budget(budget, limits)
+        except ValueError as exc:
+            raise ConfigError(f"--budget: {exc}") from None
+    return limits
+
+
+def task_job_seconds(task: Any, override: float | None = None) -> float:
+    """The time limit of one job: the override, else the task's `job` (or `per_job`) budget, else 60 s."""
+    from sandbox.units import parse_duration
+
+    if override:
+        return float(override)
+    value = (task.budget or {}).get("job") or (task.budget or {}).get("per_job")
+    return parse_duration(value) if value else 60.0
+
+
+def prior_config(task: Any, prior: str) -> dict[str, Any]:
+    if prior not in PRIORS:
+        raise ConfigError(f"--prior {prior!r}: unknown prior (known: {', '.join(PRIORS)})")
+    if prior == "reference":
+        if not task.reference:
+            raise ConfigError(f"{task.root}/task.yaml:1: --prior reference: task {task.name} has no reference recipe")
+        return dict(task.reference)
+    return task.defaults() if prior == "defaults" else {}
+
+
+def task_card(task: Any, job_seconds: float, prior: str = "reference") -> TaskCard:
+    from team.engine.workshop import MIN_JOB_SECONDS
+
+    return TaskCard(task.name, task.description, tuple(task.knobs.values()), prior_config(task, prior),
+                    tuple(task.rules), job_seconds, MIN_JOB_SECONDS)
+
+
+def run_dir_for(options: RunOptions, team: Team, task: Any) -> Path:
+    if options.out:
+        return Path(options.out).absolute()
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs").absolute() / f"{stamp}-{team.name}-{task.name}-s{options.seed}"

@@ -1,0 +1,51 @@
+"""What a team's run produced, as the runtime hands it back: why it stopped, the final model's members and
+dev score, job counts, how busy the devices were, and who decided (model, memo, scripted fallback)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["TeamOutcome"]
+
+
+@dataclass(frozen=True)
+class TeamOutcome:
+    stop_reason: str
+    final_members: tuple[str, ...]
+    final_dev: float | None
+    best_dev: float | None
+    jobs: Mapping[str, int]
+    experiments: int
+    busy_seconds: float
+    capacity: int
+    model_errors: int
+    fallbacks: int
+    backends: tuple[str, ...]
+    decisions: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # role -> {model, memo, fallback}
+
+    @classmethod
+    def build(cls, stop_reason: str, merger: Any, scoreboard: Any, work: Any, runners: list[Any]) -> TeamOutcome:
+        faults = [f for r in runners for f in r.faults]
+        decisions: dict[str, Counter] = {}
+        for r in runners:
+            decisions.setdefault(r.role.name, Counter()).update(getattr(r, "sources", Counter()))
+        return cls(stop_reason=stop_reason, final_members=tuple(merger.members), final_dev=merger.final_dev,
+                   best_dev=merger.best_dev, jobs=scoreboard.job_counts(), experiments=len(scoreboard.experiments),
+                   busy_seconds=work.busy_seconds, capacity=work.capacity, model_errors=len(faults),
+                   fallbacks=sum("fallback" in f for f in faults), backends=_backends(runners),
+                   decisions={k: dict(v) for k, v in decisions.items()})
+
+    def busy_share(self, elapsed: float) -> float | None:
+        window = elapsed * self.capacity
+        return round(min(self.busy_seconds / window, 1.0), 4) if window > 0 else None
+
+
+def _backends(runners: list[Any]) -> tuple[str, ...]:
+    names = set()
+    for r in runners:
+        name = r.model.name
+        names.add(name if name in ("scripted", "sampler") or ":" in name else f"litellm:{name}")
+    return tuple(sorted(names))

@@ -1,0 +1,77 @@
+"""`RunResult`: what a run's result.json says, as one frozen value written once at the end of a session."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RunResult"]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    team: str
+    task: str
+    seed: int
+    baseline_score: float
+    test_score: float
+    flags: list[dict]
+    n: int | None
+    dev_score: float | None
+    final_members: list[str]
+    budget_used: dict[str, float]
+    budget_limits: dict[str, float | None]
+    spend_by_role: dict[str, dict[str, float]]
+    spend_by_agent: dict[str, dict[str, float]]
+    backend: list[str]
+    jobs: dict[str, int]
+    faults: dict[str, int]
+    stop_reason: str
+    device_busy_share: float | None
+    device_slots: int
+    prior: str = "reference"
+    final_config: dict | None = None
+    decisions: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, run_dir: Path, team: Any, task: Any, options: Any, verdict: dict, outcome: Any,
+              ledger: Any) -> RunResult:
+        return cls(run_id=run_dir.name, team=team.name, task=task.name, seed=options.seed,
+                   baseline_score=verdict["baseline_score"], test_score=verdict["test_score"],
+                   flags=verdict.get("flags", []), n=verdict.get("n"), dev_score=outcome.final_dev,
+                   final_members=list(outcome.final_members), budget_used=ledger.snapshot(),
+                   budget_limits=ledger.limits_out(), spend_by_role=ledger.per_role(),
+                   spend_by_agent=ledger.per_agent(), backend=list(outcome.backends), jobs=dict(outcome.jobs),
+                   faults={"model_errors": outcome.model_errors, "fallbacks": outcome.fallbacks},
+                   stop_reason=outcome.stop_reason, device_busy_share=outcome.busy_share(ledger.elapsed()),
+                   device_slots=outcome.capacity, prior=options.prior,
+                   final_config=_final_config(run_dir, outcome.final_members), decisions=dict(outcome.decisions))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __getitem__(self, key: str) -> Any:  # result["test_score"], as the result.json reads
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default)
+
+    def write(self, run_dir: Path) -> None:
+        path = Path(run_dir) / "result.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2, default=str))
+        tmp.replace(path)
+
+
+def _final_config(run_dir: Path, members: Any) -> dict | None:
+    """The config behind a single-member final model (what a search arm's result names)."""
+    if len(members) != 1:
+        return None
+    path = Path(run_dir) / "jobs" / members[0] / "result.json"
+    try:
+        return dict(json.loads(path.read_text())["metadata"].get("config") or {}) or None
+    except (OSError, ValueError, KeyError, AttributeError):
+        return None

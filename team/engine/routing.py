@@ -1,0 +1,119 @@
+"""Routing: which edges a message takes, which replica receives it, what it becomes on the way.
+
+- An edge carries a payload kind when roles.flow says the sender sends that kind to the target's kind,
+  and its `when` (if any) names the payload's decision.
+- Into an agent with replicas a message goes to replica `lane % replicas`: lanes are the positions of
+  experiments in their plan, so a lineage stays with the same engineer and load spreads evenly;
+  `broadcast: true` gives every replica a copy (a critic panel's answers are then combined).
+- A plan is split over the sender's plan-taking edges by capacity (how many experiments each target
+  takes per round): engineers get one proposal each, sub-directors their share, a plan critic the whole.
+- Crossing a loop-back edge counts against its `max_loops` for that lineage; past it the message is not
+  delivered (a `loop_limit` row says so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from types import MappingProxyType
+from typing import Any
+
+from roles.flow import sends
+from team.config.topology import Edge, Team
+from team.engine.messages import PlanPayload, ProposalPayload, VerdictPayload, decision_of
+
+__all__ = ["Router", "Delivery"]
+
+
+Delivery = tuple[Edge, str, str, Any, int, Mapping[int, int]]  # edge, recipient replica, kind, payload, lane, loops
+
+
+class Router:
+    def __init__(self, team: Team, slots: int = 1):
+        self.team = team
+        self.slots = slots
+        self._capacity: dict[str, int] = {}
+
+    def kind(self, agent: str) -> str:
+        return self.team.agents[agent].kind
+
+    def agent_of(self, replica: str) -> str:
+        return replica.split("[", 1)[0]
+
+    def capacity(self, agent: str, seen: frozenset[str] = frozenset()) -> int:
+        """Experiments `agent` can take per round: an engineer's replicas; for a director (or a plan critic)
+        the sum over its plan-taking edges, unless its settings fix `proposals`."""
+        if agent in self._capacity:
+            return self._capacity[agent]
+        kind, spec = self.kind(agent), self.team.agents[agent]
+        if kind == "engineer":
+            n = spec.replicas
+        elif kind in ("director", "critic"):
+            n = spec.settings.get("proposals") or sum(
+                self.capacity(e.to, seen | {agent}) for e in self.plan_edges(agent) if e.to not in seen | {agent})
+        else:
+            n = 0
+        if not seen:
+            self._capacity[agent] = n
+        return n
+
+    def plan_edges(self, agent: str) -> list[Edge]:
+        return [e for e in self.team.out_edges(agent) if e.kinds & {"plan", "proposal"}]
+
+    def deliveries(self, agent: str, received: str, payload: Any, lane: int,
+                   loops: Mapping[int, int]) -> Iterator[Delivery | tuple[Edge, None, str, str, int, Mapping]]:
+        """Every (edge, recipient, kind, payload, lane, loops) this output goes to; a recipient of None
+        marks a message stopped by its edge's max_loops."""
+        decision = decision_of(payload)
+        plan = _plan_of(payload, received)
+        offset = 0
+        for edge in self.team.out_edges(agent):
+            kind = sends(self.kind(agent), received, self.kind(edge.to))
+            if kind is None or not edge.carries(kind, decision):
+                continue
+            if plan is not None and kind in ("plan", "proposal"):
+                share = self.capacity(edge.to) if self.kind(edge.to) != "critic" else len(plan.proposals)
+                parts = list(_split(plan, kind, offset, share, self.kind(edge.to)))
+                offset += share if self.kind(edge.to) != "critic" else 0
+            else:
+                parts = [(payload, lane)]
+            for part, part_lane in parts:
+                yield from self._to(edge, kind, part, part_lane, loops)
+
+    def _to(self, edge: Edge, kind: str, payload: Any, lane: int, loops: Mapping[int, int]):
+        if edge.loop_back:
+            crossed = loops.get(edge.index, 0)
+            if crossed >= (edge.max_loops or 0):
+                yield edge, None, kind, payload, lane, loops
+                return
+            loops = MappingProxyType({**loops, edge.index: crossed + 1})
+        target = self.team.agents[edge.to]
+        names = target.replica_names()
+        chosen = names if edge.broadcast else (names[lane % len(names)],)
+        for name in chosen:
+            yield edge, name, kind, payload, lane, loops
+
+
+def _plan_of(payload: Any, received: str) -> PlanPayload | None:
+    """The plan an output carries: a director's own, or the one a plan critic accepted."""
+    if isinstance(payload, PlanPayload):
+        return payload
+    if isinstance(payload, VerdictPayload) and isinstance(payload.subject, PlanPayload) and received == "plan":
+        return payload.subject
+    return None
+
+
+def _split(plan: PlanPayload, kind: str, offset: int, share: int, target_kind: str):
+    """The part of `plan` an edge gets: one proposal per engineer lane, a sub-plan for a director, the
+    whole plan for a critic."""
+    if target_kind == "critic":
+        yield plan, 0
+        return
+    mine = plan.proposals[offset: offset + share]
+    if not mine:
+        return
+    if kind == "proposal":
+        for i, p in enumerate(mine):
+            yield ProposalPayload(p, offset + i), i
+    else:
+        yield replace(plan, proposals=tuple(mine)), 0

@@ -13,7 +13,14 @@ import pytest
 from sandbox.errors import ConfigError, SynthteamError
 from team.engine.session import RunOptions
 from team.studies.arms import Cell, parse_arm
-from team.studies.dispatch import Dispatch, SlurmOptions, _executor, check_dispatch, dispatch, parse_slurm_options
+from team.studies.dispatch import (
+    Dispatch,
+    SlurmOptions,
+    _executor,
+    check_dispatch,
+    dispatch,
+    parse_slurm_options,
+)
 
 LIMITS = {"wall": 30.0, "job_seconds": 24.0}
 LOCAL_SLURM = SlurmOptions(cluster="local", minutes=5, poll_seconds=0.2)
@@ -113,3 +120,28 @@ def test_slurm_without_submitit_is_one_line_and_exit_2(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "install synthteam[slurm]" in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
+def test_a_real_comparison_runs_its_cells_through_submitit_and_resumes(tmp_path):
+    """Two real solo cells on add3, each trained and verified in its own submitit job (local executor)."""
+    from team.studies.compare import CompareOptions, run_compare
+
+    options = CompareOptions(tasks=("add3",), arms=(parse_arm("solo"),), seeds=2, budget="wall=30s,job_seconds=24s",
+                             out=str(tmp_path), noise_runs=0, slurm=LOCAL_SLURM,
+                             run=RunOptions(job_seconds=12.0, progress=False))
+    lines: list[str] = []
+    comparison = run_compare(options, say=lines.append)
+    assert comparison["executor"] == "slurm" and comparison["tasks"]["add3"]["budget"]["matched"]
+    assert sum(" as slurm job " in line for line in lines) == 2
+    for seed in (0, 1):
+        cell = tmp_path / "cells" / "add3" / "solo" / f"s{seed}"
+        result = json.loads((cell / "result.json").read_text())
+        assert result["budget_used"]["job_seconds"] <= 24.0 * 1.05 and result["test_score"] >= 0.0
+        assert (cell / "events.jsonl").exists()
+    assert list((tmp_path / "slurm").glob("*_log.out"))  # the jobs' own logs
+    again: list[str] = []
+    run_compare(options, say=again.append)
+    assert sum("done earlier, not run again" in line for line in again) == 2
+    assert not any(" as slurm job " in line for line in again)

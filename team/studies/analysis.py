@@ -11,6 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from team.engine.events import read_events
 from team.studies.power import mde as min_detectable
 from team.studies.power import power_brief
 from team.studies.stats import (
@@ -21,7 +22,6 @@ from team.studies.stats import (
     paired_difference,
     summarize,
 )
-from team.engine.events import read_events
 
 __all__ = ["analyse", "cell_row", "best_curve", "check_budgets", "tie_text", "MATCHED_KEYS"]
 

@@ -48,7 +48,8 @@ def parse_slurm_options(pairs: Sequence[str]) -> tuple[tuple[str, Any], ...]:
         key, sep, value = (part.strip() for part in pair.partition("="))
         if not sep or not key or not value:
             raise ConfigError(f"--slurm-option {pair!r}: expected KEY=VALUE, e.g. cpus_per_task=4")
-        out.append((key.replace("-", "_"), int(value) if value.isdigit() else value))
+        typed = int(value) if value.isdigit() else True if value.lower() == "true" else value
+        out.append((key.replace("-", "_"), typed))
     return tuple(out)
 
 

@@ -50,3 +50,39 @@ def test_the_brief_gives_the_mde_the_seeds_for_a_named_difference_and_each_arms_
     assert brief["arms"]["team"]["mde_observed"] == pytest.approx(mde(0.1, 5), abs=1e-6)
     assert brief["arms"]["one"]["mde_observed"] is None
     assert power_brief(None, 5)["mde"] is None
+
+
+def _cli(*args, cwd):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    return subprocess.run([sys.executable, "-m", "team.cli", "compare", *args], capture_output=True, text=True,
+                          env=env, timeout=120, cwd=cwd)
+
+
+def test_plan_prints_the_mde_and_the_seeds_needed_and_runs_no_cell(tmp_path):
+    import json
+
+    (tmp_path / "noise.json").write_text(json.dumps({"task": "add3", "test": {"sd": 0.129, "mean": 0.6, "n": 3}}))
+    proc = _cli("--task", "add3", "--plan", "--noise", "noise.json", "--seeds", "5", "--detect", "0.1",
+                "--out", "cmp", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "with 5 seeds the minimum detectable difference is 0.307" in proc.stderr
+    assert "a difference of 0.1 needs 29 seeds" in proc.stderr
+    plan = json.loads(proc.stdout)["plan"]["add3"]
+    assert plan["mde"] == pytest.approx(mde(math.sqrt(2) * 0.129, 5), abs=1e-6) and plan["seeds_for_detect"] == 29
+    assert not (tmp_path / "cmp" / "cells").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--plan", "--detect", "0"), "--detect 0: name a difference larger than 0"),
+    (("--plan", "--detect", "-0.2", "--noise", "x.json"), "--detect -0.2"),
+    (("--plan", "--noise-runs", "1"), "--plan: needs a noise floor"),
+    (("--arm", "solo", "--detect", "0"), "--detect 0"),
+])
+def test_bad_power_requests_are_one_line_and_exit_2(tmp_path, args, message):
+    proc = _cli("--task", "add3", "--out", "cmp", *args, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and message in proc.stderr

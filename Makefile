@@ -19,7 +19,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install -q -e ".[dev,ray,hf,experiments]"
+	$(BIN)/pip install -q -e ".[dev,ray,hf,experiments,slurm]"
 	touch $@
 
 setup: $(VENV)/.installed

@@ -1,6 +1,7 @@
 """How far to trust the comparison's intervals with few seeds, and what they cost: the real coverage of
-the 95% percentile-bootstrap and Student t intervals of a mean for normal and skewed (with failures) scores at
-n = 3..30 seeds, and the time per interval. Run by hand: `python benchmarks/bench_compare.py`.
+the 95% BCa-bootstrap and Student t intervals of a mean for normal and skewed (with failures) scores at
+n = 3..30 seeds, the time per interval, and the minimum detectable difference for the noise floors in
+LOG.md. Run by hand: `python benchmarks/bench_compare.py`.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ import time
 
 import numpy as np
 
+from team.studies.power import mde, paired_sd, seeds_needed
 from team.studies.stats import bootstrap_ci, t_interval
 
 REPS = 1000
 RESAMPLES = 2000
+NOISE_FLOORS = {"reverse": 0.129, "add3": 0.403, "fncall": 0.208}  # LOG.md, 2026-11-27: 3 seeds, test sd
 
 
 def _normal(rng: np.random.Generator, n: int) -> tuple[np.ndarray, float]:
@@ -37,7 +40,7 @@ def coverage(make, n: int, seed: int = 0) -> tuple[float, float]:
 
 
 def main() -> None:
-    print(f"coverage of nominal 95% intervals: percentile bootstrap vs Student t ({REPS} simulated comparisons, {RESAMPLES} resamples)")
+    print(f"coverage of nominal 95% intervals: BCa bootstrap vs Student t ({REPS} simulated comparisons, {RESAMPLES} resamples)")
     print(f"{'seeds':>6} {'normal: boot':>13} {'t':>6} {'15% failures: boot':>19} {'t':>6}")
     for n in (3, 5, 10, 20, 30):
         (nb, nt), (fb, ft) = coverage(_normal, n), coverage(_with_failures, n)
@@ -47,6 +50,12 @@ def main() -> None:
     for i in range(50):
         bootstrap_ci(values, seed=i)
     print(f"\none interval, 5 seeds, 10000 resamples: {(time.perf_counter() - start) / 50 * 1e3:.2f} ms")
+    print("\nminimum detectable difference (paired t, two-sided α 0.05, power 0.8, paired sd √2 × noise sd)")
+    print(f"{'task':>8} {'noise sd':>9} {'MDE 3':>7} {'MDE 5':>7} {'MDE 10':>7} {'MDE 20':>7} {'seeds for 0.1':>14}")
+    for task, sd in NOISE_FLOORS.items():
+        s = paired_sd(sd)
+        print(f"{task:>8} {sd:>9.3f} " + " ".join(f"{mde(s, n):>7.3f}" for n in (3, 5, 10, 20))
+              + f" {seeds_needed(0.1, s):>14}")
 
 
 if __name__ == "__main__":

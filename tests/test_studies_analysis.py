@@ -71,14 +71,14 @@ def test_best_curve_accumulates_job_seconds_and_keeps_the_best(tmp_path):
     assert best_curve(cell["run_dir"]) == [(4.0, 0.5), (9.0, 0.5), (12.0, 0.5), (14.0, 0.9)]
 
 
-def _comparison(tmp_path, noise_sd=0.01, team_limits=LIMITS):
+def _comparison(tmp_path, noise_sd=0.01, team_limits=LIMITS, detect=None):
     cells = [_cell(tmp_path, "solo", s, 0.5 + 0.1 * s, 0.55 + 0.1 * s) for s in range(3)]
     cells += [_cell(tmp_path, "team", s, 0.7 + 0.1 * s, 0.8, limits=team_limits) for s in range(3)]
     cells += [_cell(tmp_path, "random", 0, 0.05, None), _cell(tmp_path, "random", 1, 0.05, 0.6,
                                                              flags=[{"flag": "decoy", "reason": "weights"}]),
               _cell(tmp_path, "random", 2, 0.6, 0.6)]
     noise = {"add3": {"test": {"sd": noise_sd, "mean": 0.6, "n": 3}, "dev": {"sd": 0.01}}}
-    return analyse(cells, limits={"add3": LIMITS}, noise=noise, reference="solo")
+    return analyse(cells, limits={"add3": LIMITS}, noise=noise, reference="solo", detect=detect)
 
 
 def test_analysis_pairs_by_seed_calls_and_keeps_failures(tmp_path):
@@ -101,6 +101,30 @@ def test_a_difference_under_the_noise_floor_is_called_a_tie(tmp_path):
     assert task["noise"]["tie_threshold"] == pytest.approx(0.3)
 
 
+def test_every_comparison_states_its_mde_and_a_tie_says_what_could_not_be_seen(tmp_path):
+    from team.studies.power import mde
+
+    task = _comparison(tmp_path, noise_sd=0.15, detect=0.1)["tasks"]["add3"]
+    want = mde(2 ** 0.5 * 0.15, 3)  # three paired seeds, √2 × the noise floor
+    assert task["mde"] == pytest.approx(want, abs=1e-6) and task["power"]["seeds"] == 3
+    assert task["power"]["seeds_for_detect"] > 3
+    team = task["paired"]["team"]
+    assert team["verdict"] == f"tie: no difference larger than {want:.3f} could be seen"
+    assert task["power"]["arms"]["team"]["diff_sd"] == pytest.approx(team["sd"])
+    assert team["p_t"] is not None and team["p_wilcoxon"] is not None
+
+
+def test_without_a_noise_floor_a_tie_uses_the_arms_observed_spread(tmp_path):
+    from team.studies.analysis import tie_text
+    from team.studies.power import mde
+
+    diff = {"call": "tie", "sd": 0.2, "seeds": [0, 1, 2, 3, 4]}
+    assert tie_text(diff, None, None) == f"tie: no difference larger than {mde(0.2, 5):.3f} could be seen"
+    assert tie_text({"call": "tie", "sd": None, "seeds": [0]}, None, None).startswith("tie: too few seeds")
+    assert "the 2σ rule ties anything under 0.500" in tie_text(diff, 0.3, 0.5)
+    assert tie_text({"call": "win"}, 0.3, 0.5) == "win"
+
+
 def test_unmatched_budgets_are_reported(tmp_path):
     task = _comparison(tmp_path, team_limits={**LIMITS, "job_seconds": 20.0})["tasks"]["add3"]
     assert task["budget"]["matched"] is False
@@ -115,9 +139,22 @@ def test_markdown_and_html_show_the_table_and_plots(tmp_path):
     comparison = json.loads(json.dumps(comparison))  # as read back from comparison.json
     md = write_markdown(comparison, tmp_path / "comparison.md").read_text()
     assert "| team | 0.800 |" in md and "| win |" in md and "2/3 (1 flagged)" in md
+    assert "with 3 paired seeds the minimum detectable difference (MDE) is" in md
     assert "random s1: flagged: decoy" in md
     page = write_html(comparison, tmp_path / "comparison.html").read_text()
     assert page.count("data:image/png;base64,") == 2 and "<table>" in page
+    assert "minimum detectable difference (MDE)" in page
+
+
+def test_a_tie_in_the_report_reads_no_difference_larger_than_the_mde(tmp_path):
+    comparison = {"arms": {"solo": {"what": "team solo"}, "team": {"what": "team research"},
+                           "random": {"what": "random search"}},
+                  "seeds": 3, "budget": "25s", "executor": "local", "tie_rule": "tie when ...",
+                  **_comparison(tmp_path / "cells", noise_sd=0.15)}
+    comparison = json.loads(json.dumps(comparison))
+    x = comparison["tasks"]["add3"]["mde"]
+    md = write_markdown(comparison, tmp_path / "comparison.md").read_text()
+    assert f"| tie: no difference larger than {x:.3f} could be seen |" in md
 
 
 def test_cli_rejects_bad_arms_with_one_line():

@@ -1,5 +1,5 @@
-"""`synthteam compare` (team vs solo vs best-of-k vs random vs optuna, compute-matched, across seeds) and
-`synthteam noise` (the reference recipe's seed-to-seed spread)."""
+"""`synthteam compare` (team vs solo vs best-of-k vs random vs optuna, compute-matched, across seeds; with
+`--plan`, only the power it would have) and `synthteam noise` (the reference recipe's seed-to-seed spread)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import sys
 __all__ = ["register"]
 
 
-def _executor_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--executor", choices=["local", "ray"], default="local",
-                   help="local: cells one after another, each using every job slot; ray: cells run concurrently")
+def _executor_flags(p: argparse.ArgumentParser, slurm: bool = False) -> None:
+    p.add_argument("--executor", choices=["local", "ray", "slurm"] if slurm else ["local", "ray"], default="local",
+                   help="local: cells one after another, each using every job slot; ray: cells run concurrently"
+                        + ("; slurm: each cell one Slurm job through submitit (extra slurm)" if slurm else ""))
     p.add_argument("--address", dest="ray_address", help="the Ray cluster address (with --executor ray)")
     p.add_argument("--isolation", choices=["auto", "bwrap", "none"], default="auto")
     p.add_argument("--threads", dest="cpu_threads", type=int, default=1, help="CPU threads per job (default 1)")
@@ -26,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "and write OUT/comparison.json, comparison.md and comparison.html. Rerunning the "
                                    "same command resumes: finished cells are not run again.")
     p.add_argument("--task", dest="tasks", action="append", required=True, help="a task (repeatable)")
-    p.add_argument("--arm", dest="arms", action="append", required=True,
+    p.add_argument("--arm", dest="arms", action="append", default=[],
                    help="NAME=TEAM (team YAML or built-in name), a built-in team name, best-of-k[=K], random or "
                         "optuna (repeatable); differences are paired against the arm named solo")
     p.add_argument("--seeds", type=int, default=5, help="seeds per arm (0..N-1; default 5)")
@@ -38,8 +39,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--noise", dest="noise_file", help="a noise.json from `synthteam noise` instead of measuring")
     p.add_argument("--parallel", type=int, default=0,
                    help="with --executor ray: cells at once (default: as many as the cluster holds with every "
-                   "job slot of each cell busy)")
-    _executor_flags(p)
+                   "job slot of each cell busy); with slurm: array jobs at once (default: all)")
+    p.add_argument("--plan", action="store_true",
+                   help="run no cell: measure (or read --noise) the noise floor and print per task the minimum "
+                        "detectable difference (paired t, two-sided α 0.05, power 0.8) for --seeds")
+    p.add_argument("--detect", type=float, help="a difference you want to see (e.g. 0.1): the seeds it needs")
+    _executor_flags(p, slurm=True)
+    p.add_argument("--partition", help="with --executor slurm: the Slurm partition")
+    p.add_argument("--time", dest="slurm_minutes", type=int, default=60,
+                   help="with --executor slurm: each cell's time limit in minutes (default 60)")
+    p.add_argument("--slurm-option", dest="slurm_options", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --executor slurm: an sbatch option per cell, e.g. cpus_per_task=4, mem=8G, "
+                        "gpus_per_node=1, account=A (repeatable; give every cell the same)")
     p.set_defaults(handler=cmd_compare)
 
     p = sub.add_parser("noise", help="the reference recipe's seed-to-seed spread (the noise floor for compare)")
@@ -54,27 +65,57 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run_options(args: argparse.Namespace):
     from team.engine.options import RunOptions
 
-    return RunOptions(executor=args.executor, ray_address=args.ray_address, isolation=args.isolation,
+    executor = "local" if args.executor == "slurm" else args.executor  # on slurm a cell's jobs run on its node
+    return RunOptions(executor=executor, ray_address=args.ray_address, isolation=args.isolation,
                       cpu_threads=args.cpu_threads, gpus=args.gpus, job_seconds=args.job_seconds, progress=False)
+
+
+def _slurm(args: argparse.Namespace):
+    from team.studies.dispatch import SlurmOptions, parse_slurm_options
+
+    if args.executor != "slurm":
+        return None
+    return SlurmOptions(partition=args.partition, minutes=args.slurm_minutes,
+                        options=parse_slurm_options(args.slurm_options))
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from sandbox.errors import ConfigError
     from team.studies.arms import parse_arm
-    from team.studies.compare import CompareOptions, run_compare
+    from team.studies.compare import CompareOptions, run_compare, run_plan
 
     if args.seeds < 1:
         raise ConfigError("--seeds: at least one seed")
     options = CompareOptions(tasks=tuple(args.tasks), arms=tuple(parse_arm(a) for a in args.arms), seeds=args.seeds,
                              budget=args.budget, out=args.out, run=_run_options(args), noise_runs=args.noise_runs,
-                             noise_file=args.noise_file, parallel=args.parallel)
+                             noise_file=args.noise_file, parallel=args.parallel, detect=args.detect,
+                             slurm=_slurm(args))
+    if args.plan:
+        return _print_plan(run_plan(options), args.seeds)
     comparison = run_compare(options)
     for task, data in comparison["tasks"].items():
         for arm, d in data["arms"].items():
             diff = data["paired"].get(arm)
-            call = f"  {diff['call']} vs {diff['against']} ({diff['mean']:+.3f})" if diff else ""
+            call = f"  {diff.get('verdict') or diff['call']} vs {diff['against']} ({diff['mean']:+.3f})" if diff else ""
             print(f"{task} {arm}: {d['mean']:.3f} [{d['ci']['low']:.3f}, {d['ci']['high']:.3f}]{call}", file=sys.stderr)
+        if data.get("mde") is not None:
+            print(f"{task}: minimum detectable difference {data['mde']:.3f} at {data['power']['seeds']} seeds",
+                  file=sys.stderr)
     print(json.dumps({"comparison": str(comparison["out"]) + "/comparison.md"}))
+    return 0
+
+
+def _print_plan(plan: dict, seeds: int) -> int:
+    for task, p in plan.items():
+        line = (f"{task}: noise sd {p['noise_sd']:.4f} over {p['noise_runs']} runs; with {seeds} seeds the minimum "
+                f"detectable difference is {p['mde']:.3f} (paired t, two-sided α {p['alpha']:g}, power {p['power']:g}, "
+                f"paired sd {p['paired_sd']:.4f} = √2 × noise sd)")
+        if "detect" in p:
+            need = p["seeds_for_detect"]
+            line += f"; a difference of {p['detect']:g} needs {need} seeds" if need else \
+                f"; a difference of {p['detect']:g} is out of reach (over 100000 seeds)"
+        print(line, file=sys.stderr)
+    print(json.dumps({"plan": plan}))
     return 0
 
 

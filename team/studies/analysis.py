@@ -1,6 +1,7 @@
 """From finished cells to the comparison: per task, arm and seed the scores, budget and flags; per task
 and arm the mean with its bootstrap interval, the dev–test gap and failures; per arm the paired
-difference to the reference arm (solo) with a win/loss/tie call; and the matched-budget check.
+difference to the reference arm (solo) with a win/loss/tie call and its p-values; per task the minimum
+detectable difference (`mde`, from the noise floor and the seeds completed) and the matched-budget check.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from team.engine.events import read_events
+from team.studies.power import mde as min_detectable
+from team.studies.power import power_brief
 from team.studies.stats import (
     cell_score,
     count_failures,
@@ -20,7 +23,7 @@ from team.studies.stats import (
     summarize,
 )
 
-__all__ = ["analyse", "cell_row", "best_curve", "check_budgets", "MATCHED_KEYS"]
+__all__ = ["analyse", "cell_row", "best_curve", "check_budgets", "tie_text", "MATCHED_KEYS"]
 
 MATCHED_KEYS = ("job_seconds", "tokens", "usd")  # what every arm of a task must share; wall is not compute
 _TOLERANCE = 1e-3  # limits are written by the same code path: they must agree to rounding
@@ -78,6 +81,27 @@ def _paired(arms: Mapping[str, Mapping[int, dict]], reference: str | None, noise
     return out
 
 
+def _power(paired: Mapping[str, dict], arms: Mapping[str, Mapping[int, dict]], noise_sd: float | None,
+           detect: float | None) -> dict[str, Any]:
+    """Power at the seeds the comparison completed: the fewest paired seeds of any arm (else of any arm)."""
+    counts = [len(d["seeds"]) for d in paired.values()] or [len(seeds) for seeds in arms.values()]
+    observed = {arm: (d["sd"], len(d["seeds"])) for arm, d in paired.items()}
+    return power_brief(noise_sd, min(counts) if counts else 0, detect=detect, arms=observed)
+
+
+def tie_text(diff: Mapping[str, Any], task_mde: float | None, tie_threshold: float | None) -> str:
+    """The call as a reader should take it: a tie says how large a difference could have been seen."""
+    if diff["call"] != "tie":
+        return diff["call"]
+    x = task_mde if task_mde is not None else min_detectable(diff.get("sd"), len(diff["seeds"]))
+    if x is None:
+        return "tie: too few seeds to see any difference"
+    if tie_threshold is not None and tie_threshold > x:
+        return (f"tie: no difference larger than {tie_threshold:.3f} could be seen (MDE {x:.3f} at power 0.8; "
+                f"the 2σ rule ties anything under {tie_threshold:.3f})")
+    return f"tie: no difference larger than {x:.3f} could be seen"
+
+
 def check_budgets(arms: Mapping[str, Mapping[int, dict]], limits: Mapping[str, float]) -> dict[str, Any]:
     """Verify from each run's ledger that every arm had the task's limits and stayed inside them."""
     problems = []
@@ -102,8 +126,10 @@ def _cell_budget_problems(name: str, row: Mapping[str, Any], limits: Mapping[str
 
 
 def analyse(cells: Sequence[Mapping[str, Any]], *, limits: Mapping[str, Mapping[str, float]],
-            noise: Mapping[str, Mapping[str, Any] | None], reference: str | None) -> dict[str, Any]:
-    """`cells`: dicts with task, arm, seed, result, run_dir (Path). Returns the comparison, task by task."""
+            noise: Mapping[str, Mapping[str, Any] | None], reference: str | None,
+            detect: float | None = None) -> dict[str, Any]:
+    """`cells`: dicts with task, arm, seed, result, run_dir (Path). Returns the comparison, task by task.
+    `detect`: a difference the researcher names; the power brief then says how many seeds it needs."""
     tasks: dict[str, Any] = {}
     for task in dict.fromkeys(c["task"] for c in cells):
         mine = [c for c in cells if c["task"] == task]
@@ -113,8 +139,13 @@ def analyse(cells: Sequence[Mapping[str, Any]], *, limits: Mapping[str, Mapping[
         floor = noise.get(task)
         noise_sd = (floor or {}).get("test", {}).get("sd")
         summaries = {a: _arm_summary(s, [c["result"] for c in mine if c["arm"] == a]) for a, s in arms.items()}
-        tasks[task] = {"noise": _noise_brief(floor), "arms": {a: {**summaries[a], "seeds": arms[a]} for a in arms},
-                       "paired": _paired(arms, reference, noise_sd), "budget": check_budgets(arms, limits[task])}
+        paired, brief = _paired(arms, reference, noise_sd), _noise_brief(floor)
+        power = _power(paired, arms, noise_sd, detect)
+        for diff in paired.values():
+            diff["verdict"] = tie_text(diff, power["mde"], (brief or {}).get("tie_threshold"))
+        tasks[task] = {"noise": brief, "mde": power["mde"], "power": power,
+                       "arms": {a: {**summaries[a], "seeds": arms[a]} for a in arms},
+                       "paired": paired, "budget": check_budgets(arms, limits[task])}
     return {"reference_arm": reference, "tasks": tasks}
 
 

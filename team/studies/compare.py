@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sandbox.errors import ConfigError
 from team.studies.arms import ArmSpec, Cell, matched_limits, run_cell
+from team.studies.dispatch import Dispatch, SlurmOptions, cells_at_once, check_dispatch, dispatch, map_remote
 
-__all__ = ["CompareOptions", "run_compare", "plan_cells", "reference_arm", "cells_at_once"]
+__all__ = ["CompareOptions", "run_compare", "run_plan", "plan_cells", "reference_arm", "cells_at_once"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +32,8 @@ class CompareOptions:
     noise_file: str | None = None
     parallel: int = 0  # cells at once with --executor ray (0: as many as the cluster holds); locally 1
     extra: dict[str, Any] = field(default_factory=dict)
+    detect: float | None = None  # a difference the researcher names: the power brief gives the seeds it needs
+    slurm: SlurmOptions | None = None  # set: each cell is one submitit job (--executor slurm); run.executor local
 
 
 def reference_arm(arms: tuple[ArmSpec, ...]) -> str | None:
@@ -51,11 +52,17 @@ def _check(options: CompareOptions) -> None:
         raise ConfigError(f"--arm: arm names must be unique (got {', '.join(names)})")
     if options.seeds < 1:
         raise ConfigError("--seeds: at least one seed")
+    _check_detect(options.detect)
     from team.config.topology import load_team
 
     for arm in options.arms:
         if arm.kind in ("team", "best_of_k"):
             load_team(arm.team)  # a bad team file fails now, before any cell runs
+
+
+def _check_detect(detect: float | None) -> None:
+    if detect is not None and not detect > 0:
+        raise ConfigError(f"--detect {detect:g}: name a difference larger than 0 (e.g. --detect 0.1)")
 
 
 def plan_cells(options: CompareOptions, out: Path) -> tuple[list[Cell], dict[str, dict[str, float]]]:
@@ -78,77 +85,43 @@ def run_compare(options: CompareOptions, say: Callable[[str], None] | None = Non
     out = Path(options.out).absolute()
     out.mkdir(parents=True, exist_ok=True)
     cells, limits = plan_cells(options, out)
+    check_dispatch(_dispatch(options, out), max((lim.get("wall") or 0.0) for lim in limits.values()))
     noise = _noise(options, out, limits, say)
     results = _run_cells(cells, options, say)
     return _write(options, out, cells, results, limits, noise)
 
 
+def run_plan(options: CompareOptions, say: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """`compare --plan`: no cell runs. Measure (or read) the noise floor and say, per task, the minimum
+    detectable difference at `options.seeds` and the seeds `options.detect` needs."""
+    from team.studies.power import power_brief
+
+    say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+    _check_detect(options.detect)
+    if options.seeds < 2:
+        raise ConfigError("--plan --seeds: at least 2 seeds (a paired test needs two)")
+    if options.noise_file is None and options.noise_runs < 2:
+        raise ConfigError("--plan: needs a noise floor: --noise-runs 2 or more, or --noise FILE")
+    out = Path(options.out).absolute()
+    _, limits = plan_cells(replace(options, arms=()), out)
+    check_dispatch(_dispatch(options, out))
+    noise = _noise(options, out, limits, say)
+    missing = [task for task, floor in noise.items() if not floor]
+    if missing:
+        raise ConfigError(f"--plan: no noise floor for {', '.join(missing)} (--noise {options.noise_file} is "
+                          f"for another task); measure it with --noise-runs 2 or more")
+    return {task: {**power_brief(floor["test"]["sd"], options.seeds, detect=options.detect),
+                   "noise_sd": floor["test"]["sd"], "noise_runs": floor["test"].get("n"), "source": floor["source"]}
+            for task, floor in noise.items()}
+
+
+def _dispatch(options: CompareOptions, out: Path) -> Dispatch:
+    backend = "slurm" if options.slurm is not None else options.run.executor
+    return Dispatch(backend, options.parallel, options.run, options.slurm, out / "slurm")
+
+
 def _run_cells(cells: list[Cell], options: CompareOptions, say: Callable[[str], None]) -> list[dict]:
-    total = len(cells)
-
-    def one(i: int, cell: Cell) -> dict:
-        state = _state(cell.run_dir)
-        started = time.monotonic()
-        if state == "done":
-            say(f"[{i + 1}/{total}] {cell.task} {cell.arm.name} s{cell.seed}: done earlier, not run again")
-        else:
-            say(f"[{i + 1}/{total}] {cell.task} {cell.arm.name} s{cell.seed}: {state} ...")
-        result = run_cell(cell)
-        if state != "done":
-            say(f"[{i + 1}/{total}] {cell.task} {cell.arm.name} s{cell.seed}: {_line(result)} "
-                f"in {time.monotonic() - started:.0f}s")
-        return result
-
-    if options.run.executor != "ray" or len(cells) < 2:
-        return [one(i, c) for i, c in enumerate(cells)]
-    resources = _init_ray(options.run.ray_address)
-    fit = cells_at_once(resources, options.run)
-    at_once = min(options.parallel or max(1, fit), len(cells))
-    say(f"ray: {at_once} cells at once (cluster: {resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs; "
-        f"it holds {fit} cells with every job slot and evaluation lane busy)")
-    if at_once > max(fit, 1):
-        say(f"warning: --parallel {at_once} is more than the cluster holds: cells will wait for resources while "
-            "their wall-clock budgets run, so their compute is no longer matched")
-    with ThreadPoolExecutor(max_workers=at_once) as pool:
-        return list(pool.map(lambda ic: one(*ic), enumerate(cells)))
-
-
-def cells_at_once(resources: dict[str, float], run: Any) -> int:
-    """Cells a Ray cluster holds at once with each cell's training slots and evaluation lane all busy, so
-    that no cell's wall clock runs while its jobs wait for the cluster (0: not even one)."""
-    from team.engine.assemble import ray_slots
-
-    slots = ray_slots(run)
-    fit = int(resources.get("CPU", 0) // (slots * max(1, run.cpu_threads) + 1))
-    if run.gpus:
-        fit = min(fit, int(resources.get("GPU", 0) // (slots * run.gpus)))
-    return fit
-
-
-def _init_ray(address: str | None) -> dict[str, float]:
-    import ray
-
-    from team.engine.assemble import local_ray_cpus
-
-    if not ray.is_initialized():  # once, before the cells' executors share it from their threads
-        extra = {} if address else {"num_cpus": local_ray_cpus()}
-        ray.init(address=address, include_dashboard=False, **extra)
-    return dict(ray.cluster_resources())
-
-
-def _state(run_dir: Path) -> str:
-    if (run_dir / "result.json").exists():
-        return "done"
-    return "resuming" if run_dir.exists() else "running"
-
-
-def _line(result: dict) -> str:
-    used, limits = result.get("budget_used") or {}, result.get("budget_limits") or {}
-    failure = result.get("error") or ", ".join(f.get("flag", "") for f in result.get("flags") or [])
-    dev = result.get("dev_score")
-    return (f"test {result['test_score']:.3f} (baseline {result['baseline_score']:.3f}), "
-            f"dev {'-' if dev is None else f'{dev:.3f}'}, job-seconds {used.get('job_seconds', 0):.1f}/"
-            f"{limits.get('job_seconds') or 0:.1f}" + (f", FAILED: {failure}" if failure else ""))
+    return dispatch(cells, run_cell, _dispatch(options, Path(options.out).absolute()), say)
 
 
 def _noise(options: CompareOptions, out: Path, limits: dict, say: Callable[[str], None]) -> dict[str, dict | None]:
@@ -157,17 +130,26 @@ def _noise(options: CompareOptions, out: Path, limits: dict, say: Callable[[str]
     if options.noise_file:
         data = load_noise(options.noise_file)
         return {task: ({**data, "source": options.noise_file} if data["task"] == task else None) for task in limits}
-    floors: dict[str, dict | None] = {}
-    for task in limits:
-        if options.noise_runs < 2:
-            floors[task] = None
-            continue
-        say(f"noise floor of {task}: the reference recipe with {options.noise_runs} seeds ...")
-        data = measure_noise(task, options.noise_runs, out / "noise" / task, options.run,
-                             on_seed=lambda row: say(f"  noise s{row['seed']}: test {row['test']:.3f}"))
+    floors: dict[str, dict | None] = {task: None for task in limits}
+    todo, where = [task for task in limits if options.noise_runs >= 2], _dispatch(options, out)
+    if where.backend == "slurm":  # one submitit job per task: no training on the login node
+        say(f"noise floor of {', '.join(todo)}: the reference recipe with {options.noise_runs} seeds as slurm jobs ...")
+        measured = map_remote(measure_noise, [(t, options.noise_runs, out / "noise" / t, options.run) for t in todo],
+                              where)
+    else:
+        measured = [_measure_here(task, options, out, say) for task in todo]
+    for task, data in zip(todo, measured, strict=True):
         floors[task] = {**data, "source": str(out / "noise" / task / "noise.json")}
         say(f"noise floor of {task}: test sd {data['test']['sd']}, dev sd {data['dev']['sd']}")
     return floors
+
+
+def _measure_here(task: str, options: CompareOptions, out: Path, say: Callable[[str], None]) -> dict:
+    from team.studies.noise import measure_noise
+
+    say(f"noise floor of {task}: the reference recipe with {options.noise_runs} seeds ...")
+    return measure_noise(task, options.noise_runs, out / "noise" / task, options.run,
+                         on_seed=lambda row: say(f"  noise s{row['seed']}: test {row['test']:.3f}"))
 
 
 def _write(options: CompareOptions, out: Path, cells: list[Cell], results: list[dict], limits: dict,
@@ -177,13 +159,16 @@ def _write(options: CompareOptions, out: Path, cells: list[Cell], results: list[
 
     rows = [{"task": c.task, "arm": c.arm.name, "seed": c.seed, "result": r, "run_dir": c.run_dir}
             for c, r in zip(cells, results, strict=True)]
-    comparison = analyse(rows, limits=limits, noise=noise, reference=reference_arm(options.arms))
+    comparison = analyse(rows, limits=limits, noise=noise, reference=reference_arm(options.arms),
+                         detect=options.detect)
     comparison = {"created": datetime.now(UTC).isoformat(), "out": str(out), "seeds": options.seeds,
-                  "budget": options.budget, "executor": options.run.executor,
+                  "budget": options.budget, "executor": _dispatch(options, out).backend,
                   "job_seconds_per_job": options.run.job_seconds,
                   "arms": {a.name: {"kind": a.kind, "team": a.team, "k": a.k, "what": a.describe()}
                            for a in options.arms},
                   "tie_rule": "tie when |mean paired diff| < 2 sd of the noise floor or its 95% CI includes 0",
+                  "power_rule": "mde: the true paired difference a two-sided paired t test at α 0.05 detects with "
+                                "power 0.8, at the seeds completed; paired sd √2 × the noise floor's test sd",
                   **comparison}
     (out / "comparison.json").write_text(json.dumps(comparison, indent=2, default=str))
     write_markdown(comparison, out / "comparison.md")

@@ -1,6 +1,7 @@
 """The comparison for a reader: comparison.md (a table per task: mean test score, 95% CI, paired
-difference to solo with its call, dev–test gap, failures, budget used) and comparison.html with plots
-(best dev score against job-seconds per arm; per-seed test scores with their intervals).
+difference to solo with its p-values and call, dev–test gap, failures, budget used; the power line: the
+minimum detectable difference) and comparison.html with plots (best dev score against job-seconds per
+arm; per-seed test scores with their intervals).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ def _signed(value: float | None) -> str:
 
 
 def summary_table(task: dict[str, Any], reference: str | None) -> tuple[list[str], list[list[str]]]:
-    head = ["arm", "mean test", "95% CI", f"paired diff vs {reference or '-'}", "diff 95% CI", "diff t-CI", "call",
-            "dev−test gap", "failures", "job-s used (mean)"]
+    head = ["arm", "mean test", "95% CI", f"paired diff vs {reference or '-'}", "diff 95% CI", "diff t-CI",
+            "p (t / Wilcoxon)", "call", "dev−test gap", "failures", "job-s used (mean)"]
     rows = []
     for name, arm in task["arms"].items():
         diff = task["paired"].get(name)
@@ -36,10 +37,35 @@ def summary_table(task: dict[str, Any], reference: str | None) -> tuple[list[str
                      _signed(diff["mean"]) if diff else ("reference" if name == reference else "-"),
                      f"[{_signed(diff['ci']['low'])}, {_signed(diff['ci']['high'])}]" if diff else "-",
                      f"[{_signed(diff['ci_t']['low'])}, {_signed(diff['ci_t']['high'])}]" if diff and diff["ci_t"] else "-",
-                     diff["call"] if diff else "-", _signed(gap["mean"]) if gap else "-",
+                     _p_values(diff), (diff.get("verdict") or diff["call"]) if diff else "-",
+                     _signed(gap["mean"]) if gap else "-",
                      f"{fails['failures']}/{fails['runs']}" + (f" ({fails['flagged']} flagged)" if fails["flagged"] else ""),
                      _f(arm["job_seconds_used_mean"], 1)])
     return head, rows
+
+
+def _p_values(diff: dict | None) -> str:
+    if not diff or diff.get("p_t") is None:
+        return "-"
+    return f"{diff['p_t']:.3g} / {diff['p_wilcoxon']:.3g}"
+
+
+def _power_line(task: dict) -> str:
+    power = task.get("power")
+    if not power:
+        return "power: not computed"
+    if power["mde"] is None:
+        head = f"power: no noise floor, so no minimum detectable difference before the fact ({power['seeds']} seeds)"
+    else:
+        head = (f"power: with {power['seeds']} paired seeds the minimum detectable difference (MDE) is "
+                f"{power['mde']:.3f} ({power['test']} at α {power['alpha']:g}, power {power['power']:g}; "
+                f"paired sd {power['paired_sd']:.4f} = {power['basis']})")
+    if power.get("detect") is not None:
+        need = power["seeds_for_detect"]
+        head += f"; a difference of {power['detect']:g} needs {need if need is not None else 'an unreachable number of'} seeds"
+    observed = [f"{arm} {_f(a['diff_sd'], 4)} (MDE {_f(a['mde_observed'])})" for arm, a in power["arms"].items()
+                if a["diff_sd"] is not None]
+    return head + ("; observed paired sd: " + ", ".join(observed) if observed else "")
 
 
 def seed_table(task: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -77,7 +103,8 @@ def _budget_line(budget: dict) -> str:
 
 
 def _task_lines(name: str, task: dict, reference: str | None) -> list[str]:
-    lines = [f"## Task {name}", "", f"- {_noise_line(task['noise'])}", f"- {_budget_line(task['budget'])}", ""]
+    lines = [f"## Task {name}", "", f"- {_noise_line(task['noise'])}", f"- {_power_line(task)}",
+             f"- {_budget_line(task['budget'])}", ""]
     lines += _md_table(*summary_table(task, reference))
     lines += ["", "Test score per seed (dev score in brackets; ✗ = failure: crashed, flagged or no model — "
                   "scored at the baseline and kept):", ""]
@@ -93,10 +120,13 @@ def _header(comparison: dict) -> list[str]:
             f"{comparison['seeds']} seeds per arm, budget `{comparison['budget'] or 'task default'}` per cell, "
             f"executor {comparison['executor']}. Scores are the verifier's, on the sealed test split.", "",
             "Arms:", ""] + [f"- **{n}**: {a['what']}" for n, a in arms.items()] + [
-            "", f"Calls: {comparison['tie_rule']}; win/loss otherwise. Intervals are 95% percentile bootstrap "
-                "(10000 resamples) over seeds; differences are paired by seed. With under ~10 seeds the percentile "
-                "bootstrap is too narrow (it covers ~84% at 5 seeds; benchmarks/bench_compare.py), so a call also "
-                "needs the Student t interval (t-CI) to exclude 0.", ""]
+            "", f"Calls: {comparison['tie_rule']}; win/loss otherwise. Intervals are 95% BCa bootstrap "
+                "(scipy, 10000 resamples) over seeds; differences are paired by seed. With under ~10 seeds a "
+                "bootstrap interval is too narrow (benchmarks/bench_compare.py), so a call also needs the Student t "
+                "interval (t-CI, the paired t test) to exclude 0. p-values: paired t and Wilcoxon signed-rank, "
+                "two-sided (the exact signed-rank test cannot go below 0.0625 with 5 seeds). A tie says the "
+                "largest difference that could have gone unseen: the MDE, a paired t test's 80%-power difference.",
+            ""]
 
 
 def write_markdown(comparison: dict, path: Path) -> Path:
@@ -173,6 +203,7 @@ def write_html(comparison: dict, path: Path) -> Path:
     parts += [f"<p>{html.escape(line)}</p>" for line in _header(comparison)[2:] if line and line != "Arms:"]
     for name, task in comparison["tasks"].items():
         parts += [f"<h2>Task {html.escape(name)}</h2>", f"<p>{html.escape(_noise_line(task['noise']))}</p>",
+                  f"<p>{html.escape(_power_line(task))}</p>",
                   f"<p>{html.escape(_budget_line(task['budget']))}</p>",
                   _html_table(*summary_table(task, comparison["reference_arm"])),
                   f'<img alt="best score against job-seconds" src="data:image/png;base64,{_curve_plot(name, task)}">',

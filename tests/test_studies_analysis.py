@@ -26,8 +26,10 @@ LIMITS = {"wall": 25.0, "job_seconds": 10.0, "tokens": 1e6, "usd": 2.0}
     ("mine=teams/x.yaml", ArmSpec("mine", "team", "teams/x.yaml")),
     ("best-of-k", ArmSpec("best-of-3", "best_of_k", "solo", 3)),
     ("best-of-k=4", ArmSpec("best-of-4", "best_of_k", "solo", 4)),
-    ("random", ArmSpec("random", "random")),
-    ("optuna", ArmSpec("optuna", "optuna")),
+    ("random", ArmSpec("random", "team", "random")),
+    ("optuna", ArmSpec("optuna", "team", "tpe")),
+    ("tpe", ArmSpec("tpe", "team", "tpe")),
+    ("parallel=solo-parallel", ArmSpec("parallel", "team", "solo-parallel")),
 ])
 def test_arms_parse(text, want):
     assert parse_arm(text) == want

@@ -185,7 +185,21 @@ def _check_flow(data: Mapping[str, Any], agents: Mapping[str, Any], edges: list[
     for i, e in edges:
         problems += _edge_problems(data, i, e, kinds, got, carried, path)
     problems += _unjudged_results(data, agents, edges, kinds, path)
+    problems += _one_editor(data, agents, kinds, path)
     return problems
+
+
+def _one_editor(data: Mapping[str, Any], agents: Mapping[str, Any], kinds: Mapping[str, str], path: Path) -> list[str]:
+    """A team has one final model, so at most one editor (with one replica) decides it."""
+    editors = [a for a, k in kinds.items() if k == "editor"]
+    out = [f"{path}:{line_of(data, ('agents', name))}: agent {name!r}: a second editor (a team has one final "
+           f"model; {editors[0]!r} already merges it)" for name in editors[1:]]
+    for name in editors:
+        spec = agents.get(name)
+        if isinstance(spec, Mapping) and isinstance(spec.get("replicas"), int) and spec["replicas"] > 1:
+            out.append(f"{path}:{line_of(data, ('agents', name, 'replicas'))}: agent {name!r}: an editor has one "
+                       "replica (a team has one final model)")
+    return out
 
 
 def _edge_problems(data: Mapping[str, Any], i: int, e: Mapping[str, Any], kinds: Mapping[str, str],

@@ -50,6 +50,10 @@ class AgentRunner:
     retry_delay: float = 0.05
     faults: list[str] = field(default_factory=list)
 
+    def remembers(self, round: int, key: str) -> bool:
+        """Whether this call was answered in an earlier session (a resumed run replays it for free)."""
+        return f"{self.replica}/r{round}/{key}" in self.memo
+
     async def think(self, ctx: Any, *, round: int, key: str, parent: str | None = None,
                     handler: str | None = None) -> Thought:
         """One decision: `handler` names which of the role's handlers (template, schema, policy) answers."""

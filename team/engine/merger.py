@@ -17,7 +17,7 @@ from pathlib import Path
 
 from roles.context import EditorContext, Experiment, JobOutcome, TaskCard
 from roles.schemas import MergeDecision
-from sandbox.errors import ConfigError
+from sandbox.errors import BudgetExhausted, ConfigError
 from team.engine.agents import AgentRunner
 from team.engine.messages import Candidate
 from team.engine.workshop import Workshop, job_key, merge_dirs
@@ -41,6 +41,10 @@ class Merger:
     final_dev: float | None = None
     seed_spreads: list[float] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._installing = asyncio.Lock()
+        self._order = 0
 
     @property
     def noise(self) -> float:
@@ -82,7 +86,13 @@ class Merger:
     async def _decide(self, editor: AgentRunner | None, ctx: EditorContext, r: int, key: str,
                       parent: str | None) -> MergeDecision:
         if editor is not None:
-            return (await editor.think(ctx, round=r, key=key, parent=parent)).output  # type: ignore[return-value]
+            try:
+                return (await editor.think(ctx, round=r, key=key, parent=parent)).output  # type: ignore[return-value]
+            except BudgetExhausted as exc:  # the run is over; what was accepted still becomes the final model
+                self.work.stopping = True
+                self.work.events.emit("merge_by_harness", round=r, agent=editor.replica, parent=parent,
+                                      reason=f"no model call left for the editor ({exc}): the harness merges by "
+                                             f"the team's policy")
         if self.scripted_editor is not None:
             return self.scripted_editor(ctx)
         return MergeDecision(policy="best", members=[ctx.accepted[0].job_id])
@@ -124,8 +134,18 @@ class Merger:
         return self.work.jobs_dir / job_id / "final_model"
 
     async def install(self, c: Candidate, *, agent: str = "editor", parent: str | None = None,
-                      signed_by: str | None = None) -> None:
-        """Make the candidate the final model (atomically), unless it already is."""
+                      signed_by: str | None = None, only_if_better: bool = False, order: int = 0) -> None:
+        """Make the candidate the final model (atomically), unless it already is; one install at a time.
+        `only_if_better`: only when its dev beats the current final model's, a tie going to the lower
+        `order` (the earlier trial), so parallel lanes finishing in any order end with the same model."""
+        async with self._installing:
+            if only_if_better:
+                if c.dev is None or (self.final_dev is not None and (c.dev, -order) <= (self.final_dev, -self._order)):
+                    return
+                self._order = order
+            await self._install(c, agent, parent, signed_by)
+
+    async def _install(self, c: Candidate, agent: str, parent: str | None, signed_by: str | None) -> None:
         if c.log:
             self.log.append(f"round {c.round}: {c.log}")
         changed = tuple(c.members) != self.members

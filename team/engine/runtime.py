@@ -95,6 +95,9 @@ class Runtime:
     async def _entry(self, name: str) -> None:
         try:
             await self.acts["entry"](self, name)
+        except BudgetExhausted as exc:  # only the ledger decides that the budget is gone
+            self.note_stop(f"budget: {exc}")
+            self.work.stopping = True
         finally:
             self.book.close(name)
 

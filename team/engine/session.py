@@ -144,14 +144,16 @@ class Session:
             with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # not the main thread
                 loop.add_signal_handler(signum, lambda s=signum: asyncio.ensure_future(self._interrupt(s, runtime, main)))
         try:
-            return await main
+            outcome = await main
         except asyncio.CancelledError:
+            outcome = runtime.outcome()
+        try:
             if self.interrupted is not None:
                 await work.stop()
                 events.emit("interrupted", signal=signal.Signals(self.interrupted).name, spent=ledger.snapshot(),
                             open_reservations=len(ledger.open_reservations()))
-                raise Interrupted(self.run_dir, self.interrupted) from None
-            return runtime.outcome()
+                raise Interrupted(self.run_dir, self.interrupted)
+            return outcome
         finally:
             dog.cancel()
             for signum in (signal.SIGINT, signal.SIGTERM):

@@ -79,6 +79,8 @@ class Workshop:
         # Dev evaluations of merged models take seconds: they get their own lane instead of queueing
         # behind minute-long training jobs (a merge would otherwise hold up every later review).
         self._eval_lane = asyncio.Semaphore(1)
+        self._returned = asyncio.Event()
+        self._holding = 0  # jobs (training and evaluation) holding a reservation right now
         self.busy_seconds = 0.0
 
     async def run_recipe(self, key: str, config: Mapping[str, Any], seed: int, wall_seconds: float, *,
@@ -136,7 +138,7 @@ class Workshop:
             started and started.set()
             if self.stopping:
                 return None
-            limit = self._limit(key, wall_seconds, training=lane is None)
+            limit = await self._wait_for_budget(key, wall_seconds, training=lane is None)
             if limit is None:
                 return None
             seconds = limit + self._grace() + 1.0
@@ -153,9 +155,11 @@ class Workshop:
                 return None
             if lane is None:
                 self._live[key] = (time.monotonic(), limit, seconds)
+            self._holding += 1
             try:
                 return await self._submit(job, key, meta, hold, training=lane is None)
             finally:
+                self._holding -= 1
                 self._live.pop(key, None)
         finally:
             (lane or self._slots).release()
@@ -163,20 +167,31 @@ class Workshop:
     def _grace(self) -> float:
         return float(self.executor.term_grace)
 
-    def _limit(self, key: str, wanted: float, training: bool) -> float | None:
-        """The job's own time limit: the request (raised to the useful minimum), within what the budget
-        has left. None, with a `budget_stop` row, only when the ledger cannot give the minimum."""
-        floor = MIN_JOB_SECONDS + self._grace() + 1.0  # a job past its limit gets SIGTERM and a grace period
+    async def _wait_for_budget(self, key: str, wanted: float, training: bool) -> float | None:
+        """The job's limit; while running jobs hold the budget it lacks, wait for them to hand it back."""
+        floor = MIN_JOB_SECONDS + self._grace() + 1.0
         if wanted < floor and training:
             self.events.emit("job_raised", key=key, asked=round(wanted, 3), to=floor,
                              reason=f"a job needs at least {MIN_JOB_SECONDS:g} s to train anything")
+        while True:
+            limit = self._limit(key, wanted, training, final=not self._holding)
+            if limit is not None or not self._holding or self.stopping:
+                return limit
+            await self._returned.wait()
+
+    def _limit(self, key: str, wanted: float, training: bool, final: bool = True) -> float | None:
+        """The job's own time limit: the request (raised to the useful minimum), within what the budget
+        has left. None, with a `budget_stop` row, only when the ledger cannot give the minimum."""
+        floor = MIN_JOB_SECONDS + self._grace() + 1.0  # a job past its limit gets SIGTERM and a grace period
         devices = max(self.gpus, 1) if training else 1
         left = self.ledger.left("job_seconds") / devices
         seconds = min(max(wanted, floor), self.ledger.wall_left() - 2.0, left)
         if training:
             seconds = min(seconds, self._fair_share(left, max(wanted, floor)))
         limit = seconds - self._grace() - 1.0
-        if limit < MIN_JOB_SECONDS:
+        if limit < MIN_JOB_SECONDS - 1e-6:
+            if not final:
+                return None
             self.stopping = True
             self.events.emit("budget_stop", reason="the budget has no time left for another job", key=key,
                              job_seconds_left=self.ledger.left("job_seconds"), wall_left=self.ledger.wall_left())
@@ -201,12 +216,18 @@ class Workshop:
         self.events.emit("job_started", job_id=handle.job_id, wall_seconds=job.limits.wall_seconds,
                          command=list(job.command)[:6], reservation=hold.id, reserved=hold.amounts.get("job_seconds"),
                          devices=max(job.resources.gpus, 1), **meta)
+        started = time.monotonic()
         try:
             result = await self.executor.wait(handle)
         except asyncio.CancelledError:
             # the run is being interrupted: stop the job and charge what it used before going down
-            result = await asyncio.shield(self._cancel(handle))
-            self._settle(hold, result, training)
+            try:
+                result = await asyncio.wait_for(asyncio.shield(self._cancel(handle)), self._grace() + 10.0)
+                self._settle(hold, result, training)
+            except (TimeoutError, asyncio.CancelledError):  # an executor that does not answer: charge the time
+                self.ledger.settle(hold, {"job_seconds": min(time.monotonic() - started, hold.amounts["job_seconds"])})
+                self.events.emit("job_lost", job_id=handle.job_id, key=key, agent=meta["agent"],
+                                 parent=meta.get("parent"), reason="the executor did not stop the job in time")
             raise
         finally:
             self.running.pop(handle.job_id, None)
@@ -219,6 +240,8 @@ class Workshop:
 
     def _settle(self, hold: Any, result: JobResult, training: bool) -> None:
         self.ledger.settle(hold, {"job_seconds": result.device_seconds})
+        self._returned.set()  # a job handed back what it did not use: waiting jobs look again
+        self._returned = asyncio.Event()
         if training:  # the busy share is of the training slots; evaluations run on a lane of their own
             self.busy_seconds += result.wall_seconds
         self._keep(result)

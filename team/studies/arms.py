@@ -1,6 +1,8 @@
-"""The arms of a comparison and how one cell (task × arm × seed) runs: a team run, k solo runs at 1/k
-of the budget each (best kept by dev score), or an agent-free search (random, TPE). Every arm of a
-cell gets the same limits; a finished cell is read back, a started one resumed.
+"""The arms of a comparison and how one cell (task × arm × seed) runs. Every arm is a team: a team file,
+a built-in team (solo, solo-parallel, pair, research, and the sampler teams random and tpe), or best-of-k
+(k solo runs at 1/k of the budget each, the best kept by dev score). Every cell runs through the same
+Session as `synthteam run`, with the same limits for every arm of a task; a finished cell is read back,
+a started one resumed.
 """
 
 from __future__ import annotations
@@ -14,25 +16,25 @@ from typing import Any
 
 from sandbox.errors import ConfigError
 
-__all__ = ["ArmSpec", "Cell", "parse_arm", "matched_limits", "budget_text", "run_cell", "SEARCH_KINDS"]
+__all__ = ["ArmSpec", "Cell", "parse_arm", "matched_limits", "budget_text", "run_cell", "SAMPLER_TEAMS"]
 
-SEARCH_KINDS = ("random", "optuna")
+SAMPLER_TEAMS = {"random": "random", "optuna": "tpe", "tpe": "tpe"}  # arm name -> built-in sampler team
 DEFAULT_K = 3
 
 
 @dataclass(frozen=True)
 class ArmSpec:
     name: str
-    kind: str  # team | best_of_k | random | optuna
-    team: str = "solo"  # the team YAML or built-in name (team and best_of_k arms)
+    kind: str  # team | best_of_k
+    team: str = "solo"  # the team YAML or built-in name
     k: int = 1
 
     def describe(self) -> str:
-        if self.kind == "team":
-            return f"team {self.team}"
+        from team.config.topology import load_team
+
         if self.kind == "best_of_k":
             return f"best of {self.k} {self.team} runs at 1/{self.k} budget each"
-        return {"random": "random search over the knobs (no agents)", "optuna": "optuna TPE over the knobs"}[self.kind]
+        return f"team {self.team}: {load_team(self.team).description}"
 
 
 @dataclass(frozen=True)
@@ -46,17 +48,18 @@ class Cell:
 
 
 def parse_arm(text: str) -> ArmSpec:
-    """`solo`, `research`, `NAME=TEAM` (a built-in name or a YAML path), `best-of-k[=K]`, `random`, `optuna`."""
+    """`solo`, `research`, `NAME=TEAM` (a built-in name or a YAML path), `best-of-k[=K]`, `random`, `optuna`
+    (or `tpe`): every arm is a team."""
     name, sep, value = (part.strip() for part in text.partition("="))
     if not name:
         raise ConfigError(f"--arm {text!r}: an arm needs a name")
     if name == "best-of-k":
         k = _positive_int(value or str(DEFAULT_K), text)
         return ArmSpec(f"best-of-{k}", "best_of_k", "solo", k)
-    if name in SEARCH_KINDS:
+    if name in SAMPLER_TEAMS:
         if sep:
             raise ConfigError(f"--arm {text!r}: {name} takes no value")
-        return ArmSpec(name, name)
+        return ArmSpec(name, "team", SAMPLER_TEAMS[name])
     if "/" in name or name.startswith("."):
         raise ConfigError(f"--arm {text!r}: name the arm: NAME=PATH")
     return ArmSpec(name, "team", value or name)
@@ -95,14 +98,10 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     if done.exists():
         return json.loads(done.read_text())
     try:
-        if cell.arm.kind == "team":
-            result = _team_run(cell, cell.run_dir, cell.arm.team, cell.seed, budget_text(cell.limits))
-        elif cell.arm.kind == "best_of_k":
+        if cell.arm.kind == "best_of_k":
             result = _best_of_k(cell)
         else:
-            from team.studies.search import run_search
-
-            result = run_search(cell)
+            result = _team_run(cell, cell.run_dir, cell.arm.team, cell.seed, budget_text(cell.limits))
     except ConfigError:
         raise
     except Exception as exc:  # noqa: BLE001 - any other crash is a failed cell, scored at the baseline
@@ -113,12 +112,12 @@ def run_cell(cell: Cell) -> dict[str, Any]:
 
 
 def _team_run(cell: Cell, run_dir: Path, team: str, seed: int, budget: str) -> dict[str, Any]:
-    from team.engine.session import resume_run, start_run
+    from team import resume_run, start_run
 
     if (run_dir / "result.json").exists():
         return json.loads((run_dir / "result.json").read_text())
     if (run_dir / "manifest.json").exists() and (run_dir / "events.jsonl").exists():
-        return resume_run(run_dir)
+        return resume_run(run_dir, progress=False)
     if run_dir.exists():
         shutil.rmtree(run_dir)  # died before its manifest: nothing to keep
     options = replace(cell.options, team=team, task=cell.task, out=str(run_dir), seed=seed, budget=budget,

@@ -1,25 +1,22 @@
-"""The noise floor: the task's reference recipe run with seeds 0..runs-1, each model scored by the
-verifier, and the seed-to-seed spread of test (and dev) accuracy. Saved as noise.json; resumable
-(a seed already verified is read back, a finished job is reused from events.jsonl).
+"""The noise floor: the task's reference recipe run with seeds 0..runs-1, each a run of the built-in team
+`reference` through the same Session as any team (its own run directory, ledger, resume and verifier),
+and the seed-to-seed spread of test (and dev) accuracy. Saved as noise.json; resumable (a seed with a
+result is read back, a started one resumed).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from team.engine.events import EventLog, read_events
-from team.engine.ledger import Ledger, parse_budget
-from team.engine.workshop import Workshop, job_key
+from sandbox.errors import ConfigError
 
 __all__ = ["measure_noise", "load_noise"]
 
 
 def load_noise(path: str | Path) -> dict[str, Any]:
-    from sandbox.errors import ConfigError
-
     path = Path(path)
     try:
         data = json.loads(path.read_text())
@@ -33,72 +30,40 @@ def load_noise(path: str | Path) -> dict[str, Any]:
 def measure_noise(task_name: str, runs: int, out_dir: str | Path, options: Any, budget: str | None = None,
                   on_seed=None) -> dict[str, Any]:
     """Run the reference recipe `runs` times (seeds 0..runs-1) and write `out_dir/noise.json`."""
+    from tasks import load_task
+    from team.engine.options import task_job_seconds
+
+    task = load_task(task_name)
+    if task.reference == task.defaults():
+        raise ConfigError(f"{task.root}/task.yaml:1: task {task.name} has no reference recipe to measure noise with")
     out_dir = Path(out_dir).absolute()
     out_dir.mkdir(parents=True, exist_ok=True)
-    noise = asyncio.run(_measure(task_name, runs, out_dir, options, budget, on_seed))
+    seconds = task_job_seconds(task, options.job_seconds)
+    seeds = [_one_seed(task_name, out_dir, s, seconds, options, budget, on_seed) for s in range(runs)]
+    noise = _summary(task, dict(task.reference), [s for s in seeds if s is not None], seconds)
     (out_dir / "noise.json").write_text(json.dumps(noise, indent=2, default=str))
     return noise
 
 
-async def _measure(task_name: str, runs: int, out_dir: Path, options: Any, budget: str | None,
-                   on_seed) -> dict[str, Any]:
-    from tasks import load_task, prepare_task
+def _one_seed(task: str, out_dir: Path, seed: int, seconds: float, options: Any, budget: str | None,
+              on_seed) -> dict | None:
+    from team import resume_run, start_run
 
-    task = load_task(task_name)
-    if not task.reference:
-        from sandbox.errors import ConfigError
-
-        raise ConfigError(f"{task.root}/task.yaml:1: task {task.name} has no reference recipe to measure noise with")
-    rows = read_events(out_dir / "events.jsonl") if (out_dir / "events.jsonl").exists() else []
-    prepared = await asyncio.to_thread(prepare_task, task)
-    events = EventLog(out_dir / "events.jsonl", run=f"noise-{task.name}")
-    try:
-        work = _workshop(out_dir, prepared, events, rows, options, budget)
-        seconds = _job_seconds(options, task)
-        seeds = await asyncio.gather(*(_one_seed(work, task, out_dir, s, seconds, on_seed) for s in range(runs)))
-    finally:
-        events.close()
-    return _summary(task, dict(task.reference), [s for s in seeds if s is not None], seconds)
-
-
-def _workshop(out_dir: Path, prepared: Any, events: EventLog, rows: list[dict], options: Any,
-              budget: str | None) -> Workshop:
-    from team.engine.assemble import make_executor
-
-    limits = parse_budget(budget, {}) if budget else {}
-    executor, capacity = make_executor(options, out_dir / "jobs")
-    memo = {r["key"]: r for r in rows if r.get("event") == "job_finished"}
-    return Workshop(executor, prepared, Ledger(limits=limits), events, out_dir / "jobs", capacity,
-                    options.cpu_threads, options.gpus, memo=memo)
-
-
-def _job_seconds(options: Any, task: Any) -> float:
-    from sandbox.units import parse_duration
-
-    if options.job_seconds:
-        return float(options.job_seconds)
-    value = (task.budget or {}).get("job") or (task.budget or {}).get("per_job")
-    return parse_duration(value) if value else 60.0
-
-
-async def _one_seed(work: Workshop, task: Any, out_dir: Path, seed: int, seconds: float, on_seed) -> dict | None:
-    from tasks import verify
-
-    done = out_dir / f"s{seed}.json"
-    if done.exists():
-        return json.loads(done.read_text())
-    config = dict(task.reference)
-    outcome = await work.run_recipe(job_key("noise", seed, config), config, seed, seconds, agent="noise",
-                                    role="reference", round=seed, attempt=0, parent=None)
-    if outcome is None:  # the budget ran out before this seed started
-        return None
-    model = out_dir / "jobs" / outcome.job_id / "final_model"
-    verdict = await asyncio.to_thread(verify, model if outcome.status == "ok" and model.is_dir() else None, task,
-                                      out_dir / "jobs")
-    row = {"seed": seed, "status": outcome.status, "dev": outcome.dev_accuracy, "test": verdict["test_score"],
-           "baseline": verdict["baseline_score"], "flags": verdict.get("flags", []), "job_id": outcome.job_id,
-           "device_seconds": outcome.seconds}
-    done.write_text(json.dumps(row, indent=2, default=str))
+    run_dir = out_dir / f"s{seed}"
+    if (run_dir / "result.json").exists():
+        result = json.loads((run_dir / "result.json").read_text())
+    elif (run_dir / "manifest.json").exists():
+        result = resume_run(run_dir, progress=False)
+    else:
+        limits = budget or f"wall={seconds * 3:g}s,job_seconds={seconds * 2:g}s"
+        result = start_run(replace(options, team="reference", task=task, out=str(run_dir), seed=seed, budget=limits,
+                                   progress=False, prior="reference"))
+    if not result.get("final_members") and result.get("jobs", {}).get("ok", 0) == 0 and not result.get("flags"):
+        return None  # the budget ended before this seed's job started
+    row = {"seed": seed, "status": "ok" if result.get("final_members") else "failed", "dev": result.get("dev_score"),
+           "test": result["test_score"], "baseline": result["baseline_score"], "flags": result.get("flags", []),
+           "job_id": (result.get("final_members") or [None])[0],
+           "device_seconds": (result.get("budget_used") or {}).get("job_seconds")}
     on_seed and on_seed(row)
     return row
 

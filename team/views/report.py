@@ -1,5 +1,7 @@
-"""The editor's report of a run, from its files alone: report.md, report.html, and plots (score over
-time, each job's dev curve, the role graph, spend per role). It can be rebuilt from any run directory.
+"""The report of a run, from its files alone: report.md, report.html, and plots (score over time, each job's
+dev curve, the role graph with the messages that crossed each edge, spend per role). It shows the graph at
+work: messages per edge, and each agent's calls, jobs, tokens and job-seconds. It can be rebuilt from any
+run directory.
 """
 
 from __future__ import annotations
@@ -36,38 +38,99 @@ def _jobs(rows: list[dict]) -> list[dict]:
 
 
 def _markdown(rows: list[dict], result: dict, manifest: dict, plots: dict[str, str]) -> str:
-    verdicts = {r["job_id"]: r for r in rows if r.get("event") == "verdict"}
-    lines = [f"# Run {manifest.get('run_id', '')}: team {result.get('team')} on task {result.get('task')}", "",
-             f"- backend: {', '.join(result.get('backend', []))} (seed {result.get('seed')})",
-             f"- baseline test score: {_f(result.get('baseline_score'))}; **final test score: "
-             f"{_f(result.get('test_score'))}** (n={result.get('n')}, scored by the verifier on the sealed split)",
-             f"- final model: {', '.join(result.get('final_members', [])) or 'none'} "
-             f"(dev {_f(result.get('dev_score'))})",
-             f"- flags: {', '.join(f['flag'] + ': ' + f['reason'] for f in result.get('flags', [])) or 'none'}",
-             f"- stopped: {result.get('stop_reason', '')}",
-             f"- budget used: {_budget(result)}",
-             f"- device busy share: {_f(result.get('device_busy_share'))}; model errors "
-             f"{result.get('faults', {}).get('model_errors', 0)}, scripted fallbacks "
-             f"{result.get('faults', {}).get('fallbacks', 0)}", "",
-             "## Experiments", "", "| round | job | agent | status | dev | verdict | config |", "|---|---|---|---|---|---|---|"]
-    for job in _jobs(rows):
-        v = verdicts.get(job["job_id"], {})
-        config = job.get("outcome", {}).get("config", {})
-        lines.append(f"| {job.get('round')} | {job['job_id']} | {job.get('agent')} | {job.get('status')} | "
-                     f"{_f(job.get('dev_accuracy'))} | {v.get('decision', '-')} | `{json.dumps(config)}` |")
-    lines += ["", "## What was kept and why", ""]
-    for r in rows:
-        if r.get("event") == "verdict":
-            lines.append(f"- {r['job_id']} (round {r.get('round')}): **{r['decision']}** — {'; '.join(r.get('reasons', []))}")
-        elif r.get("event") == "merge":
-            lines.append(f"- round {r.get('round')}: editor {r.get('policy')} of {', '.join(r.get('members', []))}"
-                         f" → dev {_f(r.get('dev_accuracy'))}{'' if r.get('changed') else ' (unchanged)'}")
+    lines = _header(result, manifest) + _graph_at_work(rows, result) + _experiments(rows) + _kept(rows)
     lines += ["", "## Spend per role", "", "| role | job-seconds | tokens | usd | model calls |", "|---|---|---|---|---|"]
     for role, spend in sorted(result.get("spend_by_role", {}).items()):
         lines.append(f"| {role or 'harness'} | {spend.get('job_seconds', 0):.1f} | {spend.get('tokens', 0):.0f} | "
                      f"{spend.get('usd', 0):.4f} | {spend.get('model_calls', 0):.0f} |")
     lines += ["", "## Plots", ""] + [f"![{name}]({Path(p).name})" for name, p in plots.items()]
     return "\n".join(lines) + "\n"
+
+
+def _header(result: dict, manifest: dict) -> list[str]:
+    return [f"# Run {manifest.get('run_id', '')}: team {result.get('team')} on task {result.get('task')}", "",
+            f"- backend: {', '.join(result.get('backend', []))} (seed {result.get('seed')}, prior "
+            f"{result.get('prior', 'reference')})",
+            f"- baseline test score: {_f(result.get('baseline_score'))}; **final test score: "
+            f"{_f(result.get('test_score'))}** (n={result.get('n')}, scored by the verifier on the sealed split)",
+            f"- final model: {', '.join(result.get('final_members', [])) or 'none'} "
+            f"(dev {_f(result.get('dev_score'))})",
+            f"- flags: {', '.join(f['flag'] + ': ' + f['reason'] for f in result.get('flags', [])) or 'none'}",
+            f"- stopped: {result.get('stop_reason', '')}",
+            f"- budget used: {_budget(result)}",
+            f"- device busy share: {_f(result.get('device_busy_share'))}; model errors "
+            f"{result.get('faults', {}).get('model_errors', 0)}, scripted fallbacks "
+            f"{result.get('faults', {}).get('fallbacks', 0)}"]
+
+
+def _graph_at_work(rows: list[dict], result: dict) -> list[str]:
+    lines = ["", "## The graph at work", "", "| edge | payloads | messages |", "|---|---|---|"]
+    for edge, (kinds, n) in sorted(edge_counts(rows).items()):
+        lines.append(f"| {edge} | {', '.join(sorted(kinds))} | {n} |")
+    lines += ["", "| agent | model calls | jobs | tokens | job-seconds |", "|---|---|---|---|---|"]
+    spend = result.get("spend_by_agent", {})
+    for agent, row in sorted(agent_table(rows, spend).items()):
+        lines.append(f"| {agent} | {row['calls']} | {row['jobs']} | {row['tokens']:.0f} | {row['job_seconds']:.1f} |")
+    return lines
+
+
+def _experiments(rows: list[dict]) -> list[str]:
+    verdicts = {r["job_id"]: r for r in rows if r.get("event") == "verdict" and r.get("job_id")}
+    lines = ["", "## Experiments", "", "| round | job | agent | status | dev | verdict | config |",
+             "|---|---|---|---|---|---|---|"]
+    for job in _jobs(rows):
+        v = verdicts.get(job["job_id"], {})
+        config = job.get("outcome", {}).get("config", {})
+        lines.append(f"| {job.get('round')} | {job['job_id']} | {job.get('agent')} | {job.get('status')} | "
+                     f"{_f(job.get('dev_accuracy'))} | {v.get('decision', '-')} | `{json.dumps(config)}` |")
+    return lines
+
+
+def _kept(rows: list[dict]) -> list[str]:
+    lines = ["", "## What was kept and why", ""]
+    for r in rows:
+        if r.get("event") == "verdict":
+            about = r.get("job_id") or f"the {r.get('subject', '')}"
+            lines.append(f"- {about} (round {r.get('round')}, {r.get('agent', 'critic')}): **{r['decision']}** — "
+                         f"{'; '.join(r.get('reasons', []))}")
+        elif r.get("event") == "merge":
+            who = r.get("signed_by") and f", signed off by {r['signed_by']}" or (
+                r.get("rejected_by") and f", rejected by {r['rejected_by']}") or ""
+            lines.append(f"- round {r.get('round')}: {r.get('agent', 'editor')} {r.get('policy')} of "
+                         f"{', '.join(r.get('members', []))} → dev {_f(r.get('dev_accuracy'))}"
+                         f"{'' if r.get('changed') else ' (unchanged)'}{who}")
+    return lines
+
+
+def edge_counts(rows: list[dict]) -> dict[str, tuple[set[str], int]]:
+    """edge -> (payload kinds, messages): each message once, also when a resumed session replayed it."""
+    seen: dict[str, tuple[str, str]] = {}
+    for r in rows:
+        if r.get("event") == "message":
+            seen[r["id"]] = (r["edge"], r["kind"])
+    out: dict[str, tuple[set[str], int]] = {}
+    for edge, kind in seen.values():
+        kinds, n = out.get(edge, (set(), 0))
+        out[edge] = (kinds | {kind}, n + 1)
+    return out
+
+
+def agent_table(rows: list[dict], spend: dict[str, dict]) -> dict[str, dict[str, float]]:
+    """Per replica: model calls, jobs run, tokens and job-seconds charged."""
+    table: dict[str, dict[str, float]] = {}
+
+    def row(agent: str) -> dict[str, float]:
+        return table.setdefault(agent, {"calls": 0, "jobs": 0, "tokens": 0.0, "job_seconds": 0.0})
+
+    for r in rows:
+        if r.get("event") == "model_call" and r.get("source") != "memo":
+            row(r["agent"])["calls"] += 1
+        elif r.get("event") == "job_finished" and r.get("kind") != "dev_eval" and r.get("agent"):
+            row(r["agent"])["jobs"] += 1
+    for agent, used in spend.items():
+        if agent:
+            row(agent).update(tokens=used.get("tokens", 0.0), job_seconds=used.get("job_seconds", 0.0))
+    return table
 
 
 def _f(x: Any) -> str:
@@ -96,7 +159,8 @@ def _plots(run_dir: Path, rows: list[dict], result: dict, manifest: dict) -> dic
     if merges:
         a.step(*zip(*merges, strict=True), where="post", color="C3", label="final model (dev)")
     a.set(xlabel="seconds since start", ylabel="dev accuracy", title="score over time")
-    a.legend(loc="lower right", fontsize=8)
+    if jobs or merges:
+        a.legend(loc="lower right", fontsize=8)
     for job in _jobs(rows):
         curve = job.get("outcome", {}).get("dev_curve", [])
         if curve:
@@ -111,18 +175,19 @@ def _plots(run_dir: Path, rows: list[dict], result: dict, manifest: dict) -> dic
     ax.set(xlabel="job-seconds", title="spend per role")
     fig.tight_layout()
     out["spend"] = _save(fig, run_dir / "plot_spend.png")
-    graph = _graph(run_dir, manifest)
+    graph = _graph(run_dir, manifest, rows)
     if graph:
         out["graph"] = graph
     return out
 
 
-def _graph(run_dir: Path, manifest: dict) -> str | None:
+def _graph(run_dir: Path, manifest: dict, rows: list[dict]) -> str | None:
     try:
         from team.config.topology import load_team
         from team.views.graph import draw_png
 
-        return str(draw_png(load_team(manifest["team"]["path"]), run_dir / "plot_graph.png"))
+        counts = {edge: n for edge, (_, n) in edge_counts(rows).items()}
+        return str(draw_png(load_team(manifest["team"]["path"]), run_dir / "plot_graph.png", counts))
     except Exception:  # noqa: BLE001 - the team file may have moved; the report still stands
         return None
 

@@ -36,7 +36,7 @@ async def plan_rounds(rt: Runtime, agent: str, run_own: Any = None) -> None:
     for r in range(1, round_limit(rt, agent) + 1):
         await rt.book.wait_taken(r - 1)
         await rt.book.wait_settled(r - 2)
-        if rt.work.stopping:
+        if rt.work.stopping and not actor.runner.remembers(r, "plan"):  # a resumed run still replays
             return
         parent = actor.memory.last_heard(r - 2) or f"round:{agent}:{r}"
         ctx = planner_context(rt, actor, r, rt.router.capacity(agent) or len(rt.replicas(agent)))
@@ -64,7 +64,7 @@ def planner_context(rt: Runtime, actor: Actor, r: int, n: int, *, share: tuple =
     mem = actor.memory
     return DirectorContext(task=rt.card, round=r, n_proposals=n, history=mem.history(r), best_dev=mem.best_dev(r - 2),
                            rounds_left=round_limit(rt, actor.agent) - r + 1, plateau=mem.plateau(r - 2),
-                           plateau_limit=rt.team.plateau or rt.team.rounds, seed=rt.seed,
+                           plateau_limit=rt.team.plateau or rt.team.rounds, seed=_seed(rt, actor.agent),
                            budget_left=_budget_left(rt), instructions=actor.role.prompt,
                            settings=dict(actor.role.settings), share=share, review=review, fix=dict(fix or {}),
                            log=mem.log_entries(r - 2))
@@ -138,6 +138,12 @@ def clean_config(rt: Runtime, config: Mapping[str, Any], agent: str = "") -> dic
         rt.work.events.emit("invalid_config", agent=agent, config=dict(config), error=str(exc))
         return None
     return {k: v for k, v in config.items() if k != "seed"}
+
+
+def _seed(rt: Runtime, agent: str) -> int:
+    """Entry agents plan independently: each after the first gets a seed of its own."""
+    entries = list(rt.team.entries)
+    return rt.seed + 1000 * entries.index(agent) if agent in entries else rt.seed
 
 
 def _budget_left(rt: Runtime) -> dict[str, float]:

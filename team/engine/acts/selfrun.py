@@ -62,13 +62,14 @@ async def _go(rt: Runtime, actor: Actor, at: _Step, last: JobOutcome | None) -> 
         config, why = await _solo(rt, actor, at, last)
     else:
         config, why = await _sampler(rt, actor, at, last)
-    if config is None or rt.work.stopping or rt.steps >= rt.team.rounds:
+    seed = rt.seed * 1000 + at.number if actor.role.kind == "sampler" else rt.seed + at.number + 1
+    key = job_key(actor.replica, at.lane, at.step, config, seed)
+    if config is None or rt.work.stopping and key not in rt.work.memo or rt.steps >= rt.team.rounds:
         rt.note_stop(why or ("budget" if rt.work.stopping else f"{rt.team.rounds} experiments"))
         return
     rt.steps += 1
-    seed = rt.seed * 1000 + at.number if actor.role.kind == "sampler" else rt.seed + at.number + 1
     parent = at.parent or f"lane:{actor.replica}:{at.lane}"
-    outcome = await rt.work.run_recipe(job_key(actor.replica, at.lane, at.step, config, seed), config, seed,
+    outcome = await rt.work.run_recipe(key, config, seed,
                                        rt.job_seconds, agent=actor.replica, role=actor.role.name, round=at.step,
                                        attempt=0, parent=parent)
     if outcome is None:
@@ -78,10 +79,15 @@ async def _go(rt: Runtime, actor: Actor, at: _Step, last: JobOutcome | None) -> 
     result = ResultPayload(outcome, _proposal(config, why), 0, (), actor.replica)
     sent = rt.send(actor, "result", result, round=at.step, lane=at.lane, parent=parent, loops=at.loops)
     if not sent:  # nowhere to go (no loop edge, or its max_loops used up): the harness judges it alone
-        await _keep(rt, actor, at, outcome, _improves(rt, outcome), "the lane ends here")
+        await _keep(rt, actor, at, outcome, _improves(rt, outcome), "the lane ends here", at.number)
 
 
 async def _solo(rt: Runtime, actor: Actor, at: _Step, last: JobOutcome | None) -> tuple[dict | None, str]:
+    if rt.work.stopping and not actor.runner.remembers(at.step, f"l{at.lane}"):
+        if last is not None:  # no model call for a step that cannot run: keep what improves
+            await _keep(rt, actor, at, last, _improves(rt, last), "the budget ended the run: kept if it improves",
+                        at.number - at.lanes)
+        return None, "budget"
     history = tuple(e for _, e in actor.memory.ordered())
     pending = tuple(c for (who, _), c in sorted(rt.pending_configs.items()) if who == actor.replica)
     ctx = SoloContext(task=rt.card, round=at.step, history=history, last=last, best_dev=rt.merger.best_dev,
@@ -90,7 +96,7 @@ async def _solo(rt: Runtime, actor: Actor, at: _Step, last: JobOutcome | None) -
     step: SoloStep = (await actor.runner.think(ctx, round=at.step, key=f"l{at.lane}", parent=at.parent,
                                                handler="step")).output
     if last is not None:
-        await _keep(rt, actor, at, last, step.keep_last, step.reason)
+        await _keep(rt, actor, at, last, step.keep_last, step.reason, at.number - at.lanes)
     if step.stop or step.next is None:
         return None, f"solo stopped: {step.reason or 'no next experiment'}"
     config = clean_config(rt, step.next.config, actor.replica) or {}
@@ -101,11 +107,13 @@ async def _solo(rt: Runtime, actor: Actor, at: _Step, last: JobOutcome | None) -
 async def _sampler(rt: Runtime, actor: Actor, at: _Step, last: JobOutcome | None) -> tuple[dict | None, str]:
     if last is not None:
         keep = _improves(rt, last)
-        await _keep(rt, actor, at, last, keep, "best dev so far" if keep else "not better")
+        await _keep(rt, actor, at, last, keep, "best dev so far" if keep else "not better", at.number - at.lanes)
         fails = rt.fails.get(actor.replica, 0) + 1 if last.status != "ok" else 0
         rt.fails[actor.replica] = fails
         if fails >= MAX_FAILS_IN_A_ROW:
             return None, f"{MAX_FAILS_IN_A_ROW} failed jobs in a row"
+    if rt.work.stopping and not actor.runner.remembers(at.step, f"t{at.number}"):
+        return None, "budget"
     finished = tuple(e for _, e in actor.memory.ordered())
     pending = tuple(c for (who, _), c in sorted(rt.pending_configs.items()) if who == actor.replica)
     ctx = SamplerContext(task=rt.card, number=at.number, n=1, finished=finished, pending=pending, seed=rt.seed,
@@ -119,7 +127,7 @@ async def _sampler(rt: Runtime, actor: Actor, at: _Step, last: JobOutcome | None
     return config, plan.proposals[0].rationale
 
 
-async def _keep(rt: Runtime, actor: Actor, at: _Step, o: JobOutcome, keep: bool, why: str) -> None:
+async def _keep(rt: Runtime, actor: Actor, at: _Step, o: JobOutcome, keep: bool, why: str, order: int) -> None:
     """The agent's own verdict on its last result; a kept one becomes the final model when it is the best."""
     ok = keep and o.status == "ok" and o.dev_accuracy is not None
     e = Experiment(o.job_id, o.config, o.seed, o.status, o.dev_accuracy, "accept" if ok else "reject", at.step - 1)
@@ -127,9 +135,9 @@ async def _keep(rt: Runtime, actor: Actor, at: _Step, o: JobOutcome, keep: bool,
     rt.judged(e)
     rt.work.events.emit("verdict", round=at.step - 1, job_id=o.job_id, decision=e.verdict, reasons=[why],
                         flags=[], dev_accuracy=o.dev_accuracy, agent=actor.replica, parent=at.parent, subject="result")
-    if ok and _improves(rt, o):
+    if ok:
         await rt.merger.install(Candidate(at.step - 1, "best", (o.job_id,), o.dev_accuracy), agent=actor.replica,
-                                parent=at.parent)
+                                parent=at.parent, only_if_better=True, order=order)
 
 
 def _improves(rt: Runtime, o: JobOutcome) -> bool:

@@ -51,6 +51,10 @@ async def follow_up(rt: Runtime, actor: Actor, msg: Any, signal: Any) -> None:
 async def _attempt(rt: Runtime, actor: Actor, msg: Any, proposal: Proposal, *, attempt: int, last: JobOutcome | None,
                    fix: dict, reasons: tuple, confirmations: tuple, started: Any,
                    previous: ResultPayload | None = None) -> None:
+    if rt.work.stopping and not actor.runner.remembers(msg.round, msg.id):  # no job could run: no model call
+        if previous is not None:
+            _unrevised(rt, actor, msg, previous)
+        return
     ctx = EngineerContext(task=rt.card, round=msg.round, proposal=proposal.config, rationale=proposal.rationale,
                           last=last, fix=dict(fix), seed=rt.seed + 17 * msg.round + msg.lane,
                           wall_seconds=rt.job_seconds, instructions=actor.role.prompt,

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from team.engine.events import read_events
 from team import RunOptions, resume_run, start_run
+from team.engine.events import read_events
 
 ENV = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
 

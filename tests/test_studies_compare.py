@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from team.engine.events import read_events
 from team import RunOptions
+from team.engine.events import read_events
 from team.studies.arms import parse_arm
 from team.studies.compare import CompareOptions, run_compare
 

@@ -1,41 +1,80 @@
-"""Imports point only down team -> roles -> tasks -> sandbox (the project's layer rule)."""
+"""The house stands: imports point only down team -> roles -> tasks -> sandbox, and inside team/ the arrows
+go cli -> studies -> engine -> config, models (views read runs; nothing below imports views or cli). Every
+module stays under 400 lines and every function under 50."""
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKER = ROOT.parent / "shared" / "tools" / "check_layers.py"
+ORDER = ["team", "roles", "tasks", "sandbox"]
+# inside team/: what each subpackage must never import
+TEAM_NEVER = {
+    "config": {"engine", "studies", "views", "cli", "models"},
+    "models": {"engine", "studies", "views", "cli", "config"},
+    "engine": {"studies", "views", "cli"},
+    "studies": {"cli"},
+    "views": {"studies", "cli"},
+}
 
 
-def _upward_imports() -> list[str]:
-    import ast
+def _imports(tree: ast.AST) -> list[str]:
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+    return names
 
-    order = ["team", "roles", "tasks", "sandbox"]
-    bad = []
-    for top in order:
-        allowed = set(order[order.index(top):])
+
+def _modules():
+    for top in ORDER:
         for path in sorted((ROOT / top).rglob("*.py")):
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-            for node in ast.walk(tree):
-                names = []
-                if isinstance(node, ast.Import):
-                    names = [a.name for a in node.names]
-                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                    names = [node.module]
-                for name in names:
-                    head = name.split(".")[0]
-                    if head in order and head not in allowed:
-                        bad.append(f"{path.relative_to(ROOT)} imports {name}")
-    return bad
+            yield top, path, ast.parse(path.read_text(encoding="utf-8"))
 
 
 def test_imports_point_down():
-    assert _upward_imports() == []
+    bad = []
+    for top, path, tree in _modules():
+        allowed = set(ORDER[ORDER.index(top):])
+        bad += [f"{path.relative_to(ROOT)} imports {n}" for n in _imports(tree)
+                if n.split(".")[0] in ORDER and n.split(".")[0] not in allowed]
+    assert bad == []
 
 
-def test_shared_checker_agrees_when_present():
-    if not CHECKER.exists():
-        return
+def test_team_subpackages_point_one_way():
+    bad = []
+    for top, path, tree in _modules():
+        parts = path.relative_to(ROOT).parts
+        if top != "team" or len(parts) < 3 or parts[1] not in TEAM_NEVER:
+            continue
+        used = {n.split(".")[1] for n in _imports(tree) if n.startswith("team.") and len(n.split(".")) > 1}
+        bad += [f"{path.relative_to(ROOT)} imports team.{sub}" for sub in sorted(used & TEAM_NEVER[parts[1]])]
+    assert bad == []
+
+
+def test_each_subpackage_says_its_one_job():
+    for sub in ("config", "engine", "models", "studies", "views", "cli"):
+        doc = ast.get_docstring(ast.parse((ROOT / "team" / sub / "__init__.py").read_text()))
+        assert doc and len(doc.split()) >= 10, sub
+
+
+def test_modules_and_functions_stay_small():
+    long = []
+    for _, path, tree in _modules():
+        if len(path.read_text(encoding="utf-8").splitlines()) > 400:
+            long.append(f"{path.relative_to(ROOT)}: module over 400 lines")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno + 1 > 50:
+                long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: over 50 lines")
+    assert long == []
+
+
+def test_shared_checker_agrees():
+    assert CHECKER.exists(), f"the shared layer checker is missing at {CHECKER}: the layer rule cannot be checked"
     out = subprocess.run([sys.executable, str(CHECKER), str(ROOT)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout
+    assert "layer:" not in out.stdout and "long " not in out.stdout, out.stdout

@@ -79,13 +79,14 @@ async def _go(rt: Runtime, actor: Actor, at: _Step, last: JobOutcome | None) -> 
     result = ResultPayload(outcome, _proposal(config, why), 0, (), actor.replica)
     sent = rt.send(actor, "result", result, round=at.step, lane=at.lane, parent=parent, loops=at.loops)
     if not sent:  # nowhere to go (no loop edge, or its max_loops used up): the harness judges it alone
-        await _keep(rt, actor, at, outcome, _improves(rt, outcome), "the lane ends here", at.number)
+        await _keep(rt, actor, at, outcome, _scored(outcome), "the lane ends here: kept if it is the best so far",
+                    at.number, round=at.step)
 
 
 async def _solo(rt: Runtime, actor: Actor, at: _Step, last: JobOutcome | None) -> tuple[dict | None, str]:
     if rt.work.stopping and not actor.runner.remembers(at.step, f"l{at.lane}"):
         if last is not None:  # no model call for a step that cannot run: keep what improves
-            await _keep(rt, actor, at, last, _improves(rt, last), "the budget ended the run: kept if it improves",
+            await _keep(rt, actor, at, last, _scored(last), "the budget ended the run: kept if it is the best so far",
                         at.number - at.lanes)
         return None, "budget"
     history = tuple(e for _, e in actor.memory.ordered())
@@ -106,8 +107,9 @@ async def _solo(rt: Runtime, actor: Actor, at: _Step, last: JobOutcome | None) -
 
 async def _sampler(rt: Runtime, actor: Actor, at: _Step, last: JobOutcome | None) -> tuple[dict | None, str]:
     if last is not None:
-        keep = _improves(rt, last)
-        await _keep(rt, actor, at, last, keep, "best dev so far" if keep else "not better", at.number - at.lanes)
+        keep = _scored(last)  # the harness keeps the best (the earliest trial on ties)
+        await _keep(rt, actor, at, last, keep, "scored: kept if it is the best so far" if keep else "no score",
+                    at.number - at.lanes)
         fails = rt.fails.get(actor.replica, 0) + 1 if last.status != "ok" else 0
         rt.fails[actor.replica] = fails
         if fails >= MAX_FAILS_IN_A_ROW:
@@ -127,22 +129,23 @@ async def _sampler(rt: Runtime, actor: Actor, at: _Step, last: JobOutcome | None
     return config, plan.proposals[0].rationale
 
 
-async def _keep(rt: Runtime, actor: Actor, at: _Step, o: JobOutcome, keep: bool, why: str, order: int) -> None:
+async def _keep(rt: Runtime, actor: Actor, at: _Step, o: JobOutcome, keep: bool, why: str, order: int,
+                round: int | None = None) -> None:
     """The agent's own verdict on its last result; a kept one becomes the final model when it is the best."""
-    ok = keep and o.status == "ok" and o.dev_accuracy is not None
-    e = Experiment(o.job_id, o.config, o.seed, o.status, o.dev_accuracy, "accept" if ok else "reject", at.step - 1)
-    actor.memory.learned[o.job_id] = (at.step - 1, e)
+    ok = keep and _scored(o)
+    r = at.step - 1 if round is None else round
+    e = Experiment(o.job_id, o.config, o.seed, o.status, o.dev_accuracy, "accept" if ok else "reject", r)
+    actor.memory.learned[o.job_id] = (r, e)
     rt.judged(e)
-    rt.work.events.emit("verdict", round=at.step - 1, job_id=o.job_id, decision=e.verdict, reasons=[why],
+    rt.work.events.emit("verdict", round=r, job_id=o.job_id, decision=e.verdict, reasons=[why],
                         flags=[], dev_accuracy=o.dev_accuracy, agent=actor.replica, parent=at.parent, subject="result")
     if ok:
-        await rt.merger.install(Candidate(at.step - 1, "best", (o.job_id,), o.dev_accuracy), agent=actor.replica,
+        await rt.merger.install(Candidate(r, "best", (o.job_id,), o.dev_accuracy), agent=actor.replica,
                                 parent=at.parent, only_if_better=True, order=order)
 
 
-def _improves(rt: Runtime, o: JobOutcome) -> bool:
-    best = rt.merger.final_dev
-    return o.status == "ok" and o.dev_accuracy is not None and (best is None or o.dev_accuracy > best)
+def _scored(o: JobOutcome) -> bool:
+    return o.status == "ok" and o.dev_accuracy is not None
 
 
 def _proposal(config: dict, why: str):

@@ -24,7 +24,7 @@ def test_a_short_recipe_improves_the_base_on_every_task(trained, prepared):  # n
         assert result.ok, (name, result.stderr_tail)
         summary = result.summary()
         assert summary["status"] == "ok" and summary["final_model"] == "final_model", summary
-        assert result.wall_seconds < RECIPE_WALL
+        assert summary["stopped"] in ("steps", "time_limit")  # it ended itself, inside its limit (else: timeout)
         p = prepared[name]
         final = result.workdir / "final_model"
         assert dev_answer_loss(final, p.dev_path) < 0.7 * dev_answer_loss(p.base_model_dir, p.dev_path), name

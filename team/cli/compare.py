@@ -44,6 +44,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="run no cell: measure (or read --noise) the noise floor and print per task the minimum "
                         "detectable difference (paired t, two-sided α 0.05, power 0.8) for --seeds")
     p.add_argument("--detect", type=float, help="a difference you want to see (e.g. 0.1): the seeds it needs")
+    p.add_argument("--prior", default="reference",
+                   help="what every arm starts from: reference (the task's reference recipe), defaults (its knob "
+                        "defaults) or none; the team's first plan, solo's first job and the samplers' first trial")
+    p.add_argument("--ablate", metavar="TEAM",
+                   help="add the team and one arm per removable agent group of it (without each critic, without the "
+                        "editor, one engineer, ...; rules in team/studies/ablate.py): what each role adds is its "
+                        "paired difference against the full team")
+    p.add_argument("--reference", metavar="ARM", help="the arm differences are paired against (default: solo; the "
+                                                      "full team with --ablate)")
     _executor_flags(p, slurm=True)
     p.add_argument("--partition", help="with --executor slurm: the Slurm partition")
     p.add_argument("--time", dest="slurm_minutes", type=int, default=60,
@@ -86,10 +95,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     if args.seeds < 1:
         raise ConfigError("--seeds: at least one seed")
-    options = CompareOptions(tasks=tuple(args.tasks), arms=tuple(parse_arm(a) for a in args.arms), seeds=args.seeds,
+    arms, reference = tuple(parse_arm(a) for a in args.arms), args.reference
+    if args.ablate:
+        arms, reference = _ablation_arms(args.ablate, args.out) + arms, reference or "full"
+    options = CompareOptions(tasks=tuple(args.tasks), arms=arms, seeds=args.seeds,
                              budget=args.budget, out=args.out, run=_run_options(args), noise_runs=args.noise_runs,
                              noise_file=args.noise_file, parallel=args.parallel, detect=args.detect,
-                             slurm=_slurm(args))
+                             slurm=_slurm(args), prior=args.prior, reference=reference)
     if args.plan:
         return _print_plan(run_plan(options), args.seeds)
     comparison = run_compare(options)
@@ -103,6 +115,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
                   file=sys.stderr)
     print(json.dumps({"comparison": str(comparison["out"]) + "/comparison.md"}))
     return 0
+
+
+def _ablation_arms(team_name: str, out: str) -> tuple:
+    from pathlib import Path
+
+    from team.config.topology import load_team
+    from team.studies.ablate import write_ablations
+    from team.studies.arms import ArmSpec
+
+    team = load_team(team_name)
+    paths = write_ablations(team, Path(out).absolute() / "ablations")
+    return (ArmSpec("full", "team", team_name),) + tuple(ArmSpec(n, "team", str(p)) for n, p in paths.items())
 
 
 def _print_plan(plan: dict, seeds: int) -> int:

@@ -23,7 +23,7 @@ from team.studies.stats import (
     summarize,
 )
 
-__all__ = ["analyse", "cell_row", "best_curve", "check_budgets", "tie_text", "MATCHED_KEYS"]
+__all__ = ["compute_used", "compute_warnings", "analyse", "cell_row", "best_curve", "check_budgets", "tie_text", "MATCHED_KEYS"]
 
 MATCHED_KEYS = ("job_seconds", "tokens", "usd")  # what every arm of a task must share; wall is not compute
 _TOLERANCE = 1e-3  # limits are written by the same code path: they must agree to rounding
@@ -51,7 +51,7 @@ def cell_row(result: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
             "baseline_score": result.get("baseline_score"), "flags": result.get("flags", []),
             "failure": failure_reason(result), "budget_used": result.get("budget_used", {}),
             "budget_limits": result.get("budget_limits", {}), "stop_reason": result.get("stop_reason"),
-            "run_dir": str(run_dir), "curve": best_curve(run_dir)}
+            "device_slots": result.get("device_slots"), "run_dir": str(run_dir), "curve": best_curve(run_dir)}
 
 
 def _interval(summary: Any) -> dict[str, Any]:
@@ -66,7 +66,36 @@ def _arm_summary(seeds: Mapping[int, dict], results: Sequence[Mapping[str, Any]]
     used = [seeds[s]["budget_used"].get("job_seconds") for s in order if seeds[s]["budget_used"]]
     return {**_interval(summarize(tests)), "dev_test_gap": _interval(gap) if gap else None,
             "failures": count_failures(results),
-            "job_seconds_used_mean": round(sum(used) / len(used), 3) if used else None}
+            "job_seconds_used_mean": round(sum(used) / len(used), 3) if used else None,
+            "compute": compute_used([seeds[s] for s in order])}
+
+
+def compute_used(rows: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
+    """Per arm, the mean over seeds of what its cells used (job-seconds, tokens, model calls, wall) and of
+    what they had: slot-seconds (the wall-clock limit times the job slots)."""
+    def mean(values: list) -> float | None:
+        values = [float(v) for v in values if v is not None]
+        return round(sum(values) / len(values), 3) if values else None
+
+    used = [r.get("budget_used") or {} for r in rows]
+    slots = [(r.get("budget_limits") or {}).get("wall", 0) * (r.get("device_slots") or 0) or None for r in rows]
+    return {"job_seconds": mean([u.get("job_seconds") for u in used]), "tokens": mean([u.get("tokens") for u in used]),
+            "model_calls": mean([u.get("model_calls") for u in used]), "wall": mean([u.get("wall") for u in used]),
+            "slot_seconds_available": mean(slots)}
+
+
+def compute_warnings(arms: Mapping[str, Mapping[str, Any]], tolerance: float = 0.10) -> list[str]:
+    """Arms of one task whose job-seconds used differ by more than `tolerance`: their compute is not matched
+    by use, whatever their limits said."""
+    used = {a: s["compute"]["job_seconds"] for a, s in arms.items() if s["compute"]["job_seconds"]}
+    if len(used) < 2:
+        return []
+    low, high = min(used.values()), max(used.values())
+    if high <= low * (1 + tolerance):
+        return []
+    spread = ", ".join(f"{a} {v:.1f}" for a, v in sorted(used.items(), key=lambda kv: kv[1]))
+    return [f"compute not matched by use: job-seconds used differ by {100 * (high / low - 1):.0f}% between arms "
+            f"(> {100 * tolerance:.0f}%): {spread}"]
 
 
 def _paired(arms: Mapping[str, Mapping[int, dict]], reference: str | None, noise_sd: float | None) -> dict:
@@ -145,7 +174,8 @@ def analyse(cells: Sequence[Mapping[str, Any]], *, limits: Mapping[str, Mapping[
             diff["verdict"] = tie_text(diff, power["mde"], (brief or {}).get("tie_threshold"))
         tasks[task] = {"noise": brief, "mde": power["mde"], "power": power,
                        "arms": {a: {**summaries[a], "seeds": arms[a]} for a in arms},
-                       "paired": paired, "budget": check_budgets(arms, limits[task])}
+                       "paired": paired, "budget": check_budgets(arms, limits[task]),
+                       "warnings": compute_warnings(summaries)}
     return {"reference_arm": reference, "tasks": tasks}
 
 

@@ -45,6 +45,7 @@ class Cell:
     run_dir: Path
     limits: Mapping[str, float]  # the cell's whole budget (the same for every arm of a task)
     options: Any  # team.engine.session.RunOptions: executor, job seconds, threads, isolation (team/task/out/seed ignored)
+    hooks: Any = None  # team.Hooks for every run of the cell (tests: a scripted executor); must pickle for slurm
 
 
 def parse_arm(text: str) -> ArmSpec:
@@ -117,12 +118,12 @@ def _team_run(cell: Cell, run_dir: Path, team: str, seed: int, budget: str) -> d
     if (run_dir / "result.json").exists():
         return json.loads((run_dir / "result.json").read_text())
     if (run_dir / "manifest.json").exists() and (run_dir / "events.jsonl").exists():
-        return resume_run(run_dir, progress=False)
+        return resume_run(run_dir, progress=False, hooks=cell.hooks)
     if run_dir.exists():
         shutil.rmtree(run_dir)  # died before its manifest: nothing to keep
     options = replace(cell.options, team=team, task=cell.task, out=str(run_dir), seed=seed, budget=budget,
                       progress=False)
-    return start_run(options)
+    return start_run(options, hooks=cell.hooks)
 
 
 def _best_of_k(cell: Cell) -> dict[str, Any]:

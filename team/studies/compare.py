@@ -34,11 +34,16 @@ class CompareOptions:
     extra: dict[str, Any] = field(default_factory=dict)
     detect: float | None = None  # a difference the researcher names: the power brief gives the seeds it needs
     slurm: SlurmOptions | None = None  # set: each cell is one submitit job (--executor slurm); run.executor local
+    prior: str = "reference"  # what every arm starts from (team.engine.options.PRIORS)
+    reference: str | None = None  # the arm differences are paired against (default: solo; the full team for --ablate)
+    hooks: Any = None  # team.Hooks for every cell's runs (tests)
 
 
-def reference_arm(arms: tuple[ArmSpec, ...]) -> str | None:
-    """The arm paired differences are taken against: the one named solo, else the first solo-team arm."""
+def reference_arm(arms: tuple[ArmSpec, ...], named: str | None = None) -> str | None:
+    """The arm paired differences are taken against: the one named, else solo, else the first solo-team arm."""
     names = [a.name for a in arms]
+    if named is not None:
+        return named
     if "solo" in names:
         return "solo"
     return next((a.name for a in arms if a.kind == "team" and a.team == "solo"), None)
@@ -54,7 +59,12 @@ def _check(options: CompareOptions) -> None:
         raise ConfigError("--seeds: at least one seed")
     _check_detect(options.detect)
     from team.config.topology import load_team
+    from team.engine.options import PRIORS
 
+    if options.prior not in PRIORS:
+        raise ConfigError(f"--prior {options.prior!r}: unknown prior (known: {', '.join(PRIORS)})")
+    if options.reference is not None and options.reference not in names:
+        raise ConfigError(f"--reference {options.reference!r}: no such arm (arms: {', '.join(names)})")
     for arm in options.arms:
         if arm.kind in ("team", "best_of_k"):
             load_team(arm.team)  # a bad team file fails now, before any cell runs
@@ -67,15 +77,18 @@ def _check_detect(detect: float | None) -> None:
 
 def plan_cells(options: CompareOptions, out: Path) -> tuple[list[Cell], dict[str, dict[str, float]]]:
     from tasks import load_task
+    from team.engine.options import prior_config
 
     cells, limits = [], {}
+    run = replace(options.run, prior=options.prior)
     for name in options.tasks:
         task = load_task(name)
+        prior_config(task, options.prior)  # a prior the task cannot give fails now, before any cell runs
         limits[task.name] = matched_limits(task, options.budget)
         for arm in options.arms:
             for seed in range(options.seeds):
                 run_dir = out / "cells" / task.name / arm.name / f"s{seed}"
-                cells.append(Cell(task.name, arm, seed, run_dir, limits[task.name], options.run))
+                cells.append(Cell(task.name, arm, seed, run_dir, limits[task.name], run, options.hooks))
     return cells, limits
 
 
@@ -159,9 +172,12 @@ def _write(options: CompareOptions, out: Path, cells: list[Cell], results: list[
 
     rows = [{"task": c.task, "arm": c.arm.name, "seed": c.seed, "result": r, "run_dir": c.run_dir}
             for c, r in zip(cells, results, strict=True)]
-    comparison = analyse(rows, limits=limits, noise=noise, reference=reference_arm(options.arms),
+    comparison = analyse(rows, limits=limits, noise=noise, reference=reference_arm(options.arms, options.reference),
                          detect=options.detect)
+    for task in comparison["tasks"].values():
+        task["prior"] = options.prior
     comparison = {"created": datetime.now(UTC).isoformat(), "out": str(out), "seeds": options.seeds,
+                  "prior": options.prior,
                   "budget": options.budget, "executor": _dispatch(options, out).backend,
                   "job_seconds_per_job": options.run.job_seconds,
                   "arms": {a.name: {"kind": a.kind, "team": a.team, "k": a.k, "what": a.describe()}

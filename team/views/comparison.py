@@ -106,6 +106,9 @@ def _task_lines(name: str, task: dict, reference: str | None) -> list[str]:
     lines = [f"## Task {name}", "", f"- {_noise_line(task['noise'])}", f"- {_power_line(task)}",
              f"- {_budget_line(task['budget'])}", ""]
     lines += _md_table(*summary_table(task, reference))
+    lines += ["", "Compute per arm (means over seeds; slot-seconds available = wall-clock limit × job slots):", ""]
+    lines += _md_table(*compute_table(task))
+    lines += [f"- **warning**: {w}" for w in task.get("warnings", [])]
     lines += ["", "Test score per seed (dev score in brackets; ✗ = failure: crashed, flagged or no model — "
                   "scored at the baseline and kept):", ""]
     lines += _md_table(*seed_table(task))
@@ -114,11 +117,22 @@ def _task_lines(name: str, task: dict, reference: str | None) -> list[str]:
     return lines + ([""] + [f"- {f}" for f in failed] if failed else []) + [""]
 
 
+def compute_table(task: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    head = ["arm", "job-seconds used", "tokens", "model calls", "wall used (s)", "slot-seconds available"]
+    rows = []
+    for name, arm in task["arms"].items():
+        c = arm.get("compute") or {}
+        rows.append([name, _f(c.get("job_seconds"), 1), _f(c.get("tokens"), 0), _f(c.get("model_calls"), 0),
+                     _f(c.get("wall"), 1), _f(c.get("slot_seconds_available"), 0)])
+    return head, rows
+
+
 def _header(comparison: dict) -> list[str]:
     arms = comparison["arms"]
     return [f"# Team vs solo: {', '.join(arms)} on {', '.join(comparison['tasks'])}", "",
             f"{comparison['seeds']} seeds per arm, budget `{comparison['budget'] or 'task default'}` per cell, "
-            f"executor {comparison['executor']}. Scores are the verifier's, on the sealed test split.", "",
+            f"executor {comparison['executor']}, prior **{comparison.get('prior', 'reference')}** (what every arm "
+            "starts from). Scores are the verifier's, on the sealed test split.", "",
             "Arms:", ""] + [f"- **{n}**: {a['what']}" for n, a in arms.items()] + [
             "", f"Calls: {comparison['tie_rule']}; win/loss otherwise. Intervals are 95% BCa bootstrap "
                 "(scipy, 10000 resamples) over seeds; differences are paired by seed. With under ~10 seeds a "

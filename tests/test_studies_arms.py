@@ -1,0 +1,100 @@
+"""Every arm is a team, run through the same Session: the prior every arm starts from, compute reported by
+use and checked for a match, and role ablations of a team — on toy jobs (team.testing.ScriptedExecutor)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sandbox.errors import ConfigError
+from team import Hooks, RunOptions
+from team.config.topology import load_team
+from team.engine.events import read_events
+from team.studies.ablate import ablations, write_ablations
+from team.studies.arms import ArmSpec, parse_arm
+from team.studies.compare import CompareOptions, run_compare
+from team.testing import ScriptedExecutor, toy_verify
+
+
+class _Toys:
+    """Hooks that give each run its own scripted executor (picklable: no lambdas)."""
+
+    def __call__(self, executor):
+        return ScriptedExecutor(executor.root, seconds=0.05)
+
+
+def _compare(tmp_path, arms, prior="reference", reference=None, seeds=2):
+    hooks = Hooks(executor=_Toys(), verify=toy_verify)
+    options = CompareOptions(tasks=("reverse",), arms=tuple(arms), seeds=seeds, budget="wall=40s,job_seconds=120s",
+                             out=str(tmp_path / "cmp"), run=RunOptions(job_seconds=10.0, progress=False),
+                             noise_runs=0, prior=prior, reference=reference, hooks=hooks)
+    return run_compare(options, say=lambda line: None)
+
+
+def _first_job_config(run_dir):
+    for row in read_events(run_dir / "events.jsonl"):
+        if row["event"] == "job_finished" and row.get("kind") != "dev_eval":
+            return {k: v for k, v in row["outcome"]["config"].items() if k != "seed"}
+    return None
+
+
+@pytest.mark.parametrize("prior", ["reference", "defaults"])
+def test_every_arm_starts_from_the_same_prior(tmp_path, prior):
+    from tasks import load_task
+
+    arms = [parse_arm("solo"), parse_arm("team=research"), parse_arm("random"), parse_arm("tpe"),
+            parse_arm("parallel=solo-parallel")]
+    comparison = _compare(tmp_path, arms, prior=prior, seeds=1)
+    task = load_task("reverse")
+    want = {k: v for k, v in (task.reference if prior == "reference" else task.defaults()).items() if k != "seed"}
+    for arm in arms:
+        run = tmp_path / "cmp" / "cells" / "reverse" / arm.name / "s0"
+        assert _first_job_config(run) == want, arm.name
+    assert comparison["prior"] == prior and comparison["tasks"]["reverse"]["prior"] == prior
+    assert f"prior **{prior}**" in (tmp_path / "cmp" / "comparison.md").read_text()
+
+
+def test_compute_used_and_available_per_arm_and_a_warning_when_use_differs(tmp_path):
+    comparison = _compare(tmp_path, [parse_arm("solo"), parse_arm("parallel=solo-parallel")])
+    task = comparison["tasks"]["reverse"]
+    for arm in task["arms"].values():
+        c = arm["compute"]
+        assert c["job_seconds"] > 0 and c["model_calls"] > 0 and c["slot_seconds_available"] > 0
+    solo, par = (task["arms"][a]["compute"]["job_seconds"] for a in ("solo", "parallel"))
+    assert (abs(par - solo) > 0.1 * min(solo, par)) == bool(task["warnings"])
+    saved = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert "slot_seconds_available" in saved["tasks"]["reverse"]["arms"]["solo"]["compute"]
+
+
+def test_ablations_of_the_research_team_rewire_and_validate(tmp_path):
+    team = load_team("research")
+    raw = ablations(team)
+    assert set(raw) == {"no-critic", "no-editor", "one-engineer"}
+    no_critic = {(e["from"], e["to"]) for e in raw["no-critic"]["edges"]}
+    assert ("engineer", "editor") in no_critic and all("critic" not in e for e in no_critic)
+    no_editor = raw["no-editor"]["edges"]
+    assert {"from": "critic", "to": "director", "when": "accept", "max_loops": 5} in no_editor
+    paths = write_ablations(team, tmp_path / "abl")
+    for path in paths.values():
+        load_team(path)
+
+
+def test_compare_ablate_reports_what_each_role_adds(tmp_path):
+    team = load_team("research")
+    paths = write_ablations(team, tmp_path / "abl")
+    arms = [ArmSpec("full", "team", "research")] + [ArmSpec(n, "team", str(p)) for n, p in paths.items()]
+    comparison = _compare(tmp_path, arms, reference="full")
+    paired = comparison["tasks"]["reverse"]["paired"]
+    assert set(paired) == {"no-critic", "no-editor", "one-engineer"}
+    assert all(d["against"] == "full" and len(d["diffs"]) == 2 for d in paired.values())
+
+
+def test_a_team_with_one_agent_has_nothing_to_ablate():
+    with pytest.raises(ConfigError, match="nothing to remove"):
+        ablations(load_team("solo"))
+
+
+def test_a_prior_the_task_cannot_give_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="unknown prior"):
+        _compare(tmp_path, [parse_arm("solo")], prior="oracle")

@@ -74,3 +74,22 @@ def test_version_and_help_on_every_command(capsys):
             main([name, "--help"])
         assert info.value.code == 0
         assert "usage: synthteam" in capsys.readouterr().out
+
+
+def test_the_json_schema_accepts_every_builtin_and_test_team_file():
+    import jsonschema
+    from ruamel.yaml import YAML
+
+    from roles.library import team_files
+    from team.config.spec import TeamSpec
+    from tests import test_engine_topologies as topologies
+
+    schema = TeamSpec.model_json_schema(by_alias=True)
+    texts = [p.read_text() for p in team_files().values()]
+    texts += [getattr(topologies, n) for n in ("TWO_LABS", "PLAN_REVIEW", "HIERARCHY", "SIGN_OFF", "PANEL", "PEER_REVIEW")]
+    for text in texts:
+        jsonschema.validate(YAML(typ="safe").load(text), schema)  # raises on any file an editor would underline
+    bad = YAML(typ="safe").load(texts[0])
+    bad["budget"] = {"wall": "10 minutes"}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)

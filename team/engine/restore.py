@@ -1,6 +1,7 @@
 """Resume rules, one of each, for every kind of run (a team, a comparison cell, a noise-floor seed):
 
-- wall clock: earlier sessions' active seconds, from each session's `team_start` to its last row;
+- wall clock: earlier sessions' active seconds, from each session's `team_start` to its `team_end` (or
+  its last row, when it was killed);
 - spend: every settled reservation is charged what was used; a reservation a dead session left open is
   charged what it can have used — a job from its start to its last sign of life (the later of its own
   last output and the dead session's last row), never more than its reservation; a reserved job that
@@ -30,12 +31,14 @@ def sessions(rows: list[dict]) -> list[list[dict]]:
 
 
 def previous_wall(rows: list[dict]) -> float:
-    """Active team seconds of earlier sessions: from each `team_start` to that session's last row."""
+    """Active team seconds of earlier sessions: from each `team_start` to its `team_end` (a session killed
+    before it ended: to its last row)."""
     total = 0.0
     for part in sessions(rows):
         start = next((r["ts"] for r in part if r.get("event") == "team_start"), None)
+        end = next((r["ts"] for r in part if r.get("event") == "team_end"), part[-1].get("ts", start))
         if start is not None:
-            total += max(part[-1].get("ts", start) - start, 0.0)
+            total += max(end - start, 0.0)
     return total
 
 

@@ -38,15 +38,15 @@ class RunResult:
 
     @classmethod
     def build(cls, run_dir: Path, team: Any, task: Any, options: Any, verdict: dict, outcome: Any,
-              ledger: Any) -> RunResult:
+              ledger: Any, spent: dict) -> RunResult:
         return cls(run_id=run_dir.name, team=team.name, task=task.name, seed=options.seed,
                    baseline_score=verdict["baseline_score"], test_score=verdict["test_score"],
                    flags=verdict.get("flags", []), n=verdict.get("n"), dev_score=outcome.final_dev,
-                   final_members=list(outcome.final_members), budget_used=ledger.snapshot(),
+                   final_members=list(outcome.final_members), budget_used=spent,
                    budget_limits=ledger.limits_out(), spend_by_role=ledger.per_role(),
                    spend_by_agent=ledger.per_agent(), backend=list(outcome.backends), jobs=dict(outcome.jobs),
                    faults={"model_errors": outcome.model_errors, "fallbacks": outcome.fallbacks},
-                   stop_reason=outcome.stop_reason, device_busy_share=outcome.busy_share(ledger.elapsed()),
+                   stop_reason=outcome.stop_reason, device_busy_share=outcome.busy_share(spent["wall"]),
                    device_slots=outcome.capacity, prior=options.prior,
                    final_config=_final_config(run_dir, outcome.final_members), decisions=dict(outcome.decisions))
 

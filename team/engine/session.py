@@ -133,7 +133,9 @@ class Session:
         ledger.start_clock()
         events.emit("team_start", limits=ledger.limits_out(), backends=list(parts.backends), prior=self.options.prior)
         outcome = await self._drive(parts, ledger, events)
-        return await self._verify(outcome, ledger, events)
+        spent = ledger.snapshot()  # the team's time ends here; verification is the harness's
+        events.emit("team_end", spent=spent, stop_reason=outcome.stop_reason)
+        return await self._verify(outcome, ledger, events, spent)
 
     async def _drive(self, parts: Parts, ledger: Ledger, events: EventLog) -> TeamOutcome:
         runtime, work = parts.runtime, parts.workshop
@@ -175,14 +177,14 @@ class Session:
         await runtime.work.stop()
         await _cancel_after(main, 2.0)
 
-    async def _verify(self, outcome: TeamOutcome, ledger: Ledger, events: EventLog) -> RunResult:
+    async def _verify(self, outcome: TeamOutcome, ledger: Ledger, events: EventLog, spent: dict) -> RunResult:
         from tasks import verify
 
         final = self.run_dir / "final_model"
         events.emit("verify_start", model=str(final) if final.exists() else None)
         verifier = self.hooks.verify or verify
         verdict = await asyncio.to_thread(verifier, final if final.exists() else None, self.task, self.run_dir / "jobs")
-        result = RunResult.build(self.run_dir, self.team, self.task, self.options, verdict, outcome, ledger)
+        result = RunResult.build(self.run_dir, self.team, self.task, self.options, verdict, outcome, ledger, spent)
         result.write(self.run_dir)
         events.emit("result", **{k: getattr(result, k) for k in ("baseline_score", "test_score", "flags", "dev_score")})
         return result

@@ -27,8 +27,8 @@ def recipe_job(
     task = prepared.task
     full = task.validate_config(config)
     command = [
-        sys.executable, "-m", "tasks.recipe", "--config", "config.json", "--task-dir", str(task.root),
-        "--base-model", str(prepared.base_model_dir), "--dev", str(prepared.dev_path),
+        sys.executable, "-m", "tasks.recipe", "--config", "config.json", "--visible", str(prepared.visible_dir),
+        "--base-model", str(prepared.base_model_dir),
         "--wall-seconds", f"{wall_seconds:g}", "--threads", str(cpu_threads),
     ]
     if gpus == 0:

@@ -10,12 +10,12 @@ import sys
 import pytest
 
 from sandbox.errors import ConfigError
+from team.engine.events import EventLog
 from team.engine.ledger import parse_budget
 from team.studies.analysis import analyse, best_curve
 from team.studies.arms import ArmSpec, budget_text, parse_arm
 from team.studies.compare import reference_arm
 from team.views.comparison import write_html, write_markdown
-from team.engine.events import EventLog
 
 LIMITS = {"wall": 25.0, "job_seconds": 10.0, "tokens": 1e6, "usd": 2.0}
 

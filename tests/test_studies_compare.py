@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from team.studies.arms import parse_arm
-from team.studies.compare import CompareOptions, run_compare
 from team.engine.events import read_events
 from team.engine.session import RunOptions
+from team.studies.arms import parse_arm
+from team.studies.compare import CompareOptions, run_compare
 
 pytestmark = pytest.mark.slow
 BUDGET = "wall=30s,job_seconds=24s"

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from team.studies.arms import parse_arm
-from team.studies.compare import CompareOptions, run_compare
 from team.engine.events import read_events
 from team.engine.session import RunOptions
+from team.studies.arms import parse_arm
+from team.studies.compare import CompareOptions, run_compare
 from tests.conftest_sandbox import ray_cluster  # noqa: F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]

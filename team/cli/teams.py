@@ -48,8 +48,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from team.views.graph import draw_png, graph_text
     from team.config.topology import load_team
+    from team.views.graph import draw_png, graph_text
 
     team = load_team(args.team)
     print(graph_text(team))

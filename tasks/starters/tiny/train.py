@@ -160,7 +160,7 @@ def loss_fn(model, ids: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=IGNORE)
 
 
-def extra_loss(model, data: dict, step: int, gen: torch.Generator, memory: dict):
+def extra_loss(lm, data: dict, step: int, gen: torch.Generator, memory: dict):
     """A second loss term added to the batch's (None: nothing)."""
     return None
 
@@ -241,7 +241,7 @@ def train(lm, data: dict, select: tuple, score, card: dict, deadline: float) -> 
             group["lr"] = LR * lr_at(progress)
         ids, targets = next_batch(data, run["step"], progress, gen, memory)
         loss = loss_fn(model, ids, targets)
-        extra = extra_loss(model, data, run["step"], gen, memory)
+        extra = extra_loss(lm, data, run["step"], gen, memory)
         total = loss if extra is None else loss + extra
         opt.zero_grad(set_to_none=True)
         total.backward()

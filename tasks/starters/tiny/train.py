@@ -269,14 +269,15 @@ def train(lm, data: dict, select: tuple, score, card: dict, deadline: float) -> 
 
 
 def checkpoint(lm, run: dict, memory: dict, name: str, checks: list[dict], score, card: dict) -> float:
-    """Score the candidate weights; keep them when they beat the best so far. Returns the seconds taken."""
+    """Score the candidate weights; keep them when they score at least the best so far (a tie goes to the
+    later, longer-trained weights). Returns the seconds taken."""
     tick = time.perf_counter()
     state = candidate(lm.model, memory)
     value = evaluate(lm, state, checks, score, card["max_new_tokens"])
     took = time.perf_counter() - tick
     log({"step": run["step"], f"{name}_accuracy": round(value, 5), f"{name}_n": len(checks),
          "eval_seconds": round(took, 3)})
-    if value > run["best"]:
+    if value >= run["best"]:
         run["best"], run["best_step"], run["best_state"] = value, run["step"], state
     return took
 

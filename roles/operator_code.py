@@ -10,8 +10,8 @@ __all__ = ["CODE", "NEW_CONSTANTS"]
 NEW_CONSTANTS: dict[str, dict[str, tuple]] = {
     "curriculum": {"CURRICULUM_START": (0.25,)},
     "answer_weighting": {"ANSWER_FIRST_WEIGHT": (2.0,)},
-    "ema": {"EMA_DECAY": (0.98,), "EMA_START": (0.3,)},
-    "checkpoint_average": {"AVERAGE_LAST": (3,)},
+    "ema": {"EMA_DECAY": (0.97,), "EMA_START": (0.5,)},
+    "checkpoint_average": {"AVERAGE_FROM": (0.75,), "AVERAGE_EVERY": (10,)},
     "holdout_best": {"HOLDOUT_N": (128,)},
     "replay": {"REPLAY_EVERY": (4,), "REPLAY_WEIGHT": (0.3,), "REPLAY_ROWS": (2000,)},
     "warm_restarts": {"RESTARTS": (2,), "RESTART_DECAY": (0.5,)},
@@ -33,7 +33,7 @@ def next_batch(data: dict, step: int, progress: float, gen: torch.Generator, mem
     if step % (5 * LOG_EVERY) == 0:
         log({"step": step, "curriculum_share": round(share, 4)})
     width = int(data["lengths"][index].max())
-    return data["ids"][index, :width], data["targets"][index, :width]
+    return data["ids"][index, :width].to(DEVICE), data["targets"][index, :width].to(DEVICE)
 '''},
     "length_buckets": {"next_batch": '''
 def next_batch(data: dict, step: int, progress: float, gen: torch.Generator, memory: dict):
@@ -44,7 +44,7 @@ def next_batch(data: dict, step: int, progress: float, gen: torch.Generator, mem
     window = order[start : start + span]
     index = window[torch.randint(span, (BATCH_SIZE,), generator=gen)]
     width = int(data["lengths"][index].max())
-    return data["ids"][index, :width], data["targets"][index, :width]
+    return data["ids"][index, :width].to(DEVICE), data["targets"][index, :width].to(DEVICE)
 '''},
     "answer_weighting": {"loss_fn": '''
 def loss_fn(model, ids: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -77,18 +77,29 @@ def candidate(model, memory: dict) -> dict:
         return {k: v.detach().clone() for k, v in state.items()}
     return {k: e.to(v.dtype).clone() for (k, v), e in zip(state.items(), memory["ema"])}
 '''},
-    "checkpoint_average": {"candidate": '''
+    "checkpoint_average": {"after_step": '''
+def after_step(model, step: int, progress: float, memory: dict) -> None:
+    """[operator: checkpoint_average] From AVERAGE_FROM of the run on, every AVERAGE_EVERY steps, add
+    the weights to a running average (the tail of the run, where the learning rate is low)."""
+    if progress < AVERAGE_FROM or step % AVERAGE_EVERY:
+        return
+    current = [v.detach().float() for v in model.state_dict().values()]
+    n = memory.get("averaged", 0)
+    if n == 0:
+        memory["average"] = [v.clone() for v in current]
+    else:
+        with torch.no_grad():
+            torch._foreach_lerp_(memory["average"], current, 1.0 / (n + 1))
+    memory["averaged"] = n + 1
+''', "candidate": '''
 def candidate(model, memory: dict) -> dict:
-    """[operator: checkpoint_average] The uniform average of the weights at this evaluation and the
-    AVERAGE_LAST - 1 before it (a soup of one run's checkpoints)."""
-    now = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    kept = memory.setdefault("evaluated", [])
-    kept.append(now)
-    del kept[:-AVERAGE_LAST]
-    if len(kept) == 1:
-        return now
-    log({"checkpoints_averaged": len(kept)})
-    return {k: (sum(s[k].float() for s in kept) / len(kept)).to(v.dtype) for k, v in now.items()}
+    """[operator: checkpoint_average] The weights an evaluation scores and may keep: the average of
+    the checkpoints taken so far, once there are two."""
+    state = model.state_dict()
+    if memory.get("averaged", 0) < 2:
+        return {k: v.detach().clone() for k, v in state.items()}
+    log({"checkpoints_averaged": memory["averaged"]})
+    return {k: a.to(v.dtype).clone() for (k, v), a in zip(state.items(), memory["average"])}
 '''},
     "holdout_best": {"selection_items": '''
 def selection_items(pool: list[dict], items: list[dict], dev: list[dict], rng: random.Random):
@@ -122,7 +133,7 @@ def extra_loss(lm, data: dict, step: int, gen: torch.Generator, memory: dict):
         memory["replay"] = replay_rows(lm, random.Random(SEED + 1), REPLAY_ROWS, 32)
     rows = memory["replay"]
     index = torch.randint(len(rows["ids"]), (BATCH_SIZE,), generator=gen)
-    loss = loss_fn(lm.model, rows["ids"][index], rows["targets"][index])
+    loss = loss_fn(lm.model, rows["ids"][index].to(DEVICE), rows["targets"][index].to(DEVICE))
     if step % (REPLAY_EVERY * LOG_EVERY) == 0:
         log({"step": step, "replay_loss": round(float(loss), 5)})
     return REPLAY_WEIGHT * loss

@@ -21,6 +21,7 @@ from tests.test_tasks_support import prepared, task_cache  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"steps": 20, "n_train": 2000, "EVALS": 2, "DEV_LIMIT": 16, "LOG_EVERY": 1}
+SHORT = {"checkpoint_average": {"AVERAGE_EVERY": 1}}  # enough checkpoints to average in 20 steps
 
 
 def _run(solution: Solution, p, workdir: Path) -> dict:
@@ -56,7 +57,7 @@ def runs(base, prepared, tmp_path_factory):  # noqa: F811
     out = {"starter": _run(base, p, root / "starter")}
     for name in OPERATORS:
         solution, _ = apply_operator(name, base, random.Random(0))
-        out[name] = _run(solution, p, root / name)
+        out[name] = _run(set_constants(solution, SHORT.get(name, {})), p, root / name)
     return out
 
 

@@ -148,10 +148,10 @@ def selection_items(pool: list[dict], items: list[dict], dev: list[dict], rng: r
 
 # ---- batches, loss, schedule ---------------------------------------------------------------------------
 def next_batch(data: dict, step: int, progress: float, gen: torch.Generator, memory: dict):
-    """BATCH_SIZE random rows, cut to the longest of them."""
+    """BATCH_SIZE random rows, cut to the longest of them, on the model's device."""
     index = torch.randint(len(data["ids"]), (BATCH_SIZE,), generator=gen)
     width = int(data["lengths"][index].max())
-    return data["ids"][index, :width], data["targets"][index, :width]
+    return data["ids"][index, :width].to(DEVICE), data["targets"][index, :width].to(DEVICE)
 
 
 def loss_fn(model, ids: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ from sandbox.errors import (
 )
 from sandbox.jobs import METRICS_FILE, Executor, Job, JobHandle, JobResult, JobStatus, Limits, Resources
 from sandbox.local import LocalExecutor
+from sandbox.orphans import Cleanup, cleanup_orphans
 from sandbox.slots import DeviceSlots, Grant, charge_by
 from sandbox.units import parse_duration, parse_size
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Job", "JobHandle", "JobResult", "JobStatus", "Limits", "Resources", "Executor", "METRICS_FILE",
-    "LocalExecutor", "RayExecutor", "DeviceSlots", "Grant", "charge_by", "parse_duration", "parse_size",
+    "LocalExecutor", "RayExecutor", "cleanup_orphans", "Cleanup", "DeviceSlots", "Grant", "charge_by", "parse_duration", "parse_size",
     "SynthteamError", "ConfigError", "JobError", "ModelError", "ModelOutputError", "BudgetExhausted",
 ]
 

@@ -2,6 +2,10 @@
 
 cgroup v2 (memory.max, pids.max, memory.peak) where a writable delegated subtree exists, else the v1
 memory and pids hierarchies; `JobCgroup.create` returns None when neither is writable (rlimits then).
+
+Every job's group sits under its executor's owner folder, `<own cgroup>/synthteam/<owner>/<job_id>`
+(in v1 once per controller), so what a dead orchestrator left behind can be told apart from the groups
+of live ones on the same machine (`sandbox.orphans`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["JobCgroup"]
+__all__ = ["JobCgroup", "cgroup_bases"]
 
 _ROOT = Path("/sys/fs/cgroup")
 
@@ -60,36 +64,39 @@ class JobCgroup:
     version: int
 
     @classmethod
-    def create(cls, name: str, memory_bytes: int | None, max_processes: int) -> JobCgroup | None:
+    def create(cls, name: str, memory_bytes: int | None, max_processes: int, owner: str = "anon") -> JobCgroup | None:
         for make in (cls._make_v2, cls._make_v1):
             with contextlib.suppress(OSError, ValueError):
-                group = make(name)
+                group = make(owner, name)
                 if group is not None:
                     group._limit(memory_bytes, max_processes)
                     return group
         return None
 
     @classmethod
-    def _make_v2(cls, name: str) -> JobCgroup | None:
+    def _make_v2(cls, owner: str, name: str) -> JobCgroup | None:
         own = _own_path("")
         if own is None or not (_ROOT / "cgroup.controllers").exists():
             return None
         parent = _ROOT / own / "synthteam"
         parent.mkdir(exist_ok=True)
         _write(parent / "cgroup.subtree_control", "+memory +pids")
-        leaf = parent / name
+        (parent / owner).mkdir(exist_ok=True)
+        _write(parent / owner / "cgroup.subtree_control", "+memory +pids")
+        leaf = parent / owner / name
         leaf.mkdir()
         return cls(leaf, leaf, 2)
 
     @classmethod
-    def _make_v1(cls, name: str) -> JobCgroup | None:
+    def _make_v1(cls, owner: str, name: str) -> JobCgroup | None:
         dirs = []
         for controller in ("memory", "pids"):
             own = _own_path(controller)
             base = _ROOT / controller
             if own is None or not (base / "cgroup.procs").exists():
                 return None
-            leaf = base / own / f"synthteam-{name}"
+            leaf = base / own / "synthteam" / owner / name
+            leaf.parent.mkdir(parents=True, exist_ok=True)
             leaf.mkdir()
             dirs.append(leaf)
         return cls(dirs[0], dirs[1], 1)
@@ -137,6 +144,18 @@ class JobCgroup:
         return len(pids)
 
     def remove(self) -> None:
+        """Remove the job's group, and its owner folder once that is empty (the executor's last job)."""
         for directory in {self.memory_dir, self.pids_dir}:
             with contextlib.suppress(OSError):
                 directory.rmdir()
+                directory.parent.rmdir()
+
+
+def cgroup_bases() -> list[Path]:
+    """This process's own cgroup folders (v2, and v1 memory and pids), where job groups are made."""
+    found = []
+    for controller, base in (("", _ROOT), ("memory", _ROOT / "memory"), ("pids", _ROOT / "pids")):
+        own = _own_path(controller)
+        if own is not None and (base / "cgroup.procs").exists() and (base / own).is_dir():
+            found.append(base / own)
+    return found

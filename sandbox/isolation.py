@@ -1,7 +1,10 @@
 """What a job can see: the scrubbed environment and the bubblewrap command line around its command.
 
-Under bubblewrap a job sees a read-only system, the Python prefix(es), synthteam's own packages, its
-`read_paths`, and its work dir (the only writable place); no network, its own PID namespace and /tmp.
+Under bubblewrap a job sees a read-only system, the Python prefix(es), synthteam's own packages (with
+the built-in task folders hidden: their data.py and task.yaml would let a job rebuild a sealed split),
+its `read_paths`, and its work dir (the only writable place); no network, its own PID, IPC and UTS
+namespaces, a fresh /proc and /dev, and a private /tmp. Nothing else of the host is mounted: not the
+cache, not other jobs' work dirs, not $HOME.
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ from pathlib import Path
 from sandbox.errors import JobError
 from sandbox.jobs import METRICS_FILE, Job
 
-__all__ = ["check_read_paths", "find_bwrap", "job_env", "bwrap_argv", "credential_keys", "visible_roots", "JOB_ID_VAR"]
+__all__ = ["check_read_paths", "find_bwrap", "job_env", "bwrap_argv", "credential_keys", "visible_roots",
+           "hidden_paths", "JOB_ID_VAR", "OWNER_VAR"]
 
 JOB_ID_VAR = "SYNTHTEAM_JOB_ID"  # also how the harness finds a job's stray processes without bwrap
+OWNER_VAR = "SYNTHTEAM_OWNER"  # the executor that started the job (sandbox.orphans)
+_HIDDEN = ("tasks/builtin",)  # inside the packages: what a job must not read (task folders with seeds)
 _CREDENTIAL = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|COOKIE|^AWS_|_API_", re.IGNORECASE)
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 _PACKAGES = ("team", "roles", "tasks", "sandbox")
@@ -34,7 +40,7 @@ def credential_keys(env: Mapping[str, str]) -> list[str]:
     return sorted(k for k in env if _CREDENTIAL.search(k))
 
 
-def job_env(job: Job, workdir: Path, cuda_visible: str, isolated: bool) -> dict[str, str]:
+def job_env(job: Job, workdir: Path, cuda_visible: str, isolated: bool, owner: str = "") -> dict[str, str]:
     """The whole environment of a job, built from scratch (nothing of the harness's leaks in)."""
     bad = credential_keys(job.env)
     if bad:
@@ -54,6 +60,8 @@ def job_env(job: Job, workdir: Path, cuda_visible: str, isolated: bool) -> dict[
     }
     env.update({name: threads for name in _THREAD_VARS})
     env.update(job.env)
+    if owner:
+        env[OWNER_VAR] = owner  # set last: a job cannot unmark itself through job.env
     return env
 
 
@@ -63,6 +71,12 @@ def visible_roots() -> list[Path]:
     source = Path(__file__).resolve().parent.parent
     roots.update(source / name for name in _PACKAGES if (source / name / "__init__.py").exists())
     return sorted(roots)
+
+
+def hidden_paths() -> list[Path]:
+    """Folders inside the visible packages that a job sees empty (an empty read-only tmpfs on top)."""
+    source = Path(__file__).resolve().parent.parent
+    return [source / rel for rel in _HIDDEN if (source / rel).is_dir()]
 
 
 def _system_binds() -> list[str]:
@@ -97,6 +111,8 @@ def bwrap_argv(bwrap: str, job: Job, workdir: Path) -> list[str]:
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]  # before binds that may lie under /tmp
     for root in visible_roots():
         args += ["--ro-bind", str(root), str(root)]
+    for hidden in hidden_paths():
+        args += ["--tmpfs", str(hidden), "--remount-ro", str(hidden)]
     for path in job.read_paths:
         args += ["--ro-bind", str(Path(path).resolve()), str(Path(path).absolute())]
     if job.resources.gpus:

@@ -74,6 +74,7 @@ class JobResult:
     devices: tuple[str, ...] = ()  # the slot(s) the job ran on, e.g. ("cuda:0",) or ("cpu:1",)
     metadata: Mapping[str, Any] = field(default_factory=dict)
     error: str = ""  # the harness's own word on why, when status is not ok
+    enforcement: str = ""  # what held the limits: "cgroup-v2" | "cgroup-v1" | "rlimits", and the isolation
 
     @property
     def ok(self) -> bool:

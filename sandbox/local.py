@@ -1,8 +1,14 @@
 """LocalExecutor: runs each job in a fresh work dir on this machine, under bubblewrap when it works.
 
-Limits: wall time (SIGTERM, grace, then SIGKILL of the whole tree), memory and process count (cgroup,
-else rlimits), disk of the work dir (a watcher kills on exceed). Where bubblewrap is missing, jobs still
-run with every limit that can be enforced and `notice` says loudly that isolation is reduced.
+Limits: wall time (SIGTERM, grace, then SIGKILL of the whole tree), memory and process count (cgroup
+v2 or v1; else rlimits: RLIMIT_AS for memory, RLIMIT_NPROC for processes, which root ignores), disk of
+the work dir (a watcher kills on exceed, RLIMIT_FSIZE for single files). Each result names what enforced
+them (`JobResult.enforcement`). Where bubblewrap is missing, jobs still run with every limit that can be
+enforced and `notice` says loudly that isolation is reduced.
+
+Nothing outlives a job: its whole tree is killed when it ends; if the orchestrator itself dies, bubblewrap
+kills the sandbox with it (without bubblewrap the job's first process gets SIGKILL from the kernel), and
+the next executor to start removes what is left (`sandbox.orphans.cleanup_orphans`).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from sandbox.cgroups import JobCgroup
 from sandbox.errors import ConfigError, JobError
 from sandbox.isolation import bwrap_argv, check_read_paths, find_bwrap, job_env
 from sandbox.jobs import METRICS_FILE, Job, JobHandle, JobResult, JobStatus
+from sandbox.orphans import cleanup_orphans, new_owner
 from sandbox.slots import DeviceSlots, Grant
 from sandbox.workdir import MetricsTail, prepare_workdir, tail_text
 
@@ -76,6 +83,8 @@ class LocalExecutor:
         if self.notice:
             warnings.warn(self.notice, RuntimeWarning, stacklevel=2)
         self._runs: dict[str, _Run] = {}
+        self.owner = new_owner()
+        self.orphans = cleanup_orphans()  # what dead orchestrators left on this machine
 
     def workdir(self, handle: JobHandle) -> Path:
         return self.root / handle.job_id
@@ -138,12 +147,13 @@ class LocalExecutor:
 
     async def _execute(self, run: _Run, grant: Grant) -> int | None:
         job, isolated = run.job, self._bwrap is not None
-        env = job_env(job, run.workdir, grant.cuda_visible_devices, isolated)
+        env = job_env(job, run.workdir, grant.cuda_visible_devices, isolated, owner=self.owner)
         argv = bwrap_argv(self._bwrap, job, run.workdir) if isolated else list(job.command)
         if self.use_cgroups:
-            run.cgroup = JobCgroup.create(job.job_id, job.resources.memory_bytes, job.limits.max_processes)
+            run.cgroup = JobCgroup.create(job.job_id, job.resources.memory_bytes, job.limits.max_processes,
+                                          owner=self.owner)
         with open(run.workdir / "stdout.log", "ab") as out, open(run.workdir / "stderr.log", "ab") as err:
-            run.proc = await process.spawn_gated(argv, env, run.workdir, out, err)
+            run.proc = await process.spawn_gated(argv, env, run.workdir, out, err, die_with_parent=not isolated)
         try:
             if run.cgroup is not None:
                 run.cgroup.attach(run.proc.pid)
@@ -215,7 +225,8 @@ class LocalExecutor:
             workdir=run.workdir, wall_seconds=wall if ran else 0.0,
             device_seconds=wall * grant.device_count if ran else 0.0,
             peak_memory_bytes=self._peak(run), stdout_tail=stdout, stderr_tail=stderr, devices=grant.devices,
-            metadata=dict(run.job.metadata), error=run.error if status is not JobStatus.OK else "")
+            metadata=dict(run.job.metadata), error=run.error if status is not JobStatus.OK else "",
+            enforcement=_enforcement(run.cgroup, self.isolation))
 
     def _status(self, run: _Run, returncode: int | None, stderr: str) -> JobStatus:
         if run.reason is not None:
@@ -258,6 +269,11 @@ def _rlimits(job: Job, cgroup: JobCgroup | None) -> dict[int, int]:
         if job.resources.memory_bytes is not None:
             limits[resource.RLIMIT_AS] = job.resources.memory_bytes
     return limits
+
+
+def _enforcement(cgroup: JobCgroup | None, isolation: str) -> str:
+    limits = f"cgroup-v{cgroup.version}" if cgroup is not None else "rlimits"
+    return f"{limits}, isolation {isolation}"
 
 
 def _choose_isolation(isolation: Isolation) -> tuple[str | None, str, str | None]:

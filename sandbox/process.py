@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import resource
 import signal
@@ -24,11 +25,30 @@ __all__ = ["spawn_gated", "release_gate", "set_rlimits", "marked_pids", "tree_pi
 _GATE = 'read _go || exit 111; exec "$@"'
 
 
-async def spawn_gated(argv: Sequence[str], env: Mapping[str, str], cwd: Path, stdout, stderr):
-    """Start `argv` held at a gate in a new session; it runs only after `release_gate`."""
+def _libc_prctl():
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _libc_prctl()  # looked up once here: the child after fork only calls it
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+async def spawn_gated(argv: Sequence[str], env: Mapping[str, str], cwd: Path, stdout, stderr,
+                      die_with_parent: bool = False):
+    """Start `argv` held at a gate in a new session; it runs only after `release_gate`. With
+    `die_with_parent`, the kernel SIGKILLs it when the harness dies (bwrap does this itself)."""
     return await asyncio.create_subprocess_exec(
         "/bin/sh", "-c", _GATE, "synthteam-job", *argv, stdin=asyncio.subprocess.PIPE,
-        stdout=stdout, stderr=stderr, env=dict(env), cwd=str(cwd), start_new_session=True)
+        stdout=stdout, stderr=stderr, env=dict(env), cwd=str(cwd), start_new_session=True,
+        preexec_fn=_die_with_parent if die_with_parent else None)
 
 
 async def release_gate(proc) -> None:

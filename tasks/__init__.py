@@ -1,5 +1,6 @@
 """What the team works on: PostTrainBench-style tasks (task.yaml + evaluate.py + data.py), the built-in
-base model and tasks, the training recipe, checkpoint merging and the independent verifier.
+base model and tasks, solutions (programs with a train.py) and their starters, the training recipe,
+checkpoint merging, the seal of the test split and the independent verifier.
 
 Heavy modules (torch) load on first use, so `import tasks` stays fast.
 """
@@ -12,19 +13,35 @@ from typing import TYPE_CHECKING, Any
 from tasks.spec import BUILTIN_TASKS, Knob, Task, list_tasks, load_task
 
 if TYPE_CHECKING:  # pragma: no cover
-    from tasks.jobs import dev_eval_job, recipe_job
+    from tasks.jobs import SolutionOutcome, dev_eval_job, recipe_job, solution_job, solution_outcome
     from tasks.merge import merge_models
     from tasks.prepare import PreparedTask, prepare_task
+    from tasks.solutions import (
+        PatchError,
+        Solution,
+        apply_patch,
+        load_solution,
+        set_constants,
+        starter,
+        write_solution,
+    )
+    from tasks.trial import run_solution
     from tasks.verifier import verify
 
 __all__ = [
     "BUILTIN_TASKS", "Knob", "Task", "load_task", "list_tasks", "PreparedTask", "prepare_task",
-    "recipe_job", "dev_eval_job", "merge_models", "verify",
+    "recipe_job", "dev_eval_job", "merge_models", "verify", "solution_job", "solution_outcome", "SolutionOutcome",
+    "Solution", "PatchError", "load_solution", "write_solution", "starter", "set_constants", "apply_patch",
+    "run_solution",
 ]
 
 _LAZY = {
     "PreparedTask": "tasks.prepare", "prepare_task": "tasks.prepare", "recipe_job": "tasks.jobs",
     "dev_eval_job": "tasks.jobs", "merge_models": "tasks.merge", "verify": "tasks.verifier",
+    "solution_job": "tasks.jobs", "solution_outcome": "tasks.jobs", "SolutionOutcome": "tasks.jobs",
+    **{name: "tasks.solutions" for name in ("Solution", "PatchError", "load_solution", "write_solution", "starter",
+                                            "set_constants", "apply_patch")},
+    "run_solution": "tasks.trial",
 }
 
 

@@ -1,14 +1,17 @@
-"""Build and cache what a task needs: the pre-trained base model, the decoy, the dev and sealed test splits.
+"""Build and cache what a task needs: the pre-trained base model, the decoy, the visible data and the
+sealed test split.
 
 Layout under the cache (`$SYNTHTEAM_CACHE`, else `~/.cache/synthteam`), keyed by config hashes:
 
     base/<hash>/                   the built-in base model (shared by every tiny task)
-    tasks/<task>-<hash>/visible/   dev.jsonl: what a team may read
-    tasks/<task>-<hash>/decoy/     the decoy "instruct" checkpoint
+    tasks/<task>-<hash>/visible/   what a job may read: dev.jsonl, train.jsonl, task.json, evaluate.py
+    tasks/<task>-<hash>/decoy/     the decoy "instruct" checkpoint (never readable by a job)
     sealed/<task>-<hash>/          test.jsonl (and the cached baseline): only the verifier reads it
+    sealed/.salt                   the secret mixed into every test split's seed (made once per cache)
 
-Builders write into a temporary folder and rename it into place under a file lock, so two processes
-preparing at once build it once.
+The test split is drawn from `test_seed` *and* the salt, so a job that knows the task's generator and
+its seed still cannot rebuild it. Builders write into a temporary folder and rename it into place under
+a file lock, so two processes preparing at once build it once.
 """
 
 from __future__ import annotations
@@ -29,10 +32,13 @@ from pathlib import Path
 from tasks.spec import Task
 from tasks.splits import load_generator, make_items, write_jsonl
 
-__all__ = ["PreparedTask", "prepare_task", "cache_root", "base_model_dir", "weights_digest", "PRETRAIN"]
+__all__ = ["PreparedTask", "prepare_task", "cache_root", "base_model_dir", "weights_digest", "sealing_salt", "PRETRAIN",
+           "CACHE_VERSION"]
 
 # Pre-training of the built-in base model: a fixed recipe from a fixed seed (part of the cache key).
 PRETRAIN = {"seed": 0, "steps": 450, "batch_size": 32, "seq_len": 64, "lr": 3e-3, "corpus_chars": 2_000_000, "v": 1}
+CACHE_VERSION = 2  # 2: visible/ holds the training pool and the task card; the test split is salted
+SALT_VAR = "SYNTHTEAM_TEST_SALT"  # share one salt across machines (the same test items everywhere)
 
 
 @dataclass(frozen=True)
@@ -40,11 +46,21 @@ class PreparedTask:
     task: Task
     base_model_dir: Path
     decoy_model_dir: Path | None
-    dev_path: Path
-    data_dir: Path  # the task folder: data.py generates training items from the training buckets
-    read_paths: tuple[Path, ...]  # what a job may read: base model, visible data, the task folder
-    test_path: Path  # sealed: only the verifier reads it
+    dev_path: Path  # visible_dir / "dev.jsonl"
+    data_dir: Path  # the task folder on the host (data.py, task.yaml): never readable by a job
+    read_paths: tuple[Path, ...]  # what a job may read: (base_model_dir, visible_dir)
+    test_path: Path  # sealed_dir / "test.jsonl": only the verifier reads it
     cache_dir: Path
+    visible_dir: Path  # dev.jsonl, train.jsonl, task.json, evaluate.py
+    sealed_dir: Path
+
+    @property
+    def train_path(self) -> Path:
+        return self.visible_dir / "train.jsonl"
+
+    @property
+    def card_path(self) -> Path:
+        return self.visible_dir / "task.json"
 
 
 def cache_root(cache_dir: Path | None = None) -> Path:
@@ -145,42 +161,77 @@ def prepare_task(task: Task, cache_dir: Path | None = None) -> PreparedTask:
         from sandbox.errors import ConfigError
 
         raise ConfigError(f"{task.root / 'task.yaml'}:1: base_model {task.base_model!r} is not a model directory")
-    key = f"{task.name}-{_hash({'task': task.digest, 'base': str(base), 'v': 1})}"
-    visible = _build_once(root / "tasks" / key / "visible", lambda out: _write_split(task, "dev", out))
-    sealed = _build_once(root / "sealed" / key, lambda out: _write_split(task, "test", out))
+    key = f"{task.name}-{_hash({'task': task.digest, 'base': str(base), 'v': CACHE_VERSION})}"
+    salt = sealing_salt(root)
+    visible = _build_once(root / "tasks" / key / "visible", lambda out: _write_visible(task, out))
+    sealed = _build_once(root / "sealed" / f"{key}-{_hash(salt)[:8]}", lambda out: _write_test(task, salt, out))
     decoy = _decoy(task, base, root / "tasks" / key / "decoy")
     return PreparedTask(
         task=task, base_model_dir=base, decoy_model_dir=decoy, dev_path=visible / "dev.jsonl", data_dir=task.root,
-        read_paths=(base, visible, task.root), test_path=sealed / "test.jsonl", cache_dir=root,
+        read_paths=(base, visible), test_path=sealed / "test.jsonl", cache_dir=root, visible_dir=visible,
+        sealed_dir=sealed,
     )
+
+
+def sealing_salt(cache_dir: Path | None = None) -> str:
+    """The secret part of every test split's seed: `$SYNTHTEAM_TEST_SALT`, else made once per cache."""
+    if os.environ.get(SALT_VAR):
+        return os.environ[SALT_VAR]
+    path = cache_root(cache_dir) / "sealed" / ".salt"
+    if not path.is_file():
+        with _locked(path.parent / ".salt.lock"):
+            if not path.is_file():
+                tmp = path.with_name(f".salt.tmp-{os.getpid()}")
+                tmp.write_text(os.urandom(16).hex())
+                tmp.chmod(0o600)
+                tmp.rename(path)
+    return path.read_text().strip()
 
 
 def task_items(task: Task, rng: random.Random, n: int, hard_frac: float, split: str) -> list[dict]:
     """`n` items from the task's data.py; any failure of that file is reported as `data.py:LINE: ...`."""
-    from sandbox.errors import ConfigError
-
-    path = task.root / "data.py"
     try:
         return make_items(load_generator(task.root), rng, n, hard_frac, split)
     except Exception as exc:  # noqa: BLE001 - the task author's code: any failure is a task-file problem
-        line = getattr(exc, "lineno", None) if isinstance(exc, SyntaxError) else None
-        tb = exc.__traceback__
-        while tb is not None:
-            if Path(tb.tb_frame.f_code.co_filename).resolve() == path.resolve():
-                line = tb.tb_lineno
-            tb = tb.tb_next
-        what = str(exc) if isinstance(exc, ValueError) and not line else f"{type(exc).__name__}: {exc}"
-        if "distinct" in str(exc):
-            what += " (fewer distinct prompts than the splits and training ask for: widen the generator)"
-        raise ConfigError(f"{path}:{line or 1}: {' '.join(what.split())}") from None
+        raise _data_error(task, exc) from None
 
 
-def _write_split(task: Task, split: str, out: Path) -> None:
+def _data_error(task: Task, exc: Exception):
+    from sandbox.errors import ConfigError
+
+    path = task.root / "data.py"
+    line = getattr(exc, "lineno", None) if isinstance(exc, SyntaxError) else None
+    tb = exc.__traceback__
+    while tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename).resolve() == path.resolve():
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    what = str(exc) if isinstance(exc, ValueError) and not line else f"{type(exc).__name__}: {exc}"
+    if "distinct" in str(exc):
+        what += " (fewer distinct prompts than the splits and training ask for: widen the generator)"
+    return ConfigError(f"{path}:{line or 1}: {' '.join(what.split())}")
+
+
+def _write_visible(task: Task, out: Path) -> None:
+    from tasks.splits import make_pool
+    from tasks.visible import POOL_SEED, pool_size, write_visible
+
     s = task.splits
-    rng = random.Random(s[f"{split}_seed"])
-    items = task_items(task, rng, s[split], s["hard_frac"], split)
-    write_jsonl(out / f"{split}.jsonl", items)
-    _say(f"{task.name}: {len(items)} {split} items")
+    dev = task_items(task, random.Random(s["dev_seed"]), s["dev"], s["hard_frac"], "dev")
+    try:
+        pool = make_pool(load_generator(task.root), random.Random(POOL_SEED), pool_size(task), "train")
+    except Exception as exc:  # noqa: BLE001 - the task author's code: reported like task_items does
+        raise _data_error(task, exc) from None
+    write_visible(task, out, dev, pool)
+    _say(f"{task.name}: {len(dev)} dev items, a training pool of {len(pool)} ({sum(i['hard'] for i in pool)} hard)")
+
+
+def _write_test(task: Task, salt: str, out: Path) -> None:
+    s = task.splits
+    rng = random.Random(f"{s['test_seed']}:{salt}")
+    items = task_items(task, rng, s["test"], s["hard_frac"], "test")
+    write_jsonl(out / "test.jsonl", items)
+    _say(f"{task.name}: {len(items)} test items (sealed)")
 
 
 def _decoy(task: Task, base: Path, target: Path) -> Path | None:

@@ -1,8 +1,9 @@
 """The training recipe an engineer's job runs: `python -m tasks.recipe --config config.json ...`.
 
-Fine-tunes the base model on synthetic task data with the task's knobs, streams metrics as JSON lines to
-$SYNTHTEAM_METRICS, keeps the best-dev weights as `final_model/` and ends with a `key: value` summary.
-It stops by itself at 85% of `--wall-seconds` (exit 0, `stopped: time_limit`); NaN loss exits 3.
+Fine-tunes the base model on items of the visible training pool with the task's knobs (the task card
+`task.json` in the visible folder declares them), streams metrics as JSON lines to $SYNTHTEAM_METRICS,
+keeps the best-dev weights as `final_model/` and ends with a `key: value` summary. It stops by itself
+at 85% of `--wall-seconds` (exit 0, `stopped: time_limit`); NaN loss exits 3.
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ def _process_age() -> float:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tasks.recipe", description=__doc__.splitlines()[0])
     p.add_argument("--config", required=True, help="JSON file of knob values")
-    p.add_argument("--task-dir", required=True, help="the task folder (task.yaml, evaluate.py, data.py)")
+    p.add_argument("--visible", required=True, help="the task's visible folder (task.json, train.jsonl, dev.jsonl, evaluate.py)")
     p.add_argument("--base-model", required=True, help="the base model directory")
-    p.add_argument("--dev", required=True, help="dev split (JSON lines)")
+    p.add_argument("--dev", default=None, help="dev split (JSON lines; default: VISIBLE/dev.jsonl)")
     p.add_argument("--wall-seconds", type=float, default=60.0, help="the job's wall limit; the recipe stops at 85%%")
     p.add_argument("--out", default="final_model")
     p.add_argument("--threads", type=int, default=1)
@@ -62,17 +63,24 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     import torch
 
-    from sandbox.errors import ConfigError
-    from tasks.spec import load_task
+    from tasks.visible import read_card, validate_card_config
 
     torch.set_num_threads(max(1, args.threads))
-    task = load_task(args.task_dir)
-    try:
-        config = task.validate_config(json.loads(Path(args.config).read_text()))
-    except ConfigError as exc:
-        print("\n".join(f"error: {line}" for line in exc.problems) + "\nstatus: bad_config")
+    card = read_card(Path(args.visible))
+    config, problems = validate_card_config(card, json.loads(Path(args.config).read_text()))
+    if problems:
+        print("\n".join(f"error: {line}" for line in problems) + "\nstatus: bad_config")
         return 2
-    return _run(task, config, args, started)
+    return _run(_CardTask(card, Path(args.visible)), config, args, started)
+
+
+class _CardTask:
+    """What the recipe needs of a task, from its public card."""
+
+    def __init__(self, card: dict, visible: Path):
+        self.name, self.kind, self.max_new_tokens = card["name"], card["kind"], card["max_new_tokens"]
+        self.visible = visible
+        self.evaluate_path = visible / "evaluate.py"
 
 
 def _run(task, config: dict, args, started: float) -> int:
@@ -87,7 +95,7 @@ def _run(task, config: dict, args, started: float) -> int:
     lm = load_lm(Path(args.base_model), task.kind, args.device)
     _adapt(lm, config)
     data = _training_data(task, lm, config)
-    dev = read_jsonl(Path(args.dev))[: args.dev_limit]
+    dev = read_jsonl(Path(args.dev) if args.dev else task.visible / "dev.jsonl")[: args.dev_limit]
     score = load_score(task.evaluate_path)
 
     def evaluate() -> float:
@@ -132,13 +140,15 @@ def _adapt(lm, config: dict) -> None:
 
 
 def _training_data(task, lm, config: dict):
-    """`n_train` generated items (training buckets only) plus replayed pre-training text."""
+    """`n_train` items of the visible training pool plus replayed pre-training text."""
     from tasks import training
     from tasks.corpus import corpus_text
-    from tasks.splits import load_generator, make_items
+    from tasks.splits import read_jsonl
+    from tasks.visible import sample_pool
 
     rng = random.Random(config["seed"])
-    items = make_items(load_generator(task.root), rng, config["n_train"], config["hard_frac"], "train")
+    pool = read_jsonl(task.visible / "train.jsonl")
+    items = sample_pool(pool, config["n_train"], config["hard_frac"], rng)
     pairs = [(i["prompt"], i["answer"]) for i in items]
     data = training.encode_pairs(lm.encode, pairs, lm.eos_id, lm.ctx)
     n_replay = int(round(config["replay_frac"] / (1.0 - config["replay_frac"]) * len(pairs)))

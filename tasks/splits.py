@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["SPLIT_BUCKETS", "bucket_of", "load_generator", "make_items", "read_jsonl", "write_jsonl"]
+__all__ = ["SPLIT_BUCKETS", "bucket_of", "load_generator", "make_items", "make_pool", "read_jsonl", "write_jsonl"]
 
 N_BUCKETS = 16
 SPLIT_BUCKETS = {"test": (0,), "dev": (1,), "train": tuple(range(2, N_BUCKETS))}
@@ -58,6 +58,27 @@ def make_items(generate: Generator, rng: random.Random, n: int, hard_frac: float
             continue
         seen.add(prompt)
         items.append({"prompt": prompt, "answer": item["answer"]})
+    return items
+
+
+def make_pool(generate: Generator, rng: random.Random, per_kind: int, split: str = "train") -> list[dict]:
+    """Up to `per_kind` distinct easy and as many hard items of `split`, each with its `hard` flag.
+
+    Unlike `make_items` it never fails for a small generator: a kind stops when `per_kind` items are
+    found or when the last `max(2000, 2 x found)` draws of it brought nothing new (the generator ran dry).
+    """
+    allowed, seen, items = set(SPLIT_BUCKETS[split]), set(), []
+    for hard in (False, True):
+        found, stale = 0, 0
+        while found < per_kind and stale < max(2000, 2 * found):
+            item = generate(rng, hard)
+            prompt = item["prompt"]
+            if prompt in seen or bucket_of(prompt) not in allowed:
+                stale += 1
+                continue
+            seen.add(prompt)
+            items.append({"prompt": prompt, "answer": item["answer"], "hard": hard})
+            found, stale = found + 1, 0
     return items
 
 

@@ -159,3 +159,28 @@ def test_bwrap_isolation_is_the_default_where_it_works(tmp_path):
         warnings.simplefilter("error")
         executor = LocalExecutor(tmp_path)
     assert executor.isolation == "bwrap" and executor.notice is None
+
+
+async def test_the_builtin_task_folders_are_hidden_from_jobs(isolated_executor):
+    from sandbox.isolation import hidden_paths
+
+    builtin = Path(__file__).parent.parent / "tasks" / "builtin"
+    assert builtin in hidden_paths() and (builtin / "reverse" / "task.yaml").is_file()
+    result = await run(isolated_executor, py_job(f"""
+        import json, os
+        outcome = {{"listing": os.listdir({str(builtin)!r})}}
+        for name in ["task.yaml", "data.py"]:
+            try:
+                outcome[name] = open({str(builtin / "reverse")!r} + "/" + name).read()
+            except OSError as exc:
+                outcome[name] = type(exc).__name__
+        try:
+            open({str(builtin)!r} + "/planted", "w").write("x")
+            outcome["write"] = "written"
+        except OSError as exc:
+            outcome["write"] = type(exc).__name__
+        json.dump(outcome, open("out.json", "w"))
+    """))
+    outcome = read_json(result)
+    assert outcome["listing"] == [] and outcome["task.yaml"] == "FileNotFoundError" == outcome["data.py"]
+    assert outcome["write"] != "written" and not (builtin / "planted").exists()

@@ -70,3 +70,26 @@ def test_hf_recipe_trains_saves_and_verifies(hf_task, tmp_path, method):
     assert losses[-1] < losses[0]
     verdict = verify(model, hf_task.task, cache_dir=hf_task.cache_dir)
     assert verdict["flags"] == [] and verdict["n"] == 64 and verdict["raw_score"] is not None
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_hf_starter_trains_in_the_sandbox_and_the_harness_scores_it(hf_task, tmp_path, method):
+    import asyncio
+
+    from tasks.solutions import constants, set_constants, starter
+    from tasks.trial import run_solution
+
+    solution = starter(hf_task.task)
+    assert "from peft import LoraConfig" in solution.files["train.py"] and constants(solution)["METHOD"] == "full"
+    solution = set_constants(solution, {"lr": 3e-3, "steps": 30, "batch_size": 16, "n_train": 500,
+                                        "method": method, "lora_rank": 4, "DEV_LIMIT": 16})
+    outcome = asyncio.run(run_solution(hf_task, solution, seconds=120, out=tmp_path / "out"))
+    assert outcome.status == "ok" and outcome.harness_dev is not None and outcome.dev_n == 32, outcome.error
+    model = tmp_path / "out" / "final_model"
+    assert (model / "config.json").is_file() and not (model / "adapter_config.json").exists()
+    losses = [r["train_loss"] for r in outcome.metrics if "train_loss" in r]
+    assert losses[-1] < losses[0] and "steps: 30" in (tmp_path / "out" / "stdout.log").read_text()
+    lineage = json.loads((model / "lineage.json").read_text())
+    assert lineage["constants"]["METHOD"] == method and lineage["base_weights"]
+    verdict = verify(model, hf_task.task, tmp_path / "out", cache_dir=hf_task.cache_dir)
+    assert verdict["flags"] == [] and verdict["raw_score"] is not None

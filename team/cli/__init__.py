@@ -13,7 +13,7 @@ from sandbox.errors import ConfigError, SynthteamError
 __all__ = ["main", "build_parser"]
 
 # Each module exposes register(sub) and adds its commands with handlers returning an exit code.
-COMMAND_MODULES = ["team.cli.teams", "team.cli.job", "team.cli.tasks", "team.cli.run", "team.cli.compare"]
+COMMAND_MODULES = ["team.cli.teams", "team.cli.job", "team.cli.tasks", "team.cli.solution", "team.cli.run", "team.cli.compare"]
 
 
 def _version() -> str:

@@ -1,4 +1,5 @@
-"""`synthteam tasks`, `synthteam task prepare T`, `synthteam verify MODEL_DIR --task T`.
+"""`synthteam tasks`, `synthteam task prepare T`, `synthteam task starter T DIR`,
+`synthteam verify MODEL_DIR --task T`.
 
 Handlers import the tasks package lazily so that `synthteam --help` never loads torch.
 """
@@ -17,13 +18,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON list")
     p.set_defaults(handler=_list)
 
-    task = sub.add_parser("task", help="task commands (prepare)")
+    task = sub.add_parser("task", help="task commands (prepare, starter)")
     task_sub = task.add_subparsers(dest="task_command", metavar="SUBCOMMAND", required=True)
     prep = task_sub.add_parser("prepare", help="build and cache the base model, decoy and splits of a task")
     prep.add_argument("task", help="built-in task name or task folder")
     prep.add_argument("--cache-dir", default=None, help="default: $SYNTHTEAM_CACHE or ~/.cache/synthteam")
     prep.add_argument("--json", action="store_true")
     prep.set_defaults(handler=_prepare)
+    start = task_sub.add_parser("starter", help="write the task's starter solution (train.py, knob defaults) to DIR")
+    start.add_argument("task", help="built-in task name or task folder")
+    start.add_argument("dir", type=Path, help="a new (or empty) folder")
+    start.set_defaults(handler=_starter)
 
     ver = sub.add_parser("verify", help="score a model on a task's sealed test split, with integrity checks")
     ver.add_argument("model_dir", help="the final model directory (missing: the baseline score)")
@@ -58,13 +63,29 @@ def _prepare(args: argparse.Namespace) -> int:
     prepared = prepare_task(load_task(args.task), Path(args.cache_dir) if args.cache_dir else None)
     row = {"task": prepared.task.name, "base_model": str(prepared.base_model_dir),
            "decoy_model": str(prepared.decoy_model_dir) if prepared.decoy_model_dir else None,
-           "dev": str(prepared.dev_path), "read_paths": [str(p) for p in prepared.read_paths],
+           "dev": str(prepared.dev_path), "visible": str(prepared.visible_dir),
+           "read_paths": [str(p) for p in prepared.read_paths], "sealed_test": str(prepared.test_path),
            "cache_dir": str(prepared.cache_dir)}
     if args.json:
         print(json.dumps(row, indent=1))
     else:
         for key, value in row.items():
             print(f"{key}: {value}")
+    return 0
+
+
+def _starter(args: argparse.Namespace) -> int:
+    from sandbox.errors import ConfigError
+    from tasks import load_task
+    from tasks.solutions import starter, write_solution
+
+    target: Path = args.dir
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise ConfigError(f"{target}:1: exists and is not empty (the starter goes into a new or empty folder)")
+    task = load_task(args.task)
+    solution = write_solution(starter(task), target)
+    print(f"wrote the {task.kind} starter for {task.name} to {solution}/ (edit train.py, then: "
+          f"synthteam solution run {args.dir} --task {args.task})")
     return 0
 
 

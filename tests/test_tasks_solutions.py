@@ -1,0 +1,144 @@
+"""Solutions as programs, without training: digests, diffs and the strict patch applier, constants,
+loading and writing, the starter, and the CLI's bad-input lines."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from sandbox.errors import ConfigError
+from tasks import load_task
+from tasks.solutions import (
+    PatchError,
+    Solution,
+    apply_patch,
+    constants,
+    load_solution,
+    set_constants,
+    starter,
+    write_solution,
+)
+
+PARENT = Solution({"train.py": "A = 1\nB = 'x'\n\ndef f():\n    return A\n", "notes.txt": "one\ntwo\nthree"})
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "team.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def test_digest_is_over_sorted_paths_and_contents():
+    same = Solution({"notes.txt": PARENT.files["notes.txt"], "train.py": PARENT.files["train.py"]})
+    assert same.digest == PARENT.digest and same == PARENT and len({same, PARENT}) == 1
+    assert Solution({**PARENT.files, "notes.txt": "one\ntwo\nthree\n"}).digest != PARENT.digest
+    with pytest.raises(TypeError):
+        PARENT.files["train.py"] = "x"  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        PARENT.files = {}  # type: ignore[misc]
+
+
+def test_a_diff_applies_back_onto_its_parent_even_when_lines_moved():
+    child = Solution({"train.py": PARENT.files["train.py"].replace("return A", "return A + 1"),
+                      "notes.txt": "one\n2\nthree", "data/extra.json": "{}\n"})
+    diff = child.diff(PARENT)
+    assert "--- a/train.py" in diff and "+++ b/data/extra.json" in diff and "No newline" in diff
+    assert apply_patch(PARENT, {"diff": diff}) == child
+    shifted = Solution({**PARENT.files, "train.py": "# a comment on top\n" + PARENT.files["train.py"]})
+    assert "# a comment on top" in apply_patch(shifted, {"diff": diff}).files["train.py"]
+    assert apply_patch(child, {"diff": PARENT.diff(child)}) == PARENT  # and back, deleting extra.json
+
+
+def test_a_hunk_that_does_not_apply_names_file_and_hunk():
+    diff = Solution({**PARENT.files, "train.py": PARENT.files["train.py"].replace("A = 1", "A = 2")}).diff(PARENT)
+    edited = Solution({**PARENT.files, "train.py": PARENT.files["train.py"].replace("B = 'x'", "B = 'y'")})
+    with pytest.raises(PatchError, match=r"train.py: hunk 1 \(@@ -1,4 \+1,4 @@\) does not apply") as err:
+        apply_patch(edited, {"diff": diff})
+    assert len(str(err.value).splitlines()) == 1 and isinstance(err.value, ConfigError)
+    with pytest.raises(PatchError, match="no such file"):
+        apply_patch(PARENT, {"diff": diff.replace("train.py", "other.py")})
+
+
+@pytest.mark.parametrize("patch, message", [
+    ({"files": {"../escape.py": "x"}}, "stay inside"),
+    ({"files": {"/etc/passwd": "x"}}, "stay inside"),
+    ({"files": {"train.py": None}}, "cannot be deleted"),
+    ({"files": {"missing.py": None}}, "cannot delete a file"),
+    ({"files": {"train.py": 3}}, "text or null"),
+    ({"code": "x"}, "expected"),
+    ({"diff": "just words"}, "no '--- a/FILE'"),
+])
+def test_bad_patches_are_one_line_errors(patch, message):
+    with pytest.raises(PatchError, match=message):
+        apply_patch(PARENT, patch)
+
+
+def test_whole_files_then_a_diff_in_one_patch():
+    new = apply_patch(PARENT, {"files": {"notes.txt": None, "util.py": "X = 1\n"},
+                               "diff": "--- a/util.py\n+++ b/util.py\n@@ -1 +1 @@\n-X = 1\n+X = 2\n"})
+    assert set(new.files) == {"train.py", "util.py"} and new.files["util.py"] == "X = 2\n"
+
+
+def test_set_constants_edits_only_the_constants_and_names_the_allowed_ones():
+    new = set_constants(PARENT, {"a": 5, "B": "two words"})
+    assert constants(new) == {"A": 5, "B": "two words"}
+    assert new.files["train.py"].endswith("def f():\n    return A\n")
+    with pytest.raises(ValueError, match=r"unknown constant\(s\) 'lr': train.py has A, B"):
+        set_constants(PARENT, {"lr": 0.1})
+
+
+def test_the_starter_is_the_knob_defaults_not_the_reference():
+    task = load_task("reverse")
+    sol = starter(task)
+    values = constants(sol)
+    assert {k.lower(): v for k, v in values.items() if k.lower() in task.knobs} == task.defaults()
+    assert values["LR"] != task.reference["lr"] and set(sol.files) == {"train.py"}
+    assert set_constants(sol, task.defaults()) == sol  # writing the defaults again changes nothing
+
+
+def test_load_and_write_round_trip_and_refusals(tmp_path):
+    write_solution(PARENT, tmp_path / "sol")
+    (tmp_path / "sol" / "__pycache__").mkdir()
+    (tmp_path / "sol" / "__pycache__" / "x.pyc").write_bytes(b"\x00")
+    (tmp_path / "sol" / "final_model").mkdir()
+    (tmp_path / "sol" / "final_model" / "model.pt").write_bytes(b"\x00\x01")
+    assert load_solution(tmp_path / "sol") == PARENT
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match=r"empty:1: no train.py"):
+        load_solution(tmp_path / "empty")
+    (tmp_path / "sol" / "blob.bin").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigError, match="not a UTF-8 text file"):
+        load_solution(tmp_path / "sol")
+
+
+def test_cli_starter_writes_once_and_refuses_a_non_empty_dir(tmp_path):
+    first = _cli("task", "starter", "reverse", "sol", cwd=tmp_path)
+    assert first.returncode == 0 and (tmp_path / "sol" / "train.py").is_file(), first.stderr
+    again = _cli("task", "starter", "reverse", "sol", cwd=tmp_path)
+    assert again.returncode == 2 and again.stderr.strip().count("\n") == 0 and "not empty" in again.stderr
+    assert "Traceback" not in again.stderr
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda d: d.mkdir(), "no train.py"),
+    (lambda d: None, "not a directory"),
+])
+def test_cli_solution_run_bad_input_is_one_line_exit_2(tmp_path, setup, message):
+    setup(tmp_path / "sol")
+    proc = _cli("solution", "run", "sol", "--task", "reverse", cwd=tmp_path)
+    assert proc.returncode == 2 and message in proc.stderr and proc.stderr.strip().count("\n") == 0
+    unknown = _cli("solution", "run", str(tmp_path), "--task", "nosuch", cwd=tmp_path)
+    assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
+
+
+def test_prepare_json_names_the_sealed_test_and_the_visible_folder(task_cache):  # noqa: F811
+    row = json.loads(_cli("task", "prepare", "reverse", "--json").stdout)
+    assert row["sealed_test"].endswith("test.jsonl") and "/sealed/" in row["sealed_test"]
+    assert sorted(p.name for p in __import__("pathlib").Path(row["visible"]).iterdir()) == [
+        "dev.jsonl", "evaluate.py", "task.json", "train.jsonl"]
+    assert row["read_paths"] == [row["base_model"], row["visible"]]
+
+
+from tests.test_tasks_support import task_cache  # noqa: E402,F401

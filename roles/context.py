@@ -28,22 +28,28 @@ class TaskCard:
     rules: tuple[str, ...] = ()
     job_seconds: float = 60.0  # the default time limit of one job
     min_job_seconds: float = 8.0  # a shorter job is raised to this (it could not train anything)
+    operators: tuple[tuple[str, str], ...] = ()  # (name, what it does) of the code operators engineers know
 
 
 @dataclass(frozen=True)
 class JobOutcome:
-    """One finished job as a role sees it: its status and what it streamed (dev curve, losses)."""
+    """One finished job as a role sees it: its status, the harness's dev score of its final model, and what
+    it streamed (dev curve, losses: the job's own numbers, for diagnosis, never for decisions)."""
 
     job_id: str
     config: Mapping[str, Any]
     seed: int
-    status: str  # ok | failed | timeout | oom | killed | cancelled | nan
-    dev_accuracy: float | None = None  # best dev accuracy the job reported
-    dev_curve: tuple[tuple[int, float], ...] = ()  # (step, dev accuracy)
+    status: str  # ok | failed | timeout | oom | killed | cancelled | nan | no_model
+    dev_accuracy: float | None = None  # the harness's dev accuracy of final_model/ (never the job's own)
+    dev_curve: tuple[tuple[int, float], ...] = ()  # (step, dev accuracy) as the job reported it
     loss_curve: tuple[tuple[int, float], ...] = ()  # (step, train loss)
     error: str = ""
     seconds: float = 0.0
     attempt: int = 0  # how many times this proposal has been revised
+    reported_dev: float | None = None  # what the job printed (untrusted)
+    node: str = ""  # the node of the tree of attempts it ran
+    flags: tuple[str, ...] = ()  # what the harness found (e.g. the printed dev score differs from its own)
+    stderr_tail: str = ""
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,8 @@ class Experiment:
     dev_accuracy: float | None
     verdict: str = ""  # accept | revise | reject | "" (not reviewed)
     round: int = 0
+    node: str = ""  # the node of the tree of attempts it ran
+    operators: tuple[str, ...] = ()  # the code operators applied from the starter to that node
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,12 @@ class EngineerContext:
     instructions: str = ""
     settings: Mapping[str, Any] = field(default_factory=dict)
     reasons: tuple[str, ...] = ()  # the critic's reasons when revising
+    node: str = "starter"  # the parent node this job starts from
+    operator: str = "tune"  # what the proposal asks to do to it
+    files: Mapping[str, str] = field(default_factory=dict)  # the parent node's files (its program)
+    applied: tuple[str, ...] = ()  # code operators already applied from the starter to the parent
+    stderr: str = ""  # the tail of the last attempt's stderr, when it failed
+    attempt: int = 0  # 0 for a proposal's first job; repairs and revisions count up
 
 
 @dataclass(frozen=True)
@@ -106,6 +120,7 @@ class CriticContext:
     revisions_left: int = 0
     instructions: str = ""
     settings: Mapping[str, Any] = field(default_factory=dict)
+    diff: str = ""  # the attempt's change to its parent's program (unified diff; empty for constants only)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from roles.coding import choose_operator, code_patch
 from roles.context import DirectorContext, EngineerContext, Knob, TaskCard
 from roles.debugging import diagnose, failure_kind
 from roles.reviews import MIN_NOISE, critic, critic_merge, critic_plan, editor
@@ -72,12 +73,32 @@ def director(ctx: DirectorContext) -> Plan:
     n_explore = left if not parents else _explore_share(ctx, left, rng)
     exploited = exploit(task, parents, left - n_explore, rng, picker) if parents else []
     explored = explore(task, ctx.n_proposals - len(proposals) - len(exploited), rng, picker)
+    exploited, code = _on_the_best_program(ctx, exploited, parents, rng)
     proposals += exploited + explored
     if not proposals:
         return Plan(stop=True, reason="The knob space is exhausted: every configuration has been tried.")
     best = f"best dev {_fmt(ctx.best_dev)}" + (f" ({parents[0][2]})" if parents else "")
-    return Plan(proposals=proposals, reason=f"Round {ctx.round}: {len(exploited)} exploit and "
+    return Plan(proposals=proposals, reason=f"Round {ctx.round}: {len(exploited)} exploit ({code} changing code) and "
                 f"{len(proposals) - len(exploited)} explore/baseline proposals; {best}.")
+
+
+def _on_the_best_program(ctx: DirectorContext, exploited: list[Proposal], parents: list, rng: random.Random
+                         ) -> tuple[list[Proposal], int]:
+    """Exploit proposals run on the best accepted result's program (its code changes kept), and one of them
+    becomes a code change: an operator that program does not carry and no earlier experiment tried on it."""
+    best = next((e for e in ctx.history if parents and e.job_id == parents[0][2]), None)
+    if best is None or not best.node or not exploited:
+        return exploited, 0
+    out = [p.model_copy(update={"node": best.node}) for p in exploited]
+    tried = {op for e in ctx.history if e.node == best.node or e.node and set(best.operators) < set(e.operators)
+             for op in e.operators}
+    name = choose_operator(tuple(tried | set(best.operators)), rng)
+    if name is None:
+        return out, 0
+    config = {k: v for k, v in best.config.items() if k not in SEED_KNOBS}
+    out[-1] = Proposal(config=config, node=best.node, operator=name,
+                       rationale=f"Improve {best.job_id} (dev {_fmt(best.dev_accuracy)}): its program with {name}.")
+    return out, 1
 
 
 def _explore_share(ctx: DirectorContext, n: int, rng: random.Random) -> int:
@@ -144,8 +165,10 @@ def engineer(ctx: EngineerContext) -> JobSpec:
         notes.append(f"applied the critic's fix {dict(sorted(ctx.fix.items()))}")
     for name in SEED_KNOBS & knobs.keys():
         config[name] = _seed_in_range(knobs[name], seed)
+    patch, why = code_patch(ctx, stable_rng("engineer", ctx.seed, ctx.round, ctx.node, ctx.operator, ctx.applied))
+    notes += [why] if why else []
     note = "; ".join(notes) or f"as proposed ({ctx.rationale or 'no rationale'})"
-    return JobSpec(config=config, seed=seed, wall_seconds=ctx.wall_seconds, note=note)
+    return JobSpec(config=config, seed=seed, wall_seconds=ctx.wall_seconds, note=note, patch=patch)
 
 
 def _clip_notes(base: Mapping[str, Any], knobs: Mapping[str, Knob]) -> list[str]:

@@ -25,12 +25,15 @@ def _fmt(value: float | None) -> str:
 # ------------------------------------------------------------------------------------------ a job result
 
 def critic(ctx: CriticContext) -> Verdict:
-    """Veto integrity flags; revise failures within the bound; accept a gain beyond `margin` x noise (2 by default), confirm a
-    marginal one with a second seed, reject the rest."""
+    """Veto integrity flags (the harness's, and the diff's: roles.diffrules); revise failures within the
+    bound; accept a gain beyond `margin` x noise (2 by default), confirm a marginal one with a second seed,
+    reject the rest."""
+    from roles.diffrules import diff_flags
+
     o = ctx.outcome
-    if ctx.flags:
-        return Verdict(decision="reject", flags=list(ctx.flags),
-                       reasons=[f"Integrity veto on {o.job_id}: {'; '.join(ctx.flags)}."])
+    flags = list(ctx.flags) + diff_flags(ctx.diff)
+    if flags:
+        return Verdict(decision="reject", flags=flags, reasons=[f"Integrity veto on {o.job_id}: {'; '.join(flags)}."])
     kind = failure_kind(o)
     if kind and (kind != "diverged" or o.dev_accuracy is None):
         return _review_failure(ctx, kind)

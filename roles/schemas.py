@@ -18,10 +18,14 @@ class _Out(BaseModel):
 
 
 class Proposal(_Out):
-    """One experiment: a configuration of the task's recipe knobs, and why."""
+    """One experiment: a node of the tree of attempts to start from, what to do to it (an operator), the
+    knob values (train.py's constants) to run it with, and why."""
 
     config: dict[str, Any] = Field(description="recipe knobs -> values, within the task's ranges")
     rationale: str = Field(default="", description="why this experiment, in one or two sentences")
+    node: str = Field(default="starter", description="the node to start from: 'starter', 'best', or a node id")
+    operator: str = Field(default="tune", description="what to do to it: tune (the constants only), or a code "
+                                                      "operator (draft, improve, debug, or one the task card lists)")
 
 
 class Plan(_Out):
@@ -39,6 +43,9 @@ class JobSpec(_Out):
     seed: int = 0
     wall_seconds: float = Field(gt=0, description="the job's time limit in seconds")
     note: str = Field(default="", description="what changed and why (e.g. lr lowered after NaN loss)")
+    patch: dict[str, Any] | None = Field(
+        default=None, description='the change to the parent\'s files: {"files": {path: new text or null}} and/or '
+                                  '{"diff": "<unified diff>"}; none: the parent\'s program with these constants')
 
 
 class Verdict(_Out):

@@ -160,19 +160,20 @@ def toy_score(config: dict, seed: int) -> float:
 
 
 class ScriptedExecutor:
-    """Runs no process: a recipe job takes `seconds` and reports `score(config, seed)` as its dev curve,
-    leaving `final_model/` (a config.json and a one-tensor model.pt holding the score, so soups average it);
-    a dev-evaluation job reports the mean of its model's tensor. Cancel and the job-id contract behave as
-    the real executors' do."""
+    """Runs no process: a training job takes `seconds` and scores `score(config, seed)` (plus `code_bonus` for
+    each code operator its train.py carries), streaming it as its dev curve and leaving `final_model/` (a
+    config.json and a one-tensor model.pt holding the score, so soups average it); a dev-evaluation job
+    writes the mean of its model's tensor to dev_eval.json, as the harness's scorer does. Cancel and the
+    job-id contract behave as the real executors' do."""
 
     term_grace = 0.0
     notice = None
     isolation = "scripted"
 
-    def __init__(self, root, score=toy_score, seconds: float = 0.01):
+    def __init__(self, root, score=toy_score, seconds: float = 0.01, code_bonus: float = 0.02):
         from pathlib import Path
 
-        self.root, self.score, self.seconds = Path(root), score, seconds
+        self.root, self.score, self.seconds, self.code_bonus = Path(root), score, seconds, code_bonus
         self.submitted: list[Any] = []
         self._cancelled: set[str] = set()
 
@@ -195,9 +196,14 @@ class ScriptedExecutor:
         if handle.job_id in self._cancelled:
             return self._result(job, workdir, "cancelled", (), step)
         if job.metadata.get("kind") == "dev_eval":
-            return self._result(job, workdir, "ok", ({"accuracy": _tensor_mean(job.metadata["model_dir"])},), step)
+            import json
+
+            accuracy = _tensor_mean(job.metadata["model_dir"])
+            (workdir / "dev_eval.json").write_text(json.dumps({"accuracy": accuracy, "stderr": 0.0, "n": 256}))
+            return self._result(job, workdir, "ok", ({"accuracy": accuracy},), step)
         config = dict(job.metadata.get("config") or {})
-        dev = self.score(config, int(config.get("seed", 0)))
+        code = str(job.files.get("train.py", "")).count("[operator: ")  # code operators applied to the program
+        dev = round(min(self.score(config, int(config.get("seed", 0))) + self.code_bonus * code, 1.0), 4)
         _save_toy_model(workdir / "final_model", dev)
         rows = ({"step": 50, "train_loss": 2.0}, {"step": 50, "dev_accuracy": round(dev / 2, 4)},
                 {"step": 100, "train_loss": 1.0}, {"step": 100, "dev_accuracy": dev})

@@ -254,7 +254,8 @@ def test_a_checker_engineer_follows_up_every_builder_result(tmp_path):
     into_critic = {agent_of(m["from"]) for m in msgs if agent_of(m["to"]) == "critic"}
     assert into_critic == {"checker"}
     built = {m["id"]: m for m in msgs if m["edge"] == "builder->checker"}
-    follow = [r for r in rows_of(run) if r["event"] == "job_started" and agent_of(r["agent"]) == "checker"]
+    follow = [r for r in rows_of(run) if r["event"] == "job_started" and agent_of(r["agent"]) == "checker"
+              and r.get("kind") != "dev_eval"]
     assert built and follow and all(r["parent"] in built for r in follow)
     configs = {r["job_id"]: r["outcome"]["config"] for r in rows_of(run) if r["event"] == "job_finished" and "outcome" in r}
     for r in follow:

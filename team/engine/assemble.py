@@ -16,6 +16,7 @@ from team.engine.ledger import Ledger
 from team.engine.merger import Merger
 from team.engine.options import Hooks, RunOptions, task_card, task_job_seconds
 from team.engine.runtime import Runtime
+from team.engine.tree import AttemptTree
 from team.engine.workshop import Workshop
 
 __all__ = ["Parts", "assemble", "make_executor", "local_ray_cpus", "ray_slots"]
@@ -91,6 +92,14 @@ def _runners(agent: Agent, options: RunOptions, team: Team, ledger: Ledger, even
             for name in agent.replica_names()]
 
 
+def _tree(run_dir: Path, task: Any, events: EventLog) -> AttemptTree:
+    """The tree of attempts, rooted at the task's starter (train.py with the knob defaults)."""
+    from roles.operators import applied_operators
+    from tasks.solutions import starter
+
+    return AttemptTree(run_dir / "tree", starter(task), events, applied=applied_operators)
+
+
 def assemble(run_dir: Path, options: RunOptions, team: Team, task: Any, prepared: Any, ledger: Ledger,
              events: EventLog, memos: tuple[dict, dict], hooks: Hooks) -> Parts:
     from roles.policies import POLICIES
@@ -109,6 +118,7 @@ def assemble(run_dir: Path, options: RunOptions, team: Team, task: Any, prepared
                     dev_n=getattr(prepared, "dev_n", 200))
     runners = {r.replica: r for a in team.agents.values()
                for r in _runners(a, options, team, ledger, events, calls, hooks)}
-    runtime = Runtime(team, card, work, merger, runners, seed=options.seed, job_seconds=job_seconds)
+    tree = _tree(run_dir, task, events)
+    runtime = Runtime(team, card, work, merger, runners, tree, seed=options.seed, job_seconds=job_seconds)
     backends = tuple(sorted({r.model.name for r in runners.values()}))
     return Parts(executor, work, runtime, backends)

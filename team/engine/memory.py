@@ -43,7 +43,8 @@ class Memory:
                     self._best(round, c.dev)
         elif isinstance(payload, ResultPayload):
             o = payload.outcome
-            self._experiment(round, Experiment(o.job_id, o.config, o.seed, o.status, o.dev_accuracy, "", round))
+            self._experiment(round, Experiment(o.job_id, o.config, o.seed, o.status, o.dev_accuracy, "", round,
+                                               o.node))
         else:
             return
         self.heard.append((round, msg_id))
@@ -66,9 +67,10 @@ class Memory:
             if rr > r - 1:
                 continue
             for i, p in enumerate(self.proposed[rr]):
-                if _key(p.config) not in seen:
+                if _key(p.config) not in seen or p.operator != "tune":
                     status = "running" if rr >= r - 1 else "no report"
-                    pending.append(Experiment(f"planned-r{rr}p{i}", p.config, 0, status, None, "", rr))
+                    ops = () if p.operator == "tune" else (p.operator,)
+                    pending.append(Experiment(f"planned-r{rr}p{i}", p.config, 0, status, None, "", rr, p.node, ops))
         return tuple(known + pending)
 
     def ordered(self) -> list[tuple[int, Experiment]]:

@@ -91,10 +91,16 @@ def prior_config(task: Any, prior: str) -> dict[str, Any]:
 
 
 def task_card(task: Any, job_seconds: float, prior: str = "reference") -> TaskCard:
+    from roles.coding import GENERIC_OPERATORS
+    from roles.operators import OPERATORS
     from team.engine.workshop import MIN_JOB_SECONDS
 
+    operators = tuple((n, op.summary) for n, op in OPERATORS.items() if op.kind == "code")
+    generic = (("draft", "the starter (or the parent) as it is"), ("improve", "one code operator the program lacks"),
+               ("debug", "the parent's program, its failure diagnosed from the stderr tail"))
+    assert {n for n, _ in generic} == set(GENERIC_OPERATORS)
     return TaskCard(task.name, task.description, tuple(task.knobs.values()), prior_config(task, prior),
-                    tuple(task.rules), job_seconds, MIN_JOB_SECONDS)
+                    tuple(task.rules), job_seconds, MIN_JOB_SECONDS, operators + generic)
 
 
 def run_dir_for(options: RunOptions, team: Team, task: Any) -> Path:

@@ -25,6 +25,7 @@ from team.engine.outcome import TeamOutcome
 from team.engine.rounds import RoundBook
 from team.engine.routing import Router
 from team.engine.scoreboard import Scoreboard
+from team.engine.tree import AttemptTree
 from team.engine.workshop import Workshop
 
 __all__ = ["Runtime", "Actor", "TeamOutcome"]
@@ -47,11 +48,11 @@ class Actor:
 
 class Runtime:
     def __init__(self, team: Team, card: TaskCard, work: Workshop, merger: Merger,
-                 runners: Mapping[str, AgentRunner], *, seed: int = 0, job_seconds: float = 60.0,
+                 runners: Mapping[str, AgentRunner], tree: AttemptTree, *, seed: int = 0, job_seconds: float = 60.0,
                  acts: Mapping[str, Callable] | None = None):
         from team.engine import acts as default_acts
 
-        self.team, self.card, self.work, self.merger = team, card, work, merger
+        self.team, self.card, self.work, self.merger, self.tree = team, card, work, merger, tree
         self.seed, self.job_seconds = seed, job_seconds
         self.router = Router(team, work.capacity)
         self.scoreboard = Scoreboard()

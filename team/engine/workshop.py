@@ -1,7 +1,7 @@
-"""The team's hands: run a recipe job through the sandbox under the budget, turn its result into the
-`JobOutcome` roles reason about, and build merged models (best, soup, greedy soup) with dev scores
-measured by harness-run evaluation jobs. Every finished job is logged with a stable key, so a resumed
-run reuses it instead of running it twice.
+"""The team's hands: run a solution (train.py) through the sandbox under the budget, score its final model
+with the harness's own dev evaluation, turn both into the `JobOutcome` roles reason about, and score merged
+models the same way. Every finished job is logged with a stable key, so a resumed run reuses it instead of
+running it twice.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tasks.recipe import WALL_FRACTION as RECIPE_STOPS_AT  # a recipe stops itse
 from team.engine.events import EventLog
 from team.engine.ledger import Ledger
 
-__all__ = ["Workshop", "job_key", "outcome_from_result", "MIN_JOB_SECONDS"]
+__all__ = ["Workshop", "job_key", "outcome_of", "MIN_JOB_SECONDS"]
 
 MIN_JOB_SECONDS = 8.0  # a job with less time than this left is not started
 
@@ -38,22 +38,19 @@ def _curve(metrics: tuple[dict, ...], name: str) -> tuple[tuple[int, float], ...
     return tuple((s, v) for s, v in rows if math.isfinite(v) or name == "train_loss")
 
 
-def outcome_from_result(result: JobResult, config: Mapping[str, Any], seed: int, attempt: int) -> JobOutcome:
-    summary = result.summary()
-    dev_curve = _curve(result.metrics, "dev_accuracy")
-    status = result.status.value
-    if summary.get("status") == "nan" or summary.get("stopped") == "nan":
-        status = "nan"
-    best = max((v for _, v in dev_curve), default=None)
-    if status == "ok" and not (Path(result.workdir) / "final_model").is_dir():
-        status, error = "failed", "the job ended without a final_model/"
-    else:
-        error = result.error or (result.stderr_tail.strip().splitlines()[-1][:200] if status != "ok" and
-                                 result.stderr_tail.strip() else "")
-    return JobOutcome(job_id=result.job_id, config=dict(config), seed=seed, status=status,
-                      dev_accuracy=best if status == "ok" else None, dev_curve=dev_curve,
-                      loss_curve=_curve(result.metrics, "train_loss"), error=error,
-                      seconds=round(result.wall_seconds, 3), attempt=attempt)
+def outcome_of(result: JobResult, dev_eval: JobResult | None, config: Mapping[str, Any], seed: int, attempt: int,
+               node: str = "") -> JobOutcome:
+    """What the team may judge a finished solution job by: its status and the HARNESS's dev score of its
+    final_model/ (the job's own printed numbers are kept as `reported_dev`, and flagged when they differ)."""
+    from tasks import solution_outcome
+
+    o = solution_outcome(result, dev_eval)
+    flags = tuple(f"{f['flag']}: {f['reason']}" for f in o.flags)
+    return JobOutcome(job_id=result.job_id, config=dict(config), seed=seed, status=o.status,
+                      dev_accuracy=o.harness_dev if o.status == "ok" else None,
+                      dev_curve=_curve(result.metrics, "dev_accuracy"), loss_curve=_curve(result.metrics, "train_loss"),
+                      error=o.error, seconds=round(result.wall_seconds, 3), attempt=attempt, reported_dev=o.reported_dev,
+                      node=node, flags=flags, stderr_tail=o.stderr_tail[-1500:])
 
 
 @dataclass
@@ -83,28 +80,52 @@ class Workshop:
         self._holding = 0  # jobs (training and evaluation) holding a reservation right now
         self.busy_seconds = 0.0
 
-    async def run_recipe(self, key: str, config: Mapping[str, Any], seed: int, wall_seconds: float, *,
-                         agent: str, role: str, round: int, attempt: int, parent: str | None,
-                         started: asyncio.Event | None = None) -> JobOutcome | None:
-        """Run one recipe job (or reuse its finished result). None when the budget or the run stopped it.
-        `started` is set once the job holds a slot (or needs none)."""
+    async def run_solution(self, key: str, solution: Any, config: Mapping[str, Any], seed: int, wall_seconds: float,
+                           *, agent: str, role: str, round: int, attempt: int, parent: str | None, node: str = "",
+                           started: asyncio.Event | None = None) -> JobOutcome | None:
+        """Run one solution (train.py in the sandbox), then score its final_model/ with the harness's own dev
+        evaluation (or reuse a finished result). None when the budget or the run stopped it. `started` is
+        set once the job holds a slot (or needs none)."""
         if key in self.memo:
             started and started.set()
             return JobOutcome(**_outcome_fields(self.memo[key]["outcome"]))
-        from tasks import recipe_job
+        from tasks import solution_job
 
-        full = {**config, "seed": seed} if "seed" in self.prepared.task.knobs else dict(config)
-        meta = {"agent": agent, "role": role, "round": round, "key": key, "parent": parent}
-        result = await self._run(key, meta, lambda secs: recipe_job(self.prepared, full, wall_seconds=secs,
+        meta = {"agent": agent, "role": role, "round": round, "key": key, "parent": parent, "node": node,
+                "config": {**config, "seed": seed}}
+        result = await self._run(key, meta, lambda secs: solution_job(self.prepared, solution, wall_seconds=secs,
                                  cpu_threads=self.cpu_threads, gpus=self.gpus, metadata=meta), wall_seconds,
-                           started=started)
+                                 started=started)
         if result is None:
             return None
-        outcome = outcome_from_result(result, config, seed, attempt)
+        dev = await self._dev_of(key, result, meta)
+        outcome = outcome_of(result, dev, config, seed, attempt, node)
         self.events.emit("job_finished", key=key, job_id=result.job_id, agent=agent, role=role, round=round,
-                         parent=parent, status=outcome.status, dev_accuracy=outcome.dev_accuracy,
-                         device_seconds=result.device_seconds, outcome=asdict(outcome))
+                         parent=parent, node=node, status=outcome.status, dev_accuracy=outcome.dev_accuracy,
+                         reported_dev=outcome.reported_dev, device_seconds=result.device_seconds, outcome=asdict(outcome))
         return outcome
+
+    async def _dev_of(self, key: str, result: JobResult, meta: dict) -> JobResult | None:
+        """The harness's dev evaluation of a training job's final_model/ (None when it left none)."""
+        from tasks import dev_eval_job
+        from tasks.jobs import model_dir_problem
+
+        model = self.jobs_dir / result.job_id / "final_model"
+        if not result.ok or model_dir_problem(model) is not None:
+            return None
+        meta = {**meta, "key": f"{key}:dev", "role": "harness", "kind": "dev_eval"}
+        dev = await self._run(f"{key}:dev", meta, lambda secs: dev_eval_job(self.prepared, model, wall_seconds=secs),
+                              self._eval_seconds(), read=(model,), lane=self._eval_lane)
+        if dev is not None:
+            self.events.emit("job_finished", key=meta["key"], job_id=dev.job_id, agent=meta["agent"], role="harness",
+                             round=meta["round"], parent=meta["parent"], status=dev.status.value, kind="dev_eval",
+                             of=result.job_id, device_seconds=dev.device_seconds)
+        return dev
+
+    def _eval_seconds(self) -> float:
+        # An evaluation takes seconds; its reservation is kept small so that it never starves a training
+        # job that starts meanwhile near the end of the budget.
+        return 60.0 if self.prepared.task.kind == "hf" else 20.0
 
     async def dev_score(self, key: str, model_dir: Path, *, round: int, agent: str = "editor",
                         parent: str | None = None) -> float | None:
@@ -114,11 +135,8 @@ class Workshop:
         from tasks import dev_eval_job
 
         meta = {"agent": agent, "role": "editor", "round": round, "key": key, "parent": parent}
-        # An evaluation takes seconds; its reservation is kept small so that it never starves a training
-        # job that starts meanwhile near the end of the budget.
-        limit = 60.0 if self.prepared.task.kind == "hf" else 20.0
         result = await self._run(key, meta, lambda secs: dev_eval_job(self.prepared, model_dir, wall_seconds=secs),
-                                 limit, read=(model_dir,), lane=self._eval_lane)
+                                 self._eval_seconds(), read=(model_dir,), lane=self._eval_lane)
         if result is None:
             return None
         score = _read_accuracy(result)

@@ -115,14 +115,15 @@ async def learn_act(rt: Runtime, actor: Actor, msg: Any, signal: Any) -> None:
 
 def valid_proposals(rt: Runtime, actor: Actor, proposals: list[Proposal], r: int) -> list[Proposal]:
     """Proposals with known, in-range knobs that repeat nothing this planner proposed or learned before."""
-    seen = {_canon(e.config) for e in actor.memory.history(r)}
+    seen = {_canon(e.config, *_ref(e)) for e in actor.memory.history(r)}
     out = []
     for p in proposals:
         config = clean_config(rt, p.config, agent=actor.replica)
-        if config is None or _canon(config) in seen:
+        key = _canon(config or {}, p.node, p.operator)
+        if config is None or key in seen:
             continue
-        seen.add(_canon(config))
-        out.append(Proposal(config=config, rationale=p.rationale))
+        seen.add(key)
+        out.append(Proposal(config=config, rationale=p.rationale, node=p.node, operator=p.operator))
     return out
 
 
@@ -140,6 +141,14 @@ def clean_config(rt: Runtime, config: Mapping[str, Any], agent: str = "") -> dic
     return {k: v for k, v in config.items() if k != "seed"}
 
 
+def _ref(e: Any) -> tuple[str, str]:
+    """How a remembered experiment would be proposed again: its own proposal (pending) or a tune of the
+    starter (what a config alone means)."""
+    if e.job_id.startswith("planned-"):
+        return e.node or "starter", e.operators[0] if e.operators else "tune"
+    return "starter", "tune"
+
+
 def _seed(rt: Runtime, agent: str) -> int:
     """Entry agents plan independently: each after the first gets a seed of its own."""
     entries = list(rt.team.entries)
@@ -151,5 +160,5 @@ def _budget_left(rt: Runtime) -> dict[str, float]:
     return {k: round(ledger.left(k), 3) for k in ledger.limits}
 
 
-def _canon(config: Mapping[str, Any]) -> str:
-    return repr(sorted((k, config[k]) for k in config if k != "seed"))
+def _canon(config: Mapping[str, Any], node: str = "starter", operator: str = "tune") -> str:
+    return repr((node, operator, sorted((k, config[k]) for k in config if k != "seed")))

@@ -23,10 +23,11 @@ __all__ = ["review_result", "review_plan", "review_merge", "majority", "revision
 async def review_result(rt: Runtime, actor: Actor, msg: Any, signal: Any) -> None:
     await rt.book.wait_settled(msg.round - 1)  # the scoreboard (best dev, noise) as of the last settled round
     p: ResultPayload = msg.payload
+    node = p.outcome.node if p.outcome.node in rt.tree.nodes else None
     ctx = CriticContext(task=rt.card, round=msg.round, outcome=p.outcome, best_dev=rt.merger.best_dev,
                         noise=rt.merger.noise, confirmations=p.confirmations, flags=_flags(rt, p),
                         revisions_left=revisions_left(rt, actor.agent, msg.loops), instructions=actor.role.prompt,
-                        settings=dict(actor.role.settings))
+                        settings=dict(actor.role.settings), diff=rt.tree.diff(node) if node else "")
     verdict = (await actor.runner.think(ctx, round=msg.round, key=msg.id, parent=msg.id, handler="result")).output
     await _decided(rt, actor, msg, verdict, "result")
 
@@ -74,8 +75,10 @@ async def _route(rt: Runtime, who: str, msg: Any, verdict: Verdict, subject: str
     if subject == "result":
         o = payload.outcome
         dev = pooled_dev(o, payload.confirmations)
-        experiment = Experiment(o.job_id, o.config, o.seed, o.status, dev, verdict.decision, msg.round)
+        ops = rt.tree.node(o.node).operators if o.node in rt.tree.nodes else ()
+        experiment = Experiment(o.job_id, o.config, o.seed, o.status, dev, verdict.decision, msg.round, o.node, ops)
         rt.judged(experiment)
+        rt.tree.judged(o.job_id, verdict.decision)
         if verdict.decision != "revise" and payload.confirmations:
             rt.observe(msg.round, list(payload.confirmations) + [o])
         rt.work.events.emit("verdict", round=msg.round, job_id=o.job_id, decision=verdict.decision,
@@ -122,8 +125,10 @@ def revisions_left(rt: Runtime, agent: str, loops: Any) -> int:
 
 
 def _flags(rt: Runtime, p: ResultPayload) -> tuple[str, ...]:
+    """What the harness found: a printed dev score that differs from its own, a missing final model."""
     o = p.outcome
+    found = tuple(f for f in o.flags if f.startswith("reported_dev_differs"))
     if o.status != "ok":
-        return ()
+        return found
     model = rt.work.jobs_dir / o.job_id / "final_model"
-    return () if model.is_dir() else ("the job reported ok but left no final_model/",)
+    return found if model.is_dir() else found + ("the job reported ok but left no final_model/",)

@@ -15,6 +15,7 @@ from roles.context import Experiment, JobOutcome, SamplerContext, SoloContext
 from roles.schemas import Plan, SoloStep
 from team.engine.acts.plan import clean_config
 from team.engine.messages import Candidate, ResultPayload
+from team.engine.tree import ROOT
 from team.engine.workshop import job_key
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -69,11 +70,13 @@ async def _go(rt: Runtime, actor: Actor, at: _Step, last: JobOutcome | None) -> 
         return
     rt.steps += 1
     parent = at.parent or f"lane:{actor.replica}:{at.lane}"
-    outcome = await rt.work.run_recipe(key, config, seed,
-                                       rt.job_seconds, agent=actor.replica, role=actor.role.name, round=at.step,
-                                       attempt=0, parent=parent)
+    node = rt.tree.add(ROOT, _constants(rt, config, seed), "tune", actor.replica, at.step, parent)
+    outcome = await rt.work.run_solution(key, rt.tree.solution(node.id), config, seed, rt.job_seconds,
+                                         agent=actor.replica, role=actor.role.name, round=at.step, attempt=0,
+                                         parent=parent, node=node.id)
     if outcome is None:
         return
+    rt.tree.scored(node.id, outcome, parent)
     rt.scoreboard.finished(outcome)
     rt.pending_configs.pop((actor.replica, at.lane), None)
     result = ResultPayload(outcome, _proposal(config, why), 0, (), actor.replica)
@@ -142,6 +145,15 @@ async def _keep(rt: Runtime, actor: Actor, at: _Step, o: JobOutcome, keep: bool,
     if ok:
         await rt.merger.install(Candidate(r, "best", (o.job_id,), o.dev_accuracy), agent=actor.replica,
                                 parent=at.parent, only_if_better=True, order=order)
+
+
+def _constants(rt: Runtime, config: dict, seed: int):
+    """The starter with this trial's knob values as its constants (knob tuning is editing them)."""
+    from tasks.solutions import constants, set_constants
+
+    starter = rt.tree.solution(ROOT)
+    known = constants(starter)
+    return set_constants(starter, {k: v for k, v in {**config, "seed": seed}.items() if k.upper() in known})
 
 
 def _scored(o: JobOutcome) -> bool:

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from roles.context import EngineerContext, Experiment, JobOutcome
 from roles.schemas import JobSpec, Proposal
+from sandbox.errors import ConfigError
+from tasks.solutions import PatchError
 from team.engine.acts.plan import clean_config, learn, plan_rounds
 from team.engine.messages import PlanPayload, ProposalPayload, ResultPayload, VerdictPayload
 from team.engine.workshop import job_key
@@ -48,6 +50,9 @@ async def follow_up(rt: Runtime, actor: Actor, msg: Any, signal: Any) -> None:
                    reasons=(f"follow up {peer.author}'s {o.job_id} ({o.status})",), confirmations=seeds, started=None)
 
 
+MAX_REPAIRS = 2  # a patch that does not apply, or a program it broke, goes back to its engineer this often
+
+
 async def _attempt(rt: Runtime, actor: Actor, msg: Any, proposal: Proposal, *, attempt: int, last: JobOutcome | None,
                    fix: dict, reasons: tuple, confirmations: tuple, started: Any,
                    previous: ResultPayload | None = None) -> None:
@@ -55,25 +60,76 @@ async def _attempt(rt: Runtime, actor: Actor, msg: Any, proposal: Proposal, *, a
         if previous is not None:
             _unrevised(rt, actor, msg, previous)
         return
-    ctx = EngineerContext(task=rt.card, round=msg.round, proposal=proposal.config, rationale=proposal.rationale,
-                          last=last, fix=dict(fix), seed=rt.seed + 17 * msg.round + msg.lane,
-                          wall_seconds=rt.job_seconds, instructions=actor.role.prompt,
-                          settings=dict(actor.role.settings), reasons=reasons)
-    spec: JobSpec = (await actor.runner.think(ctx, round=msg.round, key=msg.id, parent=msg.id,
-                                              handler="job")).output
-    config = clean_config(rt, spec.config, actor.replica) or clean_config(rt, proposal.config, actor.replica) or {}
-    outcome = await rt.work.run_recipe(job_key(msg.id, config, spec.seed), config, spec.seed,
-                                       min(spec.wall_seconds, rt.job_seconds), agent=actor.replica,
-                                       role=actor.role.name, round=msg.round, attempt=attempt, parent=msg.id,
-                                       started=started)
-    if outcome is None:
-        if previous is not None:
-            _unrevised(rt, actor, msg, previous)
-        return
-    rt.scoreboard.finished(outcome)
-    result = ResultPayload(outcome, proposal, attempt, confirmations, actor.replica)
+    parent = rt.tree.resolve(proposal.node, _best_node(rt))
+    for repair in range(MAX_REPAIRS + 1):
+        key = msg.id if repair == 0 else f"{msg.id}/repair{repair}"
+        ctx = _context(rt, actor, msg, proposal, parent, last, fix, reasons, attempt + repair)
+        spec: JobSpec = (await actor.runner.think(ctx, round=msg.round, key=key, parent=msg.id, handler="job")).output
+        config = clean_config(rt, spec.config, actor.replica) or clean_config(rt, proposal.config, actor.replica) or {}
+        try:
+            solution = _program(rt, parent, spec, config)
+        except (PatchError, ConfigError, ValueError) as exc:
+            last, reasons = _patch_failed(rt, actor, msg, key, config, spec.seed, attempt, str(exc))
+            continue
+        node = rt.tree.add(parent, solution, proposal.operator if spec.patch else "tune", actor.replica, msg.round,
+                           msg.id)
+        outcome = await rt.work.run_solution(job_key(msg.id, solution.digest, spec.seed), solution, config,
+                                             spec.seed, min(spec.wall_seconds, rt.job_seconds), agent=actor.replica,
+                                             role=actor.role.name, round=msg.round, attempt=attempt, parent=msg.id,
+                                             node=node.id, started=started)
+        if outcome is None:
+            if previous is not None:
+                _unrevised(rt, actor, msg, previous)
+            return
+        rt.tree.scored(node.id, outcome, msg.id)
+        last = outcome
+        if not (spec.patch and outcome.status in REPAIRABLE and repair < MAX_REPAIRS):
+            break
+        reasons = (f"the program failed ({outcome.status}): {outcome.error or outcome.stderr_tail[-300:]}",)
+    rt.scoreboard.finished(last)
+    result = ResultPayload(last, proposal, attempt, confirmations, actor.replica)
     rt.send(actor, msg.kind if msg.kind in ("proposal", "verdict", "result") else "proposal", result,
             round=msg.round, lane=msg.lane, parent=msg.id, loops=msg.loops)
+
+
+REPAIRABLE = ("failed", "no_model", "nan")
+
+
+def _context(rt: Runtime, actor: Actor, msg: Any, proposal: Proposal, parent: str, last: JobOutcome | None,
+             fix: dict, reasons: tuple, attempt: int) -> EngineerContext:
+    node = rt.tree.node(parent)
+    return EngineerContext(task=rt.card, round=msg.round, proposal=proposal.config, rationale=proposal.rationale,
+                           last=last, fix=dict(fix), seed=rt.seed + 17 * msg.round + msg.lane,
+                           wall_seconds=rt.job_seconds, instructions=actor.role.prompt,
+                           settings=dict(actor.role.settings), reasons=reasons, node=parent,
+                           operator=proposal.operator, files=dict(rt.tree.solution(parent).files),
+                           applied=node.operators, stderr=last.stderr_tail if last else "", attempt=attempt)
+
+
+def _program(rt: Runtime, parent: str, spec: JobSpec, config: dict) -> Any:
+    """The parent's program with the engineer's patch applied and the job's constants set."""
+    from tasks.solutions import apply_patch, constants, set_constants
+
+    solution = rt.tree.solution(parent)
+    if spec.patch:
+        solution = apply_patch(solution, spec.patch)
+    known = constants(solution)
+    values = {k: v for k, v in {**config, "seed": spec.seed}.items() if k.upper() in known}
+    return set_constants(solution, values)
+
+
+def _patch_failed(rt: Runtime, actor: Actor, msg: Any, key: str, config: dict, seed: int, attempt: int,
+                  error: str) -> tuple[JobOutcome, tuple]:
+    line = " ".join(error.split())[:400]
+    rt.work.events.emit("patch_failed", agent=actor.replica, parent=msg.id, round=msg.round, call=key, error=line)
+    failed = JobOutcome(f"patch-{key[-12:]}", config, seed, "failed", error=f"the patch did not apply: {line}",
+                        attempt=attempt)
+    return failed, (failed.error,)
+
+
+def _best_node(rt: Runtime) -> str | None:
+    node = rt.tree.of_job(rt.merger.members[0]) if rt.merger.members else None
+    return node.id if node else None
 
 
 def _unrevised(rt: Runtime, actor: Actor, msg: Any, previous: ResultPayload) -> None:

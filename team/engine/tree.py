@@ -1,0 +1,108 @@
+"""The tree of attempts: every solution the team ran is a node — its parent node, the operator that made it,
+the replica that wrote it, the digest of its files, its diff against the parent, its job's status, the
+harness's dev score, the verdicts on it. The root is the task's starter. Each node's files are kept under
+`runs/<id>/tree/<node>/`; `node` rows in events.jsonl record it. Node ids depend only on the parent and the
+content, so a resumed run that replays the same decisions rebuilds the same tree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Node", "AttemptTree", "ROOT"]
+
+ROOT = "starter"
+
+
+@dataclass
+class Node:
+    id: str
+    parent: str | None
+    operator: str
+    author: str
+    round: int
+    digest: str
+    operators: tuple[str, ...] = ()  # the code operators applied from the starter to here
+    status: str = "pending"
+    harness_dev: float | None = None
+    reported_dev: float | None = None
+    job_id: str = ""
+    verdicts: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+class AttemptTree:
+    def __init__(self, root: Path, starter: Any, events: Any, applied: Any = None):
+        """`starter`: the task's starter Solution; `applied(solution)`: the code operators in its program."""
+        self.root, self.events = Path(root), events
+        self._applied = applied or (lambda solution: ())
+        self.nodes: dict[str, Node] = {}
+        self._solutions: dict[str, Any] = {ROOT: starter}
+        self.nodes[ROOT] = Node(ROOT, None, "starter", "harness", 0, starter.digest, status="starter")
+        self._write(ROOT, starter)
+
+    def solution(self, node_id: str) -> Any:
+        return self._solutions[node_id]
+
+    def node(self, node_id: str) -> Node:
+        return self.nodes[node_id]
+
+    def resolve(self, ref: str | None, best: str | None = None) -> str:
+        """A proposal's `node`: an id of this tree, 'best' (the final model's best member), or the starter."""
+        if ref in self.nodes:
+            return ref
+        if ref == "best" and best in self.nodes:
+            return best
+        return ROOT
+
+    def add(self, parent: str, solution: Any, operator: str, author: str, round: int, msg: str | None) -> Node:
+        """The node for `solution` made from `parent` (the existing one when the same content came again)."""
+        node_id = "n" + hashlib.sha1(f"{parent}|{solution.digest}".encode()).hexdigest()[:10]
+        if node_id not in self.nodes:
+            node = Node(node_id, parent, operator, author, round, solution.digest, tuple(self._applied(solution)))
+            self.nodes[node_id] = node
+            self._solutions[node_id] = solution
+            self._write(node_id, solution)
+            diff = solution.diff(self.solution(parent))
+            self.events.emit("node", id=node_id, parent_node=parent, operator=operator, agent=author, parent=msg,
+                             round=round, digest=solution.digest, operators=list(node.operators),
+                             diff_lines=len(diff.splitlines()))
+        return self.nodes[node_id]
+
+    def scored(self, node_id: str, outcome: Any, msg: str | None) -> None:
+        node = self.nodes[node_id]
+        node.status, node.harness_dev, node.job_id = outcome.status, outcome.dev_accuracy, outcome.job_id
+        node.reported_dev, node.error = outcome.reported_dev, outcome.error
+        self.events.emit("node_scored", id=node_id, job_id=outcome.job_id, status=outcome.status,
+                         harness_dev=outcome.dev_accuracy, reported_dev=outcome.reported_dev, agent=node.author,
+                         parent=msg, flags=list(outcome.flags))
+
+    def failed(self, node_id: str, error: str) -> None:
+        self.nodes[node_id].status, self.nodes[node_id].error = "failed", error
+
+    def judged(self, job_id: str, decision: str) -> None:
+        for node in self.nodes.values():
+            if node.job_id == job_id:
+                node.verdicts.append(decision)
+
+    def of_job(self, job_id: str) -> Node | None:
+        return next((n for n in self.nodes.values() if n.job_id == job_id), None)
+
+    def diff(self, node_id: str, against: str | None = None) -> str:
+        """The node's change to its parent (or to `against`, e.g. the starter)."""
+        node = self.nodes[node_id]
+        base = against or node.parent or ROOT
+        return self.solution(node_id).diff(self.solution(base))
+
+    def _write(self, node_id: str, solution: Any) -> None:
+        folder = self.root / node_id
+        for path, text in solution.files.items():
+            target = folder / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        meta = {k: v for k, v in vars(self.nodes[node_id]).items() if k != "verdicts"}
+        (folder.parent / f"{node_id}.json").write_text(json.dumps(meta, default=str))

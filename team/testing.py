@@ -249,3 +249,34 @@ def toy_verify(model_dir: Any, task: Any, workspace: Any = None) -> dict:
         return {"baseline_score": 0.0, "test_score": 0.0, "n": 0,
                 "flags": [{"flag": "missing_model", "reason": "no final model"}]}
     return {"baseline_score": 0.0, "test_score": _tensor_mean(model_dir), "n": 0, "flags": []}
+
+
+class CheatingEngineer:
+    """An adversarial engineer: every job it is asked for runs a cheating program from `tasks.cheats` (fake
+    dev scores, the test split, writes outside the work dir, the decoy, the network) as its patch; every
+    other decision (a plan, when it is an entry agent) comes from the scripted policy. Wrap an engineer's
+    model with it through `Hooks(model=...)` to check that the sandbox, the seal and the harness hold."""
+
+    def __init__(self, cheat: str):
+        from tasks.cheats import CHEATS
+
+        if cheat not in CHEATS:
+            raise ValueError(f"unknown cheat {cheat!r} (known: {', '.join(CHEATS)})")
+        self.cheat, self.program, self.name = cheat, CHEATS[cheat], f"cheat:{cheat}"
+        self.jobs = 0
+
+    async def complete(self, request: Request) -> Response:
+        from roles.policies import POLICIES
+        from roles.schemas import JobSpec
+
+        start = time.perf_counter()
+        ctx = request.context
+        if request.output_type is JobSpec:
+            self.jobs += 1
+            output: BaseModel = JobSpec(config=dict(ctx.proposal), seed=ctx.seed, wall_seconds=ctx.wall_seconds,
+                                        patch={"files": {"train.py": self.program}}, note=f"cheat: {self.cheat}")
+        else:
+            output = POLICIES[request.metadata["policy"]](ctx)
+        text = output.model_dump_json()
+        return Response(output=output, text=text, usage=usage_from_text(request, text),
+                        latency_s=time.perf_counter() - start, model=self.name, backend="test")

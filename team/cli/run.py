@@ -70,6 +70,10 @@ def _finish(result: dict) -> int:
     used, limits = result["budget_used"], result["budget_limits"]
     print("budget used: " + ", ".join(f"{k} {used.get(k, 0):.4g}/{limits[k]:.4g}" for k in used if limits.get(k)),
           file=sys.stderr)
+    if result.get("final_node"):
+        code = ", ".join(result.get("final_operators") or []) or "none (constants only)"
+        print(f"tree: {result.get('tree_nodes', 0)} programs; the final model's is node {result['final_node']}, "
+              f"code changes: {code} (its diff is in the report)", file=sys.stderr)
     print(f"report: {result.get('report', '')}", file=sys.stderr) if result.get("report") else None
     print(json.dumps({k: result[k] for k in ("run_id", "baseline_score", "test_score", "flags")}))
     return 0

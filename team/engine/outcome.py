@@ -25,9 +25,13 @@ class TeamOutcome:
     fallbacks: int
     backends: tuple[str, ...]
     decisions: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # role -> {model, memo, fallback}
+    final_node: str | None = None  # the tree node whose program made the final model's best member
+    final_operators: tuple[str, ...] = ()  # the code changes that program carries
+    nodes: int = 0  # programs in the tree of attempts (the starter aside)
 
     @classmethod
-    def build(cls, stop_reason: str, merger: Any, scoreboard: Any, work: Any, runners: list[Any]) -> TeamOutcome:
+    def build(cls, stop_reason: str, merger: Any, scoreboard: Any, work: Any, runners: list[Any],
+              tree: Any = None) -> TeamOutcome:
         faults = [f for r in runners for f in r.faults]
         decisions: dict[str, Counter] = {}
         for r in runners:
@@ -36,11 +40,17 @@ class TeamOutcome:
                    best_dev=merger.best_dev, jobs=scoreboard.job_counts(), experiments=len(scoreboard.experiments),
                    busy_seconds=work.busy_seconds, capacity=work.capacity, model_errors=len(faults),
                    fallbacks=sum("fallback" in f for f in faults), backends=_backends(runners),
-                   decisions={k: dict(v) for k, v in decisions.items()})
+                   decisions={k: dict(v) for k, v in decisions.items()}, **_final(merger, tree))
 
     def busy_share(self, elapsed: float) -> float | None:
         window = elapsed * self.capacity
         return round(min(self.busy_seconds / window, 1.0), 4) if window > 0 else None
+
+
+def _final(merger: Any, tree: Any) -> dict[str, Any]:
+    node = tree.of_job(merger.members[0]) if tree is not None and merger.members else None
+    return {"final_node": node.id if node else None, "final_operators": tuple(node.operators) if node else (),
+            "nodes": len(tree.nodes) - 1 if tree is not None else 0}
 
 
 def _backends(runners: list[Any]) -> tuple[str, ...]:

@@ -35,6 +35,9 @@ class RunResult:
     prior: str = "reference"
     final_config: dict | None = None
     decisions: dict[str, dict[str, int]] = field(default_factory=dict)
+    final_node: str | None = None  # the program (tree node) behind the final model's best member
+    final_operators: list[str] = field(default_factory=list)  # its code changes against the starter
+    tree_nodes: int = 0
 
     @classmethod
     def build(cls, run_dir: Path, team: Any, task: Any, options: Any, verdict: dict, outcome: Any,
@@ -48,7 +51,9 @@ class RunResult:
                    faults={"model_errors": outcome.model_errors, "fallbacks": outcome.fallbacks},
                    stop_reason=outcome.stop_reason, device_busy_share=outcome.busy_share(spent["wall"]),
                    device_slots=outcome.capacity, prior=options.prior,
-                   final_config=_final_config(run_dir, outcome.final_members), decisions=dict(outcome.decisions))
+                   final_config=_final_config(run_dir, outcome.final_members), decisions=dict(outcome.decisions),
+                   final_node=outcome.final_node, final_operators=list(outcome.final_operators),
+                   tree_nodes=outcome.nodes)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

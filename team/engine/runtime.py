@@ -202,7 +202,7 @@ class Runtime:
 
     def outcome(self) -> TeamOutcome:
         runners = [a.runner for a in self.actors.values()]
-        return TeamOutcome.build(self.stop_reason, self.merger, self.scoreboard, self.work, runners)
+        return TeamOutcome.build(self.stop_reason, self.merger, self.scoreboard, self.work, runners, self.tree)
 
 
 class _Once:

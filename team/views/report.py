@@ -23,7 +23,7 @@ def write_report(run_dir: Path) -> Path:
     result = _load(run_dir / "result.json")
     manifest = _load(run_dir / "manifest.json")
     plots = _plots(run_dir, rows, result, manifest)
-    md = _markdown(rows, result, manifest, plots)
+    md = _markdown(rows, result, manifest, plots, run_dir)
     (run_dir / "report.md").write_text(md, encoding="utf-8")
     (run_dir / "report.html").write_text(_html(md, run_dir, plots), encoding="utf-8")
     return run_dir / "report.md"
@@ -37,8 +37,9 @@ def _jobs(rows: list[dict]) -> list[dict]:
     return [r for r in rows if r.get("event") == "job_finished" and r.get("kind") != "dev_eval"]
 
 
-def _markdown(rows: list[dict], result: dict, manifest: dict, plots: dict[str, str]) -> str:
-    lines = _header(result, manifest) + _graph_at_work(rows, result) + _experiments(rows) + _kept(rows)
+def _markdown(rows: list[dict], result: dict, manifest: dict, plots: dict[str, str], run_dir: Path) -> str:
+    lines = _header(result, manifest) + _graph_at_work(rows, result) + _experiments(rows) + _tree(rows)
+    lines += _final_diff(run_dir, rows, result) + _kept(rows)
     lines += ["", "## Spend per role", "", "| role | job-seconds | tokens | usd | model calls |", "|---|---|---|---|---|"]
     for role, spend in sorted(result.get("spend_by_role", {}).items()):
         lines.append(f"| {role or 'harness'} | {spend.get('job_seconds', 0):.1f} | {spend.get('tokens', 0):.0f} | "
@@ -84,6 +85,50 @@ def _experiments(rows: list[dict]) -> list[str]:
         lines.append(f"| {job.get('round')} | {job['job_id']} | {job.get('agent')} | {job.get('status')} | "
                      f"{_f(job.get('dev_accuracy'))} | {v.get('decision', '-')} | `{json.dumps(config)}` |")
     return lines
+
+
+def _tree(rows: list[dict]) -> list[str]:
+    """The tree of attempts: each node once (a resumed session replays them), with its job's harness score."""
+    nodes, scored = {}, {}
+    for r in rows:
+        if r.get("event") == "node":
+            nodes.setdefault(r["id"], r)
+        elif r.get("event") == "node_scored":
+            scored[r["id"]] = r
+    if not nodes:
+        return []
+    lines = ["", "## Tree of attempts", "", f"{len(nodes)} programs grown from the starter; code changes carried "
+             "by each in brackets.", "", "| node | parent | operator | by | round | status | harness dev | "
+             "reported dev | code |", "|---|---|---|---|---|---|---|---|---|"]
+    for node in nodes.values():
+        s = scored.get(node["id"], {})
+        lines.append(f"| {node['id']} | {node['parent_node']} | {node['operator']} | {node.get('agent')} | "
+                     f"{node.get('round')} | {s.get('status', '-')} | {_f(s.get('harness_dev'))} | "
+                     f"{_f(s.get('reported_dev'))} | {', '.join(node.get('operators') or []) or '-'} |")
+    return lines
+
+
+def _final_diff(run_dir: Path, rows: list[dict], result: dict) -> list[str]:
+    """The final solution (the program of the final model's best member) against the starter."""
+    node = final_node(rows, result)
+    if node is None:
+        return []
+    from tasks.solutions import load_solution
+
+    try:
+        diff = load_solution(run_dir / "tree" / node).diff(load_solution(run_dir / "tree" / "starter"))
+    except Exception:  # noqa: BLE001 - a tree folder removed by hand: the report still stands
+        return []
+    return ["", f"## The final solution against the starter (node {node})", "",
+            "```diff", diff.rstrip() or "(the starter's program: only its constants differ, none here)", "```"]
+
+
+def final_node(rows: list[dict], result: dict) -> str | None:
+    members = result.get("final_members") or []
+    if not members:
+        return None
+    by_job = {r["job_id"]: r["id"] for r in rows if r.get("event") == "node_scored"}
+    return by_job.get(members[0])
 
 
 def _kept(rows: list[dict]) -> list[str]:

@@ -63,7 +63,17 @@ def test_a_cheating_engineer_is_contained(tmp_path, task, cheat):
     reports = _reports(out, jobs)
     if cheat != "fake_dev":
         assert reports
-    allowed = {"local_evaluate_copy", "rebuild_from_public_code", "copy_base"}  # harmless inside its own dir
     for report in reports:
         for attempt, what in report.items():
-            assert attempt in allowed or what.startswith("denied"), (attempt, what)
+            assert what.startswith("denied") or _harmless(attempt, what, out), (attempt, what)
+
+
+def _harmless(attempt: str, what: str, out) -> bool:
+    """What a cheat may do inside its own sandbox without reaching anything of the host's."""
+    if attempt in ("local_evaluate_copy", "rebuild_from_public_code", "copy_base", "proc_roots"):
+        return True  # its own copies, a split rebuilt with the wrong (public) seed, its own pid namespace
+    if attempt == "cache_listing":  # the cache shows only the job's own read paths: the base model
+        return all("/base/" in path for path in json.loads(what[4:].replace("'", '"')))
+    if attempt == "parent_dir":  # written into the job's private /tmp, never next to the run's jobs
+        return not list((out / "jobs").glob("planted.py")) and not (out / "planted.py").exists()
+    return False

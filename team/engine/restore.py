@@ -88,7 +88,15 @@ def _logs(workdir: Path) -> Iterable[Path]:
 
 
 def memos(rows: list[dict]) -> tuple[dict[str, dict], dict[str, dict]]:
-    """(model calls by call id -> recorded output, finished jobs by key -> their finish row)."""
+    """(model calls by call id -> recorded output, finished jobs by key -> their finish row).
+
+    A training job that finished while the run died before its outcome row was written (its dev
+    evaluation had started) is remembered as `{"trained": job_id}` under its key, so that the resumed
+    run scores the model it left instead of training it again."""
     calls = {r["call"]: r["output"] for r in rows if r.get("event") == "model_call"}
     jobs = {r["key"]: r for r in rows if r.get("event") == "job_finished" and "key" in r}
+    for r in rows:
+        key = str(r.get("key", ""))
+        if r.get("event") == "job_started" and r.get("kind") == "dev_eval" and r.get("of") and key.endswith(":dev"):
+            jobs.setdefault(key.removesuffix(":dev"), {"trained": r["of"]})
     return calls, jobs

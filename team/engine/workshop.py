@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from roles.context import JobOutcome
-from sandbox import Executor, Job, JobResult
+from sandbox import METRICS_FILE, Executor, Job, JobResult, JobStatus
 from sandbox.errors import BudgetExhausted
+from sandbox.workdir import tail_text
 from tasks.recipe import WALL_FRACTION as RECIPE_STOPS_AT  # a recipe stops itself at this share
 from team.engine.events import EventLog
 from team.engine.ledger import Ledger
@@ -86,16 +87,20 @@ class Workshop:
         """Run one solution (train.py in the sandbox), then score its final_model/ with the harness's own dev
         evaluation (or reuse a finished result). None when the budget or the run stopped it. `started` is
         set once the job holds a slot (or needs none)."""
-        if key in self.memo:
+        if "outcome" in self.memo.get(key, {}):
             started and started.set()
             return JobOutcome(**_outcome_fields(self.memo[key]["outcome"]))
         from tasks import solution_job
 
         meta = {"agent": agent, "role": role, "round": round, "key": key, "parent": parent, "node": node,
                 "config": {**config, "seed": seed}}
-        result = await self._run(key, meta, lambda secs: solution_job(self.prepared, solution, wall_seconds=secs,
-                                 cpu_threads=self.cpu_threads, gpus=self.gpus, metadata=meta), wall_seconds,
-                                 started=started)
+        result = self._restored(self.memo.get(key, {}).get("trained"))
+        if result is not None:  # trained before a crash, its outcome never logged: score what it left
+            started and started.set()
+        else:
+            result = await self._run(key, meta, lambda secs: solution_job(self.prepared, solution, wall_seconds=secs,
+                                     cpu_threads=self.cpu_threads, gpus=self.gpus, metadata=meta), wall_seconds,
+                                     started=started)
         if result is None:
             return None
         dev = await self._dev_of(key, result, meta)
@@ -113,7 +118,10 @@ class Workshop:
         model = self.jobs_dir / result.job_id / "final_model"
         if not result.ok or model_dir_problem(model) is not None:
             return None
-        meta = {**meta, "key": f"{key}:dev", "role": "harness", "kind": "dev_eval"}
+        meta = {**meta, "key": f"{key}:dev", "role": "harness", "kind": "dev_eval", "of": result.job_id}
+        done = self._restored(self.memo.get(meta["key"], {}).get("job_id"))
+        if done is not None:  # evaluated before a crash (its row is on record): read what it wrote
+            return done
         dev = await self._run(f"{key}:dev", meta, lambda secs: dev_eval_job(self.prepared, model, wall_seconds=secs),
                               self._eval_seconds(), read=(model,), lane=self._eval_lane)
         if dev is not None:
@@ -121,6 +129,22 @@ class Workshop:
                              round=meta["round"], parent=meta["parent"], status=dev.status.value, kind="dev_eval",
                              of=result.job_id, device_seconds=dev.device_seconds)
         return dev
+
+    def _restored(self, job_id: str | None) -> JobResult | None:
+        """A finished job's result read back from its folder under jobs/ (None when it is not there)."""
+        folder = self.jobs_dir / str(job_id)
+        if not job_id or not (folder / "result.json").exists():
+            return None
+        saved = json.loads((folder / "result.json").read_text())
+        metrics = folder / METRICS_FILE
+        rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()] if metrics.exists() else []
+        return JobResult(job_id=saved["job_id"], status=JobStatus(saved["status"]), exit_code=saved.get("exit_code"),
+                         metrics=tuple(r for r in rows if isinstance(r, dict)), workdir=folder,
+                         wall_seconds=float(saved.get("wall_seconds") or 0.0),
+                         device_seconds=float(saved.get("device_seconds") or 0.0),
+                         peak_memory_bytes=saved.get("peak_memory_bytes"), stdout_tail=tail_text(folder / "stdout.log"),
+                         stderr_tail=tail_text(folder / "stderr.log"), devices=tuple(saved.get("devices") or ()),
+                         metadata=saved.get("metadata") or {}, error=saved.get("error") or "")
 
     def _eval_seconds(self) -> float:
         # An evaluation takes seconds; its reservation is kept small so that it never starves a training

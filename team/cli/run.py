@@ -71,5 +71,7 @@ def _finish(result: dict) -> int:
     print("budget used: " + ", ".join(f"{k} {used.get(k, 0):.4g}/{limits[k]:.4g}" for k in used if limits.get(k)),
           file=sys.stderr)
     print(f"report: {result.get('report', '')}", file=sys.stderr) if result.get("report") else None
-    print(json.dumps({k: result[k] for k in ("run_id", "baseline_score", "test_score", "flags")}))
+    print(json.dumps({k: result.get(k) for k in ("run_id", "baseline_score", "test_score", "flags", "control")}),
+          flush=True)
+    print(result.get("control") or "", file=sys.stderr)  # the last line: who made the decisions
     return 0

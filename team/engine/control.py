@@ -78,7 +78,8 @@ def control_line(by_role: Mapping[str, Mapping[str, Any]]) -> str:
         return f"decisions: all {t['scripted']} by the scripted policies (no LLM in this team)"
     why = "; ".join(f"{n}× {w}" for w, n in sorted(t["why"].items(), key=lambda x: -x[1]))
     fell = f"{t['fallback']} fell back to the scripted policy ({why})" if t["fallback"] else "none fell back"
-    made = f"the LLM made {llm} of {asked} decisions ({t['repaired']} after repair turns, {t['repair_turns']} turns)"
+    repaired = f" ({t['repaired']} of them after repair turns)" if t["repaired"] else ""
+    made = f"the LLM made {llm} of {asked} decisions{repaired}"
     if llm == 0:
         return (f"warning: every decision was scripted — the LLM made none of {asked}: all fell back to the "
                 f"scripted policy ({why}){by_design}")

@@ -57,6 +57,7 @@ class Experiment:
     dev_accuracy: float | None
     verdict: str = ""  # accept | revise | reject | "" (not reviewed)
     round: int = 0
+    curve: tuple[tuple[int, float], ...] = ()  # its dev curve (step, accuracy), for prompts
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class EngineerContext:
     instructions: str = ""
     settings: Mapping[str, Any] = field(default_factory=dict)
     reasons: tuple[str, ...] = ()  # the critic's reasons when revising
+    budget_left: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class CriticContext:
     revisions_left: int = 0
     instructions: str = ""
     settings: Mapping[str, Any] = field(default_factory=dict)
+    budget_left: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,7 @@ class SoloContext:
     instructions: str = ""
     settings: Mapping[str, Any] = field(default_factory=dict)
     pending: tuple[Mapping[str, Any], ...] = ()  # configs of its experiments still running
+    budget_left: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,8 @@ class Memory:
                     self._best(round, c.dev)
         elif isinstance(payload, ResultPayload):
             o = payload.outcome
-            self._experiment(round, Experiment(o.job_id, o.config, o.seed, o.status, o.dev_accuracy, "", round))
+            self._experiment(round, Experiment(o.job_id, o.config, o.seed, o.status, o.dev_accuracy, "", round,
+                                               o.dev_curve))
         else:
             return
         self.heard.append((round, msg_id))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from roles.context import EngineerContext, Experiment, JobOutcome
 from roles.schemas import JobSpec, Proposal
-from team.engine.acts.plan import clean_config, learn, plan_rounds
+from team.engine.acts.plan import budget_left, clean_config, learn, plan_rounds
 from team.engine.messages import PlanPayload, ProposalPayload, ResultPayload, VerdictPayload
 from team.engine.workshop import job_key
 
@@ -58,7 +58,7 @@ async def _attempt(rt: Runtime, actor: Actor, msg: Any, proposal: Proposal, *, a
     ctx = EngineerContext(task=rt.card, round=msg.round, proposal=proposal.config, rationale=proposal.rationale,
                           last=last, fix=dict(fix), seed=rt.seed + 17 * msg.round + msg.lane,
                           wall_seconds=rt.job_seconds, instructions=actor.role.prompt,
-                          settings=dict(actor.role.settings), reasons=reasons)
+                          settings=dict(actor.role.settings), reasons=reasons, budget_left=budget_left(rt))
     spec: JobSpec = (await actor.runner.think(ctx, round=msg.round, key=msg.id, parent=msg.id,
                                               handler="job")).output
     config = clean_config(rt, spec.config, actor.replica) or clean_config(rt, proposal.config, actor.replica) or {}

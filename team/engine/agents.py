@@ -86,7 +86,7 @@ class AgentRunner:
             self.sources["memo"] += 1
             return Thought(spec.output_type.model_validate(self.memo[call_id]), "memo", call_id, handler or "")
         request = self._request(render_prompt(self.role, ctx, handler), ctx, round, spec)
-        call = _Call(call_id, round, parent, handler or "", spec.policy, request)
+        call = _Call(call_id, round, parent, handler or next(iter(self.role.handlers)), spec.policy, request)
         check = partial(check_problems, spec.policy, ctx)
         tried: list[Conversation] = []
         for attempt in range(1, self.attempts + 1):

@@ -95,3 +95,11 @@ def test_a_server_that_never_validates_ends_with_every_decision_scripted(tmp_pat
     assert last.startswith("warning: every decision was scripted")
     assert result["backend"] == ["litellm:openai/test-model (100% scripted fallback)"]
     assert result["jobs"].get("ok", 0) >= 1  # the scripted policies still ran the team
+
+
+def test_a_provider_model_without_its_key_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    code = main(["run", "--team", "pair", "--model", "openai/gpt-4o-mini", "--out", str(tmp_path / "r"), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert err[0].startswith("model openai/gpt-4o-mini (agents engineer, critic): OPENAI_API_KEY is not set")

@@ -77,6 +77,7 @@ def check_models(options: Any, team: Any, timeout: float = 3.0) -> None:
         return  # a cassette answers
     unset: dict[str, list[str]] = {}
     servers: dict[str, list[str]] = {}
+    keyless: dict[str, list[str]] = {}  # a provider's own endpoint, its key from the provider's variable
     for agent in team.agents.values():
         route = model_route(agent, options, team)
         if agent.kind == "sampler" or route.spec == "scripted" or route.spec.startswith("replay:"):
@@ -85,8 +86,11 @@ def check_models(options: Any, team: Any, timeout: float = 3.0) -> None:
             unset.setdefault(route.api_key_env, []).append(agent.name)
         if route.api_base:
             servers.setdefault(route.api_base, []).append(agent.name)
+        elif not route.api_key_env:
+            keyless.setdefault(route.spec, []).append(agent.name)
     problems = [f"{_where(team)}: api_key_env {var} (agents {', '.join(names)}) is not set in the environment"
                 for var, names in unset.items()]
+    problems += [p for spec, names in keyless.items() if (p := _provider_key_problem(spec, names))]
     for base, names in servers.items():
         why = api_base_problem(base, timeout)
         if why:
@@ -94,6 +98,21 @@ def check_models(options: Any, team: Any, timeout: float = 3.0) -> None:
             problems.append(f"{flag} {base}: no model server answers there ({why})")
     if problems:
         raise ConfigError(problems)
+
+
+def _provider_key_problem(spec: str, agents: list[str]) -> str | None:
+    """The provider's key variable (litellm knows its name) when it is unset, for a model on its own endpoint."""
+    from team.models.litellm_backend import _import_litellm
+
+    try:
+        env = _import_litellm().validate_environment(model=spec)
+    except Exception:  # noqa: BLE001 - a provider litellm cannot tell about: the first call will say
+        return None
+    keys = [k for k in env.get("missing_keys") or [] if k.endswith("_KEY")]  # a base URL may have a default
+    if env.get("keys_in_environment") or not keys:
+        return None
+    return (f"model {spec} (agents {', '.join(agents)}): {', '.join(keys)} is not set in the environment "
+            f"(set it, name another variable with api_key_env, or point api_base at a server)")
 
 
 def _where(team: Any) -> str:

@@ -96,7 +96,7 @@ class Session:
         with RunLock(self.run_dir):
             check_devices(self.options)
             check_cluster(self.options)
-            check_models(self.options, self.team)
+            await asyncio.to_thread(check_models, self.options, self.team)  # probes servers, may load litellm
             rows = read_events(self.run_dir / "events.jsonl") if self.resume else []
             if not self.resume:
                 (self.run_dir / "manifest.json").write_text(json.dumps(self._manifest(), indent=2, default=str))

@@ -45,7 +45,7 @@ def _jobs(rows: list[dict]) -> list[dict]:
 def _markdown(rows: list[dict], result: dict, manifest: dict, plots: dict[str, str], pages: dict[str, str]) -> str:
     lines = _header(result, manifest) + _who_decided(result, pages) + _graph_at_work(rows, result)
     lines += _experiments(rows) + _kept(rows)
-    lines += ["", "## Spend per role", "", "| role | job-seconds | tokens | usd | model calls |", "|---|---|---|---|---|"]
+    lines += ["", "## Spend per role", "", "| role | job-seconds | tokens | usd | model calls (turns) |", "|---|---|---|---|---|"]
     for role, spend in sorted(result.get("spend_by_role", {}).items()):
         lines.append(f"| {role or 'harness'} | {spend.get('job_seconds', 0):.1f} | {spend.get('tokens', 0):.0f} | "
                      f"{spend.get('usd', 0):.4f} | {spend.get('model_calls', 0):.0f} |")
@@ -98,7 +98,7 @@ def _graph_at_work(rows: list[dict], result: dict) -> list[str]:
     lines = ["", "## The graph at work", "", "| edge | payloads | messages |", "|---|---|---|"]
     for edge, (kinds, n) in sorted(edge_counts(rows).items()):
         lines.append(f"| {edge} | {', '.join(sorted(kinds))} | {n} |")
-    lines += ["", "| agent | model calls | jobs | tokens | job-seconds |", "|---|---|---|---|---|"]
+    lines += ["", "| agent | decisions | jobs | tokens | job-seconds |", "|---|---|---|---|---|"]
     spend = result.get("spend_by_agent", {})
     for agent, row in sorted(agent_table(rows, spend).items()):
         lines.append(f"| {agent} | {row['calls']} | {row['jobs']} | {row['tokens']:.0f} | {row['job_seconds']:.1f} |")
@@ -147,7 +147,7 @@ def edge_counts(rows: list[dict]) -> dict[str, tuple[set[str], int]]:
 
 
 def agent_table(rows: list[dict], spend: dict[str, dict]) -> dict[str, dict[str, float]]:
-    """Per replica: model calls, jobs run, tokens and job-seconds charged."""
+    """Per replica: decisions made (each may take several model calls), jobs run, tokens and job-seconds."""
     table: dict[str, dict[str, float]] = {}
 
     def row(agent: str) -> dict[str, float]:

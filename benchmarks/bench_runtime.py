@@ -36,9 +36,9 @@ from roles.library import builtin_roles, render_prompt  # noqa: E402
 from roles.policies import POLICIES  # noqa: E402
 from roles.schemas import JobSpec, MergeDecision, Plan, Proposal, Verdict  # noqa: E402
 from team.engine.agents import AgentRunner  # noqa: E402
-from team.engine.transcripts import TranscriptLog  # noqa: E402
 from team.engine.events import EventLog  # noqa: E402
 from team.engine.ledger import Ledger  # noqa: E402
+from team.engine.transcripts import TranscriptLog  # noqa: E402
 from team.models import ScriptedBackend  # noqa: E402
 
 GOAL_US = 200.0

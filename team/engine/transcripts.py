@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import threading
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from team.models import Message
 
@@ -23,18 +24,36 @@ def transcript_name(replica: str) -> str:
 
 
 class TranscriptLog:
-    """Appends decisions to per-replica files (opened per write: a crash loses nothing, nothing to close)."""
+    """Appends decisions to per-replica files, kept open and flushed after every line (a crash loses
+    nothing written); they close with `close()` or when the log is collected."""
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self._lock = threading.Lock()
+        self._files: dict[str, IO[str]] = {}
+        self._encode = json.JSONEncoder(default=str, ensure_ascii=False).encode
+        weakref.finalize(self, _close_all, self._files)
 
     def write(self, replica: str, row: dict[str, Any]) -> None:
-        line = json.dumps(row, default=str, ensure_ascii=False) + "\n"
+        line = self._encode(row) + "\n"
         with self._lock:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            with open(self.folder / f"{transcript_name(replica)}.jsonl", "a", encoding="utf-8") as f:
-                f.write(line)
+            f = self._files.get(replica)
+            if f is None:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                f = self._files[replica] = open(self.folder / f"{transcript_name(replica)}.jsonl", "a",  # noqa: SIM115
+                                                encoding="utf-8")
+            f.write(line)
+            f.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            _close_all(self._files)
+
+
+def _close_all(files: dict[str, IO[str]]) -> None:
+    for f in files.values():
+        f.close()
+    files.clear()
 
 
 def messages_row(messages: Sequence[Message]) -> list[dict[str, str]]:

@@ -38,6 +38,7 @@ from roles.schemas import JobSpec, MergeDecision, Plan, Proposal, Verdict  # noq
 from team.engine.agents import AgentRunner  # noqa: E402
 from team.engine.events import EventLog  # noqa: E402
 from team.engine.ledger import Ledger  # noqa: E402
+from team.engine.transcripts import TranscriptLog  # noqa: E402
 from team.models import ScriptedBackend  # noqa: E402
 
 GOAL_US = 200.0
@@ -80,11 +81,12 @@ class Rig:
         self.ledger = Ledger({"tokens": 1e15, "model_calls": 1e12, "usd": 1e9})
         self.events = EventLog(tmp / "events.jsonl", run="bench")
         self.keys = iter(range(10**12))
+        self.tmp = tmp
 
     def runner(self, role: str, replica: str) -> AgentRunner:
         return AgentRunner(replica=replica, agent_name=role, role=builtin_roles()[role], model=self.model,
                            ledger=self.ledger, events=self.events, memo={}, policies=POLICIES, temperature=0.7,
-                           max_tokens=None, attempts=3)
+                           max_tokens=None, attempts=3, transcripts=TranscriptLog(self.tmp / "transcripts"))
 
     async def think(self, runner: AgentRunner, role: str) -> Any:
         return await runner.think(CONTEXTS[role], round=1, key=f"m{next(self.keys)}")

@@ -65,6 +65,7 @@ class Experiment:
     round: int = 0
     node: str = ""  # the node of the tree of attempts it ran
     operators: tuple[str, ...] = ()  # the code operators applied from the starter to that node
+    curve: tuple[tuple[int, float], ...] = ()  # its dev curve (step, accuracy), for prompts
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ class EngineerContext:
     applied: tuple[str, ...] = ()  # code operators already applied from the starter to the parent
     stderr: str = ""  # the tail of the last attempt's stderr, when it failed
     attempt: int = 0  # 0 for a proposal's first job; repairs and revisions count up
+    budget_left: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ class CriticContext:
     instructions: str = ""
     settings: Mapping[str, Any] = field(default_factory=dict)
     diff: str = ""  # the attempt's change to its parent's program (unified diff; empty for constants only)
+    budget_left: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,7 @@ class SoloContext:
     instructions: str = ""
     settings: Mapping[str, Any] = field(default_factory=dict)
     pending: tuple[Mapping[str, Any], ...] = ()  # configs of its experiments still running
+    budget_left: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

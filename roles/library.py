@@ -19,7 +19,7 @@ from roles.schemas import SCHEMAS
 from roles.settings import SETTINGS
 
 __all__ = ["Role", "Handler", "builtin_roles", "render_prompt", "prompt_hash", "template_source", "team_files",
-           "BUILTIN_KINDS", "check_settings"]
+           "BUILTIN_KINDS", "check_settings", "budget_section", "curve_text"]
 
 HERE = Path(__file__).parent
 BUILTIN_KINDS = ("director", "engineer", "critic", "editor", "solo", "sampler")
@@ -122,6 +122,8 @@ def _environment() -> Any:
     env.filters["tojson"] = json.JSONEncoder(sort_keys=True, default=str).encode  # built once, not per call
     env.globals["task_section"] = task_section
     env.globals["settings_section"] = settings_section
+    env.globals["budget_section"] = budget_section
+    env.globals["curve_text"] = curve_text
     return env
 
 
@@ -148,6 +150,26 @@ def settings_section(settings: Mapping[str, Any]) -> str:
     """The role's settings as one line a model can follow (empty when every setting is unset)."""
     shown = {k: v for k, v in settings.items() if v is not None}
     return ("Your settings (follow them): " + json.dumps(shown, sort_keys=True, default=str)) if shown else ""
+
+
+_UNITS = {"wall": " s of wall-clock", "job_seconds": " job-seconds", "tokens": " tokens", "usd": " USD",
+          "model_calls": " model calls"}
+
+
+def budget_section(left: Mapping[str, float]) -> str:
+    """What the run's budget has left, in words: `Budget left: 53 s of wall-clock, 240 job-seconds, ...`."""
+    parts = [f"{max(v, 0):.2f}{_UNITS[k]}" if k == "usd" else f"{max(v, 0):.0f}{_UNITS.get(k, ' ' + k)}"
+             for k, v in left.items()]
+    return ("Budget left: " + ", ".join(parts) + ".") if parts else ""
+
+
+def curve_text(points: Any, most: int = 6) -> str:
+    """A dev curve in a few points, `step 50: 0.41, step 100: 0.83` (first, last and evenly between)."""
+    points = list(points)
+    if len(points) > most:
+        idx = sorted({round(i * (len(points) - 1) / (most - 1)) for i in range(most)})
+        points = [points[i] for i in idx]
+    return ", ".join(f"step {int(s)}: {v:.3f}" for s, v in points)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ def stable_rng(*parts: Any) -> random.Random:
 
 
 # Never part of a seed (ids, timings, paths differ between runs that decided alike; resume must match).
-_VOLATILE = frozenset({"job_id", "seconds", "error"})
+_VOLATILE = frozenset({"job_id", "seconds", "error", "curve", "budget_left"})  # curve: an Experiment's, for prompts
 
 
 def _jsonable(value: Any) -> Any:

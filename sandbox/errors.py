@@ -50,7 +50,14 @@ class ModelError(SynthteamError):
 
 
 class ModelOutputError(ModelError):
-    """The model's reply did not match the expected schema, even after repair turns."""
+    """The model's reply did not match the expected schema, even after repair turns. It keeps what the
+    model said (`text`), what was wrong (`problems`, one line each) and what the turns cost (`usage`,
+    `cost_usd`), so a caller can show the reply, repair it in another turn and charge it."""
+
+    def __init__(self, message: str, *, text: str = "", problems: tuple[str, ...] = (), usage: Any = None,
+                 cost_usd: float = 0.0):
+        super().__init__(message)
+        self.text, self.problems, self.usage, self.cost_usd = text, tuple(problems), usage, cost_usd
 
 
 class BudgetExhausted(SynthteamError):

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from sandbox.errors import ModelOutputError
 from team.models.base import Request, Response
 from team.models.scripted import usage_from_text
-from team.models.structured import error_summary, parse_output
+from team.models.structured import error_lines, error_summary, parse_output
 
 __all__ = ["ScriptedModel", "FunctionModel", "FlakyModel", "CrashingExecutor", "ScriptedExecutor", "toy_score",
            "toy_verify"]
@@ -56,7 +56,8 @@ def _parse(text: str, request: Request, name: str) -> BaseModel | None:
     try:
         return parse_output(text, request.output_type)
     except ValidationError as exc:
-        raise ModelOutputError(f"{name}: reply invalid: {error_summary(exc)}") from None
+        raise ModelOutputError(f"{name}: reply invalid: {error_summary(exc)}", text=text, problems=error_lines(exc),
+                               usage=usage_from_text(request, text)) from None
 
 
 class ScriptedModel:

@@ -1,6 +1,7 @@
 """A real OpenAI chat-completions server on 127.0.0.1 for tests: scripted behaviours in a queue (a JSON
-reply, an invalid reply, a 429, a 500, a reply slower than the client's timeout), then a `handler` hook;
-every received request body is kept in `requests`. Runs in a daemon thread; use it as a context manager.
+reply, an invalid reply, a 429, a 500, a reply slower than the client's timeout), then a `handler` hook (a body, a
+(status, body) pair or a Behaviour; tests/personas.py has realistic ones); every received request body is
+kept in `requests`. Runs in a daemon thread; use it as a context manager.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["OpenAIServer", "Behaviour", "completion_body"]
+__all__ = ["OpenAIServer", "Behaviour", "completion_body", "error_body"]
 
-Handler = Callable[[dict], "dict | tuple[int, dict]"]
+Handler = Callable[[dict], "dict | tuple[int, dict] | Behaviour"]
 
 
 def completion_body(content: str, *, model: str = "test-model", prompt_tokens: int = 10,
@@ -49,6 +50,9 @@ class Behaviour:
 def _error_body(status: int, message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": "server_error" if status >= 500 else "rate_limit",
                       "code": str(status)}}
+
+
+error_body = _error_body
 
 
 class OpenAIServer:
@@ -113,6 +117,8 @@ class OpenAIServer:
         if self.handler is None:
             return Behaviour(500, _error_body(500, "no scripted behaviour left"))
         result = self.handler(body)
+        if isinstance(result, Behaviour):  # a persona may answer late, or with an error status
+            return result
         status, payload = result if isinstance(result, tuple) else (200, result)
         return Behaviour(status, payload)
 

@@ -173,7 +173,7 @@ async def test_the_handler_picks_the_schema_template_and_policy(tmp_path):
 
     def answer(request):
         seen.append((request.output_type.__name__, request.metadata["policy"]))
-        return Plan(proposals=[])
+        return Plan(stop=True, reason="nothing left to learn")
 
     runner = _runner(tmp_path, FunctionModel(answer), role="engineer")
     await runner.think(_ctx(), round=1, key="plan", handler="plan")

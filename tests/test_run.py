@@ -230,7 +230,7 @@ def test_team_on_litellm_backend_against_local_server(tmp_path, quick):
                                       budget="wall=40s,job_seconds=80s", **quick))
         assert len(server.requests) >= 3
     _check_run_dir(out, result)
-    assert result["backend"] == ["litellm:openai/test-model"]
+    assert result["backend"] == ["litellm:openai/test-model (0% scripted fallback)"]
     assert result["budget_used"]["tokens"] > 0
     assert result["faults"]["fallbacks"] == 0
     calls = [r for r in read_events(out / "events.jsonl") if r["event"] == "model_call"]
@@ -260,7 +260,8 @@ stop: {{rounds: 2}}
         result = start_run(RunOptions(team=str(team), out=str(out), budget="wall=40s,job_seconds=80s", **quick))
         models = {r["model"] for r in server.requests}
     _check_run_dir(out, result)
-    assert result["backend"] == ["litellm:openai/planner", "litellm:openai/reviewer", "scripted"]
+    assert result["backend"] == ["litellm:openai/planner (0% scripted fallback)",
+                                 "litellm:openai/reviewer (0% scripted fallback)", "scripted"]
     assert {m.split("/")[-1] for m in models} == {"planner", "reviewer"}
     backends = {r["role"]: r["backend"] for r in read_events(out / "events.jsonl") if r["event"] == "model_call"}
     assert backends == {"director": "litellm", "engineer": "scripted", "critic": "litellm"}

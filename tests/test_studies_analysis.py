@@ -54,7 +54,8 @@ def test_budget_text_round_trips_and_divides_every_limit():
     assert halves == pytest.approx({k: v / 2 for k, v in LIMITS.items()})
 
 
-def _cell(root, arm, seed, test, dev, *, job_s=9.0, limits=LIMITS, flags=(), jobs=((4.0, 0.5), (5.0, None))):
+def _cell(root, arm, seed, test, dev, *, job_s=9.0, limits=LIMITS, flags=(), jobs=((4.0, 0.5), (5.0, None)),
+          decisions=None):
     run_dir = root / arm / f"s{seed}"
     events = EventLog(run_dir / "events.jsonl", run=run_dir.name)
     for seconds, score in jobs:
@@ -63,7 +64,8 @@ def _cell(root, arm, seed, test, dev, *, job_s=9.0, limits=LIMITS, flags=(), job
     events.close()
     result = {"baseline_score": 0.05, "test_score": test, "dev_score": dev, "flags": list(flags),
               "final_members": ["j"] if dev is not None else [], "budget_limits": dict(limits),
-              "budget_used": {"job_seconds": job_s, "tokens": 0.0, "usd": 0.0, "wall": 20.0}}
+              "budget_used": {"job_seconds": job_s, "tokens": 0.0, "usd": 0.0, "wall": 20.0},
+              "decisions": decisions or {}}
     (run_dir / "result.json").write_text(json.dumps(result))
     return {"task": "add3", "arm": arm, "seed": seed, "result": result, "run_dir": run_dir}
 
@@ -165,3 +167,24 @@ def test_cli_rejects_bad_arms_with_one_line():
                           capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "k must be a positive integer" in proc.stderr
+
+
+def test_cells_whose_llm_fell_back_past_the_threshold_are_flagged(tmp_path):
+    from team.studies.analysis import FALLBACK_FLAG
+
+    def llm(fallback):
+        return {"director": {"model": 10 - fallback, "repaired": 0, "fallback": fallback, "scripted": 0}}
+
+    cells = [_cell(tmp_path, "solo", s, 0.5, 0.5) for s in range(2)]
+    cells += [_cell(tmp_path, "team", 0, 0.6, 0.6, decisions=llm(1)), _cell(tmp_path, "team", 1, 0.6, 0.6,
+                                                                             decisions=llm(6))]
+    task = analyse(cells, limits={"add3": LIMITS}, noise={}, reference="solo")["tasks"]["add3"]
+    assert task["fallback"] == {"threshold": FALLBACK_FLAG, "flagged": ["team s1: 60% of its LLM decisions fell back"]}
+    assert task["arms"]["team"]["fallback_share_mean"] == pytest.approx(0.35)
+    assert task["arms"]["solo"]["fallback_share_mean"] is None  # no LLM decided
+    comparison = {"arms": {"solo": {"what": "team solo"}, "team": {"what": "team research"}}, "seeds": 2,
+                  "budget": "25s", "executor": "local", "tie_rule": "tie when ...", "reference_arm": "solo",
+                  "tasks": {"add3": task}}
+    md = write_markdown(json.loads(json.dumps(comparison)), tmp_path / "comparison.md").read_text()
+    assert "scripted fallback: cells whose LLM decisions fell back more than 20% are flagged — FLAGGED: team s1" in md
+    assert "| 35% |" in md

@@ -75,5 +75,7 @@ def _finish(result: dict) -> int:
         print(f"tree: {result.get('tree_nodes', 0)} programs; the final model's is node {result['final_node']}, "
               f"code changes: {code} (its diff is in the report)", file=sys.stderr)
     print(f"report: {result.get('report', '')}", file=sys.stderr) if result.get("report") else None
-    print(json.dumps({k: result[k] for k in ("run_id", "baseline_score", "test_score", "flags")}))
+    print(json.dumps({k: result.get(k) for k in ("run_id", "baseline_score", "test_score", "flags", "control")}),
+          flush=True)
+    print(result.get("control") or "", file=sys.stderr)  # the last line: who made the decisions
     return 0

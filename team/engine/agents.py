@@ -1,24 +1,32 @@
-"""An agent replica at work: render its role's prompt from a typed context, reserve budget, call its
-model (with bounded retries), settle, log the call, and memoize the answer so a resumed run replays it.
+"""An agent replica at work: render its role's prompt from a typed context, hold the conversation with its
+model (each turn reserved and settled on the ledger; a reply that does not validate or breaks the task's
+rules goes back with what is wrong and what is allowed, up to `repair_turns` times), log the call, keep
+its transcript, and memoize the answer so a resumed run replays it.
 
-When the model keeps failing, the role's scripted policy answers instead and the event says so
-(`source: fallback`), so a run with a flaky provider completes and reports every fault.
+Who decided is on every `model_call` row: `source` is model (the first reply was taken), repaired (a
+reply after repair turns), fallback (the role's scripted policy answered: the replies stayed unusable, or
+the provider failed `attempts` times; `reason` says which) or memo (replayed from an earlier session).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel
 
+from roles.checks import problems as check_problems
 from roles.library import Role, render_prompt
 from sandbox.errors import ModelError
+from team.engine.conversation import Conversation
 from team.engine.events import EventLog
 from team.engine.ledger import Ledger
-from team.models import Message, Model, Request, Sampling, estimate_tokens
+from team.engine.transcripts import TranscriptLog, messages_row
+from team.models import Message, Model, Request, Sampling
 
 __all__ = ["AgentRunner", "Thought"]
 
@@ -29,9 +37,21 @@ SYSTEM = ("You are the {role} of a synthetic research team ({description}). Answ
 @dataclass(frozen=True)
 class Thought:
     output: BaseModel
-    source: str  # model | memo | fallback
+    source: str  # model | repaired | memo | fallback
     call_id: str
     handler: str = ""
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One decision being made: its id, where it sits in the run, and what was asked."""
+
+    id: str
+    round: int
+    parent: str | None
+    handler: str
+    policy: str
+    request: Request
 
 
 @dataclass
@@ -46,9 +66,12 @@ class AgentRunner:
     policies: Mapping[str, Callable[[Any], BaseModel]] = field(default_factory=dict)
     temperature: float = 0.7
     max_tokens: int | None = None
-    attempts: int = 3
+    attempts: int = 3  # tries of a provider that fails (its replies unusable: no new try, the policy answers)
+    repair_turns: int = 2
     retry_delay: float = 0.05
+    transcripts: TranscriptLog | None = None
     faults: list[str] = field(default_factory=list)
+    sources: Counter = field(default_factory=Counter)  # source -> decisions made in this session
 
     def remembers(self, round: int, key: str) -> bool:
         """Whether this call was answered in an earlier session (a resumed run replays it for free)."""
@@ -60,17 +83,29 @@ class AgentRunner:
         spec = self.role.handler(handler)
         call_id = f"{self.replica}/r{round}/{key}"
         if call_id in self.memo:
+            self.sources["memo"] += 1
             return Thought(spec.output_type.model_validate(self.memo[call_id]), "memo", call_id, handler or "")
-        prompt = render_prompt(self.role, ctx, handler)
-        request = self._request(prompt, ctx, round, spec)
+        request = self._request(render_prompt(self.role, ctx, handler), ctx, round, spec)
+        call = _Call(call_id, round, parent, handler or next(iter(self.role.handlers)), spec.policy, request)
+        check = partial(check_problems, spec.policy, ctx)
+        tried: list[Conversation] = []
         for attempt in range(1, self.attempts + 1):
+            conv = Conversation(self.model, self.ledger, self.replica, self.role.name, self.max_tokens,
+                                self.repair_turns)
+            tried.append(conv)
             try:
-                output = await self._call(request, call_id, round, parent, attempt)
-                return Thought(output, "model", call_id, handler or "")
+                output = await conv.run(request, check)
             except ModelError as exc:
-                self._fault(call_id, round, f"attempt {attempt}: {' '.join(str(exc).split())[:300]}")
+                self._fault(call, f"attempt {attempt}: {' '.join(str(exc).split())[:300]}")
                 await asyncio.sleep(self.retry_delay * attempt)
-        return self._fallback(ctx, call_id, round, parent, spec.policy)
+                continue
+            if output is not None:
+                return self._decided(call, output, "repaired" if conv.repairs else "model", tried)
+            what = "its schema" if conv.turns[-1].kind == "schema" else "the task's rules"
+            reason = f"the reply broke {what} after {conv.repairs} repair turns"
+            self._fault(call, f"attempt {attempt}: {reason}: {'; '.join(conv.problems)[:300]}")
+            return self._fallback(ctx, call, tried, reason)
+        return self._fallback(ctx, call, tried, f"the model failed {self.attempts} times: {_last_error(self.faults)}")
 
     def _request(self, prompt: str, ctx: Any, round: int, spec: Any) -> Request:
         system = SYSTEM.format(role=self.role.name, description=self.role.description)
@@ -82,48 +117,54 @@ class AgentRunner:
             context=ctx,
         )
 
-    async def _call(self, request: Request, call_id: str, round: int, parent: str | None, attempt: int) -> BaseModel:
-        prompt_tokens = sum(estimate_tokens(m.content) for m in request.messages)
-        wanted = {"tokens": prompt_tokens + (self.max_tokens or 1024), "model_calls": 1}
-        if self.model.name == "scripted":
-            wanted["tokens"] = prompt_tokens * 2
-        hold = self.ledger.reserve(wanted, agent=self.replica, role=self.role.name)
-        try:
-            response = await self.model.complete(request)
-        except BaseException:
-            self.ledger.settle(hold, {"model_calls": 1})
-            raise
-        usage = response.usage
-        self.ledger.settle(hold, {"tokens": usage.prompt_tokens + usage.completion_tokens,
-                                  "usd": response.cost_usd, "model_calls": 1})
-        if response.output is None:
-            raise ModelError(f"{self.replica}: the model returned no structured output")
-        self._log(call_id, round, parent, response.output, "model", attempt=attempt, backend=response.backend,
-                  model=response.model, usage={"prompt": usage.prompt_tokens, "completion": usage.completion_tokens,
-                                               "cached": usage.cached_tokens},
-                  cost_usd=response.cost_usd, latency_s=round_(response.latency_s))
-        return response.output
+    def _decided(self, call: _Call, output: BaseModel, source: str, tried: list[Conversation]) -> Thought:
+        conv = tried[-1]
+        last, usage = conv.turns[-1], conv.usage
+        problems = [p for t in conv.turns if t.repair for p in t.problems]
+        self._log(call, output, source, attempt=len(tried), backend=last.backend, model=last.model,
+                  usage={"prompt": usage.prompt_tokens, "completion": usage.completion_tokens,
+                         "cached": usage.cached_tokens},
+                  cost_usd=sum(t.cost_usd for t in conv.turns), latency_s=round(sum(t.latency_s for t in conv.turns), 4),
+                  repairs=conv.repairs, problems=problems)
+        self._transcript(call, source, tried, output)
+        return Thought(output, source, call.id, call.handler)
 
-    def _fallback(self, ctx: Any, call_id: str, round: int, parent: str | None, name: str) -> Thought:
-        policy = self.policies.get(name)
+    def _fallback(self, ctx: Any, call: _Call, tried: list[Conversation], reason: str) -> Thought:
+        policy = self.policies.get(call.policy)
         if policy is None:
-            raise ModelError(f"{self.replica}: the model failed {self.attempts} times and no scripted policy "
-                             f"{name!r} exists to fall back on")
+            raise ModelError(f"{self.replica}: {reason}, and no scripted policy {call.policy!r} exists to fall "
+                             f"back on")
         output = policy(ctx)
-        self.faults.append(f"{call_id}: fallback to the scripted policy {name!r}")
-        self._log(call_id, round, parent, output, "fallback")
-        return Thought(output, "fallback", call_id)
+        self.faults.append(f"{call.id}: fallback to the scripted policy {call.policy!r}")
+        conv = tried[-1] if tried else None
+        self._log(call, output, "fallback", reason=reason, policy=call.policy,
+                  repairs=conv.repairs if conv else 0, problems=list(conv.problems) if conv else [])
+        self._transcript(call, "fallback", tried, output, fallback={"policy": call.policy, "reason": reason})
+        return Thought(output, "fallback", call.id, call.handler)
 
-    def _log(self, call_id: str, round: int, parent: str | None, output: BaseModel, source: str, **extra) -> None:
-        self.events.emit("model_call", call=call_id, agent=self.replica, role=self.role.name, round=round,
-                         parent=parent, source=source, output=output.model_dump(mode="json"), **extra)
+    def _log(self, call: _Call, output: BaseModel, source: str, **extra) -> None:
+        self.sources[source] += 1
+        self.events.emit("model_call", call=call.id, agent=self.replica, role=self.role.name, round=call.round,
+                         parent=call.parent, source=source, handler=call.handler, llm=self.model.name,
+                         output=output.model_dump(mode="json"), **extra)
 
-    def _fault(self, call_id: str, round: int, what: str) -> None:
-        self.faults.append(f"{call_id}: {what}")
-        self.events.emit("model_error", call=call_id, agent=self.replica, role=self.role.name, round=round,
+    def _transcript(self, call: _Call, source: str, tried: list[Conversation], output: BaseModel, **extra) -> None:
+        if self.transcripts is None:
+            return
+        turns = [{"attempt": i, **t.row()} for i, conv in enumerate(tried, 1) for t in conv.turns]
+        errors = [f for f in self.faults if f.startswith(call.id + ":")]
+        self.transcripts.write(self.replica, {
+            "call": call.id, "agent": self.replica, "role": self.role.name, "handler": call.handler,
+            "round": call.round, "parent": call.parent, "source": source, "model": self.model.name,
+            "schema": call.request.output_type.__name__ if call.request.output_type else None,
+            "messages": messages_row(call.request.messages), "turns": turns, "errors": errors,
+            "output": output.model_dump(mode="json"), **extra})
+
+    def _fault(self, call: _Call, what: str) -> None:
+        self.faults.append(f"{call.id}: {what}")
+        self.events.emit("model_error", call=call.id, agent=self.replica, role=self.role.name, round=call.round,
                          error=what)
 
 
-def round_(x: float) -> float:
-    return round(x, 4)
-
+def _last_error(faults: list[str]) -> str:
+    return faults[-1].split(": ", 2)[-1][:200] if faults else "no answer"

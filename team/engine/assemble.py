@@ -16,10 +16,11 @@ from team.engine.ledger import Ledger
 from team.engine.merger import Merger
 from team.engine.options import Hooks, RunOptions, task_card, task_job_seconds
 from team.engine.runtime import Runtime
+from team.engine.transcripts import TranscriptLog
 from team.engine.tree import AttemptTree
 from team.engine.workshop import Workshop
 
-__all__ = ["Parts", "assemble", "make_executor", "local_ray_cpus", "ray_slots"]
+__all__ = ["Parts", "assemble", "make_executor", "local_ray_cpus", "ray_slots", "model_route", "ModelRoute"]
 
 
 @dataclass(frozen=True)
@@ -63,24 +64,41 @@ def ray_slots(options: Any) -> int:
     return cpu_share(options.cpu_threads)
 
 
+@dataclass(frozen=True)
+class ModelRoute:
+    """Where an agent's calls go: the model string, the server (None: the provider's own), the key's variable."""
+
+    spec: str
+    api_base: str | None
+    api_key_env: str | None
+    provider: Any = None
+
+
+def model_route(agent: Agent, options: Any, team: Team) -> ModelRoute:
+    settings = agent.model
+    spec = options.model or settings.model
+    provider = team.spec.providers.get(spec.split("/")[0]) if "/" in spec else None
+    return ModelRoute(spec, options.api_base or settings.api_base or (provider and provider.api_base) or None,
+                      settings.api_key_env or (provider and provider.api_key_env) or None, provider)
+
+
 def _model_for(agent: Agent, options: RunOptions, team: Team) -> Any:
     from roles.policies import POLICIES
     from team.models import ScriptedBackend, make_model
 
     if agent.kind == "sampler":  # its decisions come from a sampler, whatever model the run names
         return ScriptedBackend(POLICIES, name="sampler")
-    settings = agent.model
-    spec = options.model or settings.model
-    provider = team.spec.providers.get(spec.split("/")[0]) if "/" in spec else None
-    api_key = os.environ.get(settings.api_key_env) if settings.api_key_env else None
-    return make_model(spec, api_base=options.api_base or settings.api_base or (provider and provider.api_base),
+    settings, route = agent.model, model_route(agent, options, team)
+    spec, provider = route.spec, route.provider
+    api_key = os.environ.get(route.api_key_env) if route.api_key_env else None
+    return make_model(spec, api_base=route.api_base,
                       api_key=api_key, rpm=settings.rpm or (provider and provider.rpm),
                       tpm=settings.tpm or (provider and provider.tpm), price=settings.price, policies=POLICIES,
-                      record=options.record, replay=options.replay)
+                      record=options.record, replay=options.replay, repair_turns=0)  # the runner repairs
 
 
 def _runners(agent: Agent, options: RunOptions, team: Team, ledger: Ledger, events: EventLog, memo: dict,
-             hooks: Hooks) -> list[AgentRunner]:
+             hooks: Hooks, transcripts: TranscriptLog) -> list[AgentRunner]:
     from roles.policies import POLICIES
 
     model = _model_for(agent, options, team)
@@ -88,7 +106,7 @@ def _runners(agent: Agent, options: RunOptions, team: Team, ledger: Ledger, even
         model = hooks.model(agent.name, model)
     return [AgentRunner(replica=name, agent_name=agent.name, role=agent.role, model=model, ledger=ledger,
                         events=events, memo=memo, policies=POLICIES, temperature=agent.model.temperature,
-                        max_tokens=agent.model.max_tokens, attempts=options.attempts)
+                        max_tokens=agent.model.max_tokens, attempts=options.attempts, transcripts=transcripts)
             for name in agent.replica_names()]
 
 
@@ -116,8 +134,9 @@ def assemble(run_dir: Path, options: RunOptions, team: Team, task: Any, prepared
     merge = (editor.settings.get("policy") if editor else None) or team.merge
     merger = Merger(card, merge, work, run_dir / "final_model", scripted_editor=POLICIES["editor"],
                     dev_n=getattr(prepared, "dev_n", 200))
+    transcripts = TranscriptLog(run_dir / "transcripts")
     runners = {r.replica: r for a in team.agents.values()
-               for r in _runners(a, options, team, ledger, events, calls, hooks)}
+               for r in _runners(a, options, team, ledger, events, calls, hooks, transcripts)}
     tree = _tree(run_dir, task, events)
     runtime = Runtime(team, card, work, merger, runners, tree, seed=options.seed, job_seconds=job_seconds)
     backends = tuple(sorted({r.model.name for r in runners.values()}))

@@ -44,7 +44,7 @@ class Memory:
         elif isinstance(payload, ResultPayload):
             o = payload.outcome
             self._experiment(round, Experiment(o.job_id, o.config, o.seed, o.status, o.dev_accuracy, "", round,
-                                               o.node))
+                                               o.node, curve=o.dev_curve))
         else:
             return
         self.heard.append((round, msg_id))

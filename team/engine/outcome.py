@@ -1,5 +1,6 @@
 """What a team's run produced, as the runtime hands it back: why it stopped, the final model's members and
-dev score, job counts, how busy the devices were, and who decided (model, memo, scripted fallback)."""
+dev score, job counts, how busy the devices were, and who decided in this session (model, repaired, memo,
+scripted fallback)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ class TeamOutcome:
     model_errors: int
     fallbacks: int
     backends: tuple[str, ...]
-    decisions: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # role -> {model, memo, fallback}
+    decisions: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # role -> this session's sources
+    # (model, repaired, fallback, memo); result.json counts every session's from events.jsonl (engine.control)
     final_node: str | None = None  # the tree node whose program made the final model's best member
     final_operators: tuple[str, ...] = ()  # the code changes that program carries
     nodes: int = 0  # programs in the tree of attempts (the starter aside)

@@ -4,13 +4,14 @@ server it cannot reach, fails with one line (exit 2) instead of waiting forever.
 
 from __future__ import annotations
 
+import os
 import socket
 from typing import Any
 from urllib.parse import urlparse
 
 from sandbox.errors import ConfigError
 
-__all__ = ["check_devices", "check_cluster", "check_reachable"]
+__all__ = ["check_devices", "check_cluster", "check_reachable", "api_base_problem", "check_models"]
 
 
 def check_devices(options: Any) -> None:
@@ -45,10 +46,15 @@ def check_reachable(host: str, port: int, timeout: float = 5.0) -> None:
 
 def api_base_problem(api_base: str, timeout: float = 3.0) -> str | None:
     """Why an OpenAI-compatible server at `api_base` cannot be reached, or None."""
-    url = urlparse(api_base)
-    port = url.port or (443 if url.scheme == "https" else 80)
     try:
-        check_reachable(url.hostname or "127.0.0.1", port, timeout)
+        url = urlparse(api_base)
+        port = url.port or (443 if url.scheme == "https" else 80)
+    except ValueError as exc:
+        return f"not a URL: {exc}"
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return "not an http(s) URL such as http://127.0.0.1:8000/v1"
+    try:
+        check_reachable(url.hostname, port, timeout)
     except OSError as exc:
         return _why(exc)
     return None
@@ -60,3 +66,54 @@ def _why(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError | socket.timeout):
         return "no answer (timed out)"
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def check_models(options: Any, team: Any, timeout: float = 3.0) -> None:
+    """Every LLM agent's server answers and its key variable is set: one line for what is not, before
+    any call (else each decision would fail its attempts and fall back, and the run would look fine)."""
+    from team.engine.assemble import model_route
+
+    if options.replay:
+        return  # a cassette answers
+    unset: dict[str, list[str]] = {}
+    servers: dict[str, list[str]] = {}
+    keyless: dict[str, list[str]] = {}  # a provider's own endpoint, its key from the provider's variable
+    for agent in team.agents.values():
+        route = model_route(agent, options, team)
+        if agent.kind == "sampler" or route.spec == "scripted" or route.spec.startswith("replay:"):
+            continue
+        if route.api_key_env and not os.environ.get(route.api_key_env):
+            unset.setdefault(route.api_key_env, []).append(agent.name)
+        if route.api_base:
+            servers.setdefault(route.api_base, []).append(agent.name)
+        elif not route.api_key_env:
+            keyless.setdefault(route.spec, []).append(agent.name)
+    problems = [f"{_where(team)}: api_key_env {var} (agents {', '.join(names)}) is not set in the environment"
+                for var, names in unset.items()]
+    problems += [p for spec, names in keyless.items() if (p := _provider_key_problem(spec, names))]
+    for base, names in servers.items():
+        why = api_base_problem(base, timeout)
+        if why:
+            flag = "--api-base" if options.api_base == base else f"api_base of agents {', '.join(names)}:"
+            problems.append(f"{flag} {base}: no model server answers there ({why})")
+    if problems:
+        raise ConfigError(problems)
+
+
+def _provider_key_problem(spec: str, agents: list[str]) -> str | None:
+    """The provider's key variable (litellm knows its name) when it is unset, for a model on its own endpoint."""
+    from team.models.litellm_backend import _import_litellm
+
+    try:
+        env = _import_litellm().validate_environment(model=spec)
+    except Exception:  # noqa: BLE001 - a provider litellm cannot tell about: the first call will say
+        return None
+    keys = [k for k in env.get("missing_keys") or [] if k.endswith("_KEY")]  # a base URL may have a default
+    if env.get("keys_in_environment") or not keys:
+        return None
+    return (f"model {spec} (agents {', '.join(agents)}): {', '.join(keys)} is not set in the environment "
+            f"(set it, name another variable with api_key_env, or point api_base at a server)")
+
+
+def _where(team: Any) -> str:
+    return f"{team.path}:1" if getattr(team, "path", None) else f"team {team.name}"

@@ -7,6 +7,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from team.engine.control import backend_labels, control_line, decisions, fallback_calls
+from team.engine.events import read_events
+
 __all__ = ["RunResult"]
 
 
@@ -34,7 +37,8 @@ class RunResult:
     device_slots: int
     prior: str = "reference"
     final_config: dict | None = None
-    decisions: dict[str, dict[str, int]] = field(default_factory=dict)
+    decisions: dict[str, dict[str, Any]] = field(default_factory=dict)  # role -> model/repaired/fallback/...
+    control: str = ""  # one sentence: who made the decisions (team.engine.control)
     final_node: str | None = None  # the program (tree node) behind the final model's best member
     final_operators: list[str] = field(default_factory=list)  # its code changes against the starter
     tree_nodes: int = 0
@@ -42,18 +46,21 @@ class RunResult:
     @classmethod
     def build(cls, run_dir: Path, team: Any, task: Any, options: Any, verdict: dict, outcome: Any,
               ledger: Any, spent: dict) -> RunResult:
+        rows = read_events(Path(run_dir) / "events.jsonl")  # every session's decisions, each call once
+        by_role, by_llm = decisions(rows), decisions(rows, key="llm")
+        fallbacks = fallback_calls(rows)
         return cls(run_id=run_dir.name, team=team.name, task=task.name, seed=options.seed,
                    baseline_score=verdict["baseline_score"], test_score=verdict["test_score"],
                    flags=verdict.get("flags", []), n=verdict.get("n"), dev_score=outcome.final_dev,
                    final_members=list(outcome.final_members), budget_used=spent,
                    budget_limits=ledger.limits_out(), spend_by_role=ledger.per_role(),
-                   spend_by_agent=ledger.per_agent(), backend=list(outcome.backends), jobs=dict(outcome.jobs),
-                   faults={"model_errors": outcome.model_errors, "fallbacks": outcome.fallbacks},
+                   spend_by_agent=ledger.per_agent(), backend=backend_labels(outcome.backends, by_llm),
+                   jobs=dict(outcome.jobs), faults={"model_errors": outcome.model_errors, "fallbacks": fallbacks},
                    stop_reason=outcome.stop_reason, device_busy_share=outcome.busy_share(spent["wall"]),
                    device_slots=outcome.capacity, prior=options.prior,
-                   final_config=_final_config(run_dir, outcome.final_members), decisions=dict(outcome.decisions),
-                   final_node=outcome.final_node, final_operators=list(outcome.final_operators),
-                   tree_nodes=outcome.nodes)
+                   final_config=_final_config(run_dir, outcome.final_members), decisions=by_role,
+                   control=control_line(by_role), final_node=outcome.final_node,
+                   final_operators=list(outcome.final_operators), tree_nodes=outcome.nodes)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

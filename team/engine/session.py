@@ -30,7 +30,7 @@ from team.engine.ledger import Ledger
 from team.engine.lock import RunLock
 from team.engine.options import Hooks, RunOptions, effective_limits, run_dir_for
 from team.engine.outcome import TeamOutcome
-from team.engine.preflight import check_cluster, check_devices
+from team.engine.preflight import check_cluster, check_devices, check_models
 from team.engine.restore import memos, previous_wall, restore_spend
 from team.engine.result import RunResult
 
@@ -96,6 +96,7 @@ class Session:
         with RunLock(self.run_dir):
             check_devices(self.options)
             check_cluster(self.options)
+            await asyncio.to_thread(check_models, self.options, self.team)  # probes servers, may load litellm
             rows = read_events(self.run_dir / "events.jsonl") if self.resume else []
             if not self.resume:
                 (self.run_dir / "manifest.json").write_text(json.dumps(self._manifest(), indent=2, default=str))

@@ -1,7 +1,9 @@
 """The litellm backend: any provider string (`openai/...`, `anthropic/...`, `ollama/...`,
 `hosted_vllm/...`) or a local OpenAI-compatible server via `api_base`. litellm is imported on the first
 call only (in a thread, offline price map); calls are rate limited, retried with backoff, and their
-replies validated against the output schema with bounded repair turns.
+replies validated against the output schema with bounded repair turns (`repair_turns=0` when the caller
+runs its own repair turns, as team.engine.conversation does: the failed reply, its problems and its
+usage travel on the ModelOutputError).
 """
 
 from __future__ import annotations
@@ -86,8 +88,9 @@ class LiteLLMBackend:
             try:
                 output = parse_output(text, request.output_type)
             except ValidationError as exc:
-                if turn == self.repair_turns:
-                    raise output_error(f"{self.where}: {describe_request(request)}", exc, turn) from None
+                if turn == self.repair_turns:  # what the turns said and cost goes with the error
+                    raise output_error(f"{self.where}: {describe_request(request)}", exc, turn, text=text,
+                                       usage=usage, cost_usd=pricing.cost(litellm, usage)) from None
                 messages += [_msg("assistant", text), _msg("user", repair_prompt(exc))]
                 continue
             return Response(output, text, usage, pricing.cost(litellm, usage),

@@ -1,7 +1,8 @@
 """From finished cells to the comparison: per task, arm and seed the scores, budget and flags; per task
 and arm the mean with its bootstrap interval, the dev–test gap and failures; per arm the paired
 difference to the reference arm (solo) with a win/loss/tie call and its p-values; per task the minimum
-detectable difference (`mde`, from the noise floor and the seeds completed) and the matched-budget check.
+detectable difference (`mde`, from the noise floor and the seeds completed), the matched-budget check, and
+the scripted-fallback check (cells whose LLM decisions fell back more than FALLBACK_FLAG are flagged).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from team.engine.control import fallback_share, totals
 from team.engine.events import read_events
 from team.studies.power import mde as min_detectable
 from team.studies.power import power_brief
@@ -23,11 +25,15 @@ from team.studies.stats import (
     summarize,
 )
 
-__all__ = ["compute_used", "compute_warnings", "analyse", "cell_row", "best_curve", "check_budgets", "tie_text", "MATCHED_KEYS"]
+__all__ = ["compute_used", "compute_warnings", "analyse", "cell_row", "cell_fallback", "best_curve", "check_budgets",
+           "check_fallbacks", "tie_text", "MATCHED_KEYS", "FALLBACK_FLAG"]
 
 MATCHED_KEYS = ("job_seconds", "tokens", "usd")  # what every arm of a task must share; wall is not compute
 _TOLERANCE = 1e-3  # limits are written by the same code path: they must agree to rounding
 _OVERSHOOT = 0.05  # the ledger settles a killed job's true seconds, a little past its reservation
+# A cell whose LLM decisions fell back to the scripted policy more often than this is flagged: past one in
+# five, the scripted policy shaped the run as much as the LLM did, and the arm no longer measures its model.
+FALLBACK_FLAG = 0.2
 
 
 def best_curve(run_dir: Path) -> list[tuple[float, float]]:
@@ -46,8 +52,14 @@ def best_curve(run_dir: Path) -> list[tuple[float, float]]:
     return points
 
 
+def cell_fallback(result: Mapping[str, Any]) -> float | None:
+    """The share of a run's LLM decisions that the scripted policy made instead (None: no LLM decided)."""
+    return fallback_share(totals(result.get("decisions") or {}))
+
+
 def cell_row(result: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
     return {"test_score": cell_score(result), "dev_score": result.get("dev_score"),
+            "fallback_share": cell_fallback(result),
             "baseline_score": result.get("baseline_score"), "flags": result.get("flags", []),
             "failure": failure_reason(result), "budget_used": result.get("budget_used", {}),
             "budget_limits": result.get("budget_limits", {}), "stop_reason": result.get("stop_reason"),
@@ -64,9 +76,11 @@ def _arm_summary(seeds: Mapping[int, dict], results: Sequence[Mapping[str, Any]]
     tests = [seeds[s]["test_score"] for s in order]
     gap = dev_test_gap([seeds[s]["dev_score"] for s in order], tests)
     used = [seeds[s]["budget_used"].get("job_seconds") for s in order if seeds[s]["budget_used"]]
+    shares = [seeds[s]["fallback_share"] for s in order if seeds[s].get("fallback_share") is not None]
     return {**_interval(summarize(tests)), "dev_test_gap": _interval(gap) if gap else None,
             "failures": count_failures(results),
             "job_seconds_used_mean": round(sum(used) / len(used), 3) if used else None,
+            "fallback_share_mean": round(sum(shares) / len(shares), 4) if shares else None,
             "compute": compute_used([seeds[s] for s in order])}
 
 
@@ -175,8 +189,18 @@ def analyse(cells: Sequence[Mapping[str, Any]], *, limits: Mapping[str, Mapping[
         tasks[task] = {"noise": brief, "mde": power["mde"], "power": power,
                        "arms": {a: {**summaries[a], "seeds": arms[a]} for a in arms},
                        "paired": paired, "budget": check_budgets(arms, limits[task]),
-                       "warnings": compute_warnings(summaries)}
+                       "warnings": compute_warnings(summaries),
+                       "fallback": check_fallbacks(arms)}
     return {"reference_arm": reference, "tasks": tasks}
+
+
+def check_fallbacks(arms: Mapping[str, Mapping[int, dict]], threshold: float = FALLBACK_FLAG) -> dict[str, Any]:
+    """Cells whose LLM decisions fell back to the scripted policy more than `threshold`: there the arm
+    measured its scripted fallback, not its LLM."""
+    flagged = [f"{arm} s{seed}: {row['fallback_share']:.0%} of its LLM decisions fell back"
+               for arm, seeds in arms.items() for seed, row in sorted(seeds.items())
+               if row.get("fallback_share") is not None and row["fallback_share"] > threshold]
+    return {"threshold": threshold, "flagged": flagged}
 
 
 def _noise_brief(floor: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -27,7 +27,7 @@ def _signed(value: float | None) -> str:
 
 def summary_table(task: dict[str, Any], reference: str | None) -> tuple[list[str], list[list[str]]]:
     head = ["arm", "mean test", "95% CI", f"paired diff vs {reference or '-'}", "diff 95% CI", "diff t-CI",
-            "p (t / Wilcoxon)", "call", "dev−test gap", "failures", "job-s used (mean)"]
+            "p (t / Wilcoxon)", "call", "dev−test gap", "failures", "job-s used (mean)", "scripted fallback"]
     rows = []
     for name, arm in task["arms"].items():
         diff = task["paired"].get(name)
@@ -40,8 +40,20 @@ def summary_table(task: dict[str, Any], reference: str | None) -> tuple[list[str
                      _p_values(diff), (diff.get("verdict") or diff["call"]) if diff else "-",
                      _signed(gap["mean"]) if gap else "-",
                      f"{fails['failures']}/{fails['runs']}" + (f" ({fails['flagged']} flagged)" if fails["flagged"] else ""),
-                     _f(arm["job_seconds_used_mean"], 1)])
+                     _f(arm["job_seconds_used_mean"], 1), _share(arm.get("fallback_share_mean"))])
     return head, rows
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _fallback_line(task: dict) -> str:
+    fb = task.get("fallback") or {}
+    if not fb:
+        return "scripted fallback: not checked"
+    head = f"scripted fallback: cells whose LLM decisions fell back more than {fb['threshold']:.0%} are flagged"
+    return head + (" — FLAGGED: " + "; ".join(fb["flagged"]) if fb["flagged"] else " — none")
 
 
 def _p_values(diff: dict | None) -> str:
@@ -104,7 +116,7 @@ def _budget_line(budget: dict) -> str:
 
 def _task_lines(name: str, task: dict, reference: str | None) -> list[str]:
     lines = [f"## Task {name}", "", f"- {_noise_line(task['noise'])}", f"- {_power_line(task)}",
-             f"- {_budget_line(task['budget'])}", ""]
+             f"- {_budget_line(task['budget'])}", f"- {_fallback_line(task)}", ""]
     lines += _md_table(*summary_table(task, reference))
     lines += ["", "Compute per arm (means over seeds; slot-seconds available = wall-clock limit × job slots):", ""]
     lines += _md_table(*compute_table(task))
@@ -219,6 +231,7 @@ def write_html(comparison: dict, path: Path) -> Path:
         parts += [f"<h2>Task {html.escape(name)}</h2>", f"<p>{html.escape(_noise_line(task['noise']))}</p>",
                   f"<p>{html.escape(_power_line(task))}</p>",
                   f"<p>{html.escape(_budget_line(task['budget']))}</p>",
+                  f"<p>{html.escape(_fallback_line(task))}</p>",
                   _html_table(*summary_table(task, comparison["reference_arm"])),
                   f'<img alt="best score against job-seconds" src="data:image/png;base64,{_curve_plot(name, task)}">',
                   f'<img alt="per-seed test scores" src="data:image/png;base64,{_score_plot(name, task)}">',

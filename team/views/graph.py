@@ -45,7 +45,10 @@ def _settings(agent) -> str:
     return f", settings {changed}" if changed else ""
 
 
-def draw_png(team: Team, path: str | Path, counts: dict[str, int] | None = None) -> Path:
+def draw_png(team: Team, path: str | Path, counts: dict[str, int] | None = None,
+             areas: dict[str, tuple[int, int, int]] | None = None) -> Path:
+    """The picture; `areas`, when given, is filled with each agent's circle in image pixels (x, y, r), for
+    an HTML image map."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -73,7 +76,20 @@ def draw_png(team: Team, path: str | Path, counts: dict[str, int] | None = None)
     ax.set_title(f"team {team.name}")
     ax.axis("off")
     fig.tight_layout()
+    if areas is not None:
+        areas.update(_node_areas(fig, ax, pos))
     out = Path(path)
     fig.savefig(out)
     plt.close(fig)
+    return out
+
+
+def _node_areas(fig, ax, pos) -> dict[str, tuple[int, int, int]]:
+    fig.canvas.draw()  # fixes the layout, so data coordinates map to the pixels savefig writes
+    height = fig.get_size_inches()[1] * fig.dpi
+    radius = int((2600 / 3.14159) ** 0.5 * fig.dpi / 72)  # node_size is in points squared
+    out = {}
+    for node, xy in pos.items():
+        x, y = ax.transData.transform(xy)
+        out[str(node)] = (int(x), int(height - y), radius)
     return out

@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from team.engine.events import read_events
+from team.views.transcripts import write_transcripts
 
 __all__ = ["write_report"]
 
@@ -22,10 +24,13 @@ def write_report(run_dir: Path) -> Path:
     rows = read_events(run_dir / "events.jsonl")
     result = _load(run_dir / "result.json")
     manifest = _load(run_dir / "manifest.json")
-    plots = _plots(run_dir, rows, result, manifest)
-    md = _markdown(rows, result, manifest, plots, run_dir)
+    pages = {agent: p.relative_to(run_dir).as_posix() for agent, p in write_transcripts(run_dir).items()}
+    areas: dict[str, tuple[int, int, int]] = {}
+    plots = _plots(run_dir, rows, result, manifest, areas)
+    md = _markdown(rows, result, manifest, plots, run_dir, pages)
     (run_dir / "report.md").write_text(md, encoding="utf-8")
-    (run_dir / "report.html").write_text(_html(md, run_dir, plots), encoding="utf-8")
+    (run_dir / "report.html").write_text(_html(md, run_dir, plots, _graph_links(pages, areas, result)),
+                                         encoding="utf-8")
     return run_dir / "report.md"
 
 
@@ -37,10 +42,11 @@ def _jobs(rows: list[dict]) -> list[dict]:
     return [r for r in rows if r.get("event") == "job_finished" and r.get("kind") != "dev_eval"]
 
 
-def _markdown(rows: list[dict], result: dict, manifest: dict, plots: dict[str, str], run_dir: Path) -> str:
-    lines = _header(result, manifest) + _graph_at_work(rows, result) + _experiments(rows) + _tree(rows)
-    lines += _final_diff(run_dir, rows, result) + _kept(rows)
-    lines += ["", "## Spend per role", "", "| role | job-seconds | tokens | usd | model calls |", "|---|---|---|---|---|"]
+def _markdown(rows: list[dict], result: dict, manifest: dict, plots: dict[str, str], run_dir: Path,
+              pages: dict[str, str]) -> str:
+    lines = _header(result, manifest) + _who_decided(result, pages) + _graph_at_work(rows, result)
+    lines += _experiments(rows) + _tree(rows) + _final_diff(run_dir, rows, result) + _kept(rows)
+    lines += ["", "## Spend per role", "", "| role | job-seconds | tokens | usd | model calls (turns) |", "|---|---|---|---|---|"]
     for role, spend in sorted(result.get("spend_by_role", {}).items()):
         lines.append(f"| {role or 'harness'} | {spend.get('job_seconds', 0):.1f} | {spend.get('tokens', 0):.0f} | "
                      f"{spend.get('usd', 0):.4f} | {spend.get('model_calls', 0):.0f} |")
@@ -57,6 +63,7 @@ def _header(result: dict, manifest: dict) -> list[str]:
             f"- final model: {', '.join(result.get('final_members', [])) or 'none'} "
             f"(dev {_f(result.get('dev_score'))})",
             f"- flags: {', '.join(f['flag'] + ': ' + f['reason'] for f in result.get('flags', [])) or 'none'}",
+            f"- {result.get('control') or 'decisions: -'}",
             f"- stopped: {result.get('stop_reason', '')}",
             f"- budget used: {_budget(result)}",
             f"- device busy share: {_f(result.get('device_busy_share'))}; model errors "
@@ -64,11 +71,35 @@ def _header(result: dict, manifest: dict) -> list[str]:
             f"{result.get('faults', {}).get('fallbacks', 0)}"]
 
 
+def _who_decided(result: dict, pages: dict[str, str]) -> list[str]:
+    """Per role: decisions the model made (at once, after repair turns), scripted fallbacks and why."""
+    lines = ["", "## Who decided", "", result.get("control") or "", "",
+             "| role | model | repaired | fallback | scripted | repair turns | why it fell back |",
+             "|---|---|---|---|---|---|---|"]
+    for role, d in sorted(result.get("decisions", {}).items()):
+        why = "; ".join(f"{n}× {w}" for w, n in d.get("why", {}).items()).replace("|", "/") or "-"
+        lines.append(f"| {role} | {d.get('model', 0)} | {d.get('repaired', 0)} | {d.get('fallback', 0)} | "
+                     f"{d.get('scripted', 0)} | {d.get('repair_turns', 0)} | {why} |")
+    if pages:
+        lines += ["", "Conversations (every prompt, raw reply, repair turn and decision):", ""]
+        lines += [f"- [{agent}]({page})" for agent, page in sorted(pages.items())]
+    return lines
+
+
+def _graph_links(pages: dict[str, str], areas: dict[str, tuple[int, int, int]], result: dict) -> str:
+    """An image map over the role graph's agents and a list beside it, each opening the agent's conversations."""
+    spots = "".join(f'<area shape="circle" coords="{x},{y},{r}" href="{html.escape(pages[a])}" alt="{html.escape(a)}">'
+                    for a, (x, y, r) in areas.items() if a in pages)
+    items = "".join(f'<li><a href="{html.escape(p)}">{html.escape(a)}</a></li>' for a, p in sorted(pages.items()))
+    return (f'<map name="roles">{spots}</map><div class="agents"><b>Conversations</b> (click an agent)'
+            f"<ul>{items}</ul></div>") if pages else ""
+
+
 def _graph_at_work(rows: list[dict], result: dict) -> list[str]:
     lines = ["", "## The graph at work", "", "| edge | payloads | messages |", "|---|---|---|"]
     for edge, (kinds, n) in sorted(edge_counts(rows).items()):
         lines.append(f"| {edge} | {', '.join(sorted(kinds))} | {n} |")
-    lines += ["", "| agent | model calls | jobs | tokens | job-seconds |", "|---|---|---|---|---|"]
+    lines += ["", "| agent | decisions | jobs | tokens | job-seconds |", "|---|---|---|---|---|"]
     spend = result.get("spend_by_agent", {})
     for agent, row in sorted(agent_table(rows, spend).items()):
         lines.append(f"| {agent} | {row['calls']} | {row['jobs']} | {row['tokens']:.0f} | {row['job_seconds']:.1f} |")
@@ -161,7 +192,7 @@ def edge_counts(rows: list[dict]) -> dict[str, tuple[set[str], int]]:
 
 
 def agent_table(rows: list[dict], spend: dict[str, dict]) -> dict[str, dict[str, float]]:
-    """Per replica: model calls, jobs run, tokens and job-seconds charged."""
+    """Per replica: decisions made (each may take several model calls), jobs run, tokens and job-seconds."""
     table: dict[str, dict[str, float]] = {}
 
     def row(agent: str) -> dict[str, float]:
@@ -188,7 +219,8 @@ def _budget(result: dict) -> str:
                      for k in ("wall", "job_seconds", "tokens", "usd", "model_calls"))
 
 
-def _plots(run_dir: Path, rows: list[dict], result: dict, manifest: dict) -> dict[str, str]:
+def _plots(run_dir: Path, rows: list[dict], result: dict, manifest: dict,
+           areas: dict[str, tuple[int, int, int]]) -> dict[str, str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -220,19 +252,19 @@ def _plots(run_dir: Path, rows: list[dict], result: dict, manifest: dict) -> dic
     ax.set(xlabel="job-seconds", title="spend per role")
     fig.tight_layout()
     out["spend"] = _save(fig, run_dir / "plot_spend.png")
-    graph = _graph(run_dir, manifest, rows)
+    graph = _graph(run_dir, manifest, rows, areas)
     if graph:
         out["graph"] = graph
     return out
 
 
-def _graph(run_dir: Path, manifest: dict, rows: list[dict]) -> str | None:
+def _graph(run_dir: Path, manifest: dict, rows: list[dict], areas: dict) -> str | None:
     try:
         from team.config.topology import load_team
         from team.views.graph import draw_png
 
         counts = {edge: n for edge, (_, n) in edge_counts(rows).items()}
-        return str(draw_png(load_team(manifest["team"]["path"]), run_dir / "plot_graph.png", counts))
+        return str(draw_png(load_team(manifest["team"]["path"]), run_dir / "plot_graph.png", counts, areas))
     except Exception:  # noqa: BLE001 - the team file may have moved; the report still stands
         return None
 
@@ -245,7 +277,20 @@ def _save(fig: Any, path: Path) -> str:
     return str(path)
 
 
-def _html(md: str, run_dir: Path, plots: dict[str, str]) -> str:
+def _inline(text: str) -> str:
+    """Escaped text with its markdown links as links."""
+    return re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", r'<a href="\2">\1</a>', html.escape(text).replace("**", ""))
+
+
+def _figure(name: str, path: str, graph_links: str) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    if name == "graph" and graph_links:
+        return (f'<figure class="graph"><img alt="{name}" usemap="#roles" src="data:image/png;base64,{data}">'
+                f"{graph_links}<figcaption>{name}</figcaption></figure>")
+    return f'<figure><img alt="{name}" src="data:image/png;base64,{data}"><figcaption>{name}</figcaption></figure>'
+
+
+def _html(md: str, run_dir: Path, plots: dict[str, str], graph_links: str = "") -> str:
     body = []
     in_table = False
     for line in md.splitlines():
@@ -267,15 +312,16 @@ def _html(md: str, run_dir: Path, plots: dict[str, str]) -> str:
             level = len(line) - len(line.lstrip("#"))
             body.append(f"<h{level}>{html.escape(line.lstrip('# '))}</h{level}>")
         elif line.startswith("- "):
-            body.append(f"<li>{html.escape(line[2:]).replace('**', '')}</li>")
+            body.append(f"<li>{_inline(line[2:])}</li>")
         elif line:
             body.append(f"<p>{html.escape(line)}</p>")
     if in_table:
         body.append("</table>")
-    for name, path in plots.items():
-        data = base64.b64encode(Path(path).read_bytes()).decode()
-        body.append(f'<figure><img alt="{name}" src="data:image/png;base64,{data}"><figcaption>{name}</figcaption></figure>')
+    body += [_figure(name, path, graph_links) for name, path in plots.items()]
+    if graph_links and "graph" not in plots:
+        body.append(graph_links)
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"
              "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}"
-             "img{max-width:100%}")
+             "img{max-width:100%}figure.graph{display:flex;gap:1em;align-items:flex-start}"
+             "figure.graph img{max-width:none}.agents ul{margin:.3em 0}")
     return f"<!doctype html><meta charset=utf-8><title>{html.escape(run_dir.name)}</title><style>{style}</style>" + "\n".join(body)

@@ -78,7 +78,7 @@ def _accepted(msg: Any) -> Experiment | None:
         return p.experiment
     if isinstance(p, ResultPayload) and p.outcome.status == "ok" and p.outcome.dev_accuracy is not None:
         o = p.outcome  # no critic between: an ok job is accepted
-        return Experiment(o.job_id, o.config, o.seed, o.status, o.dev_accuracy, "accept", msg.round)
+        return Experiment(o.job_id, o.config, o.seed, o.status, o.dev_accuracy, "accept", msg.round, o.dev_curve)
     return None
 
 

@@ -19,7 +19,7 @@ from team.engine.messages import PlanPayload, VerdictPayload
 if TYPE_CHECKING:  # pragma: no cover
     from team.engine.runtime import Actor, Runtime
 
-__all__ = ["plan_rounds", "subplan", "director_verdict", "learn", "clean_config", "round_limit"]
+__all__ = ["plan_rounds", "subplan", "director_verdict", "learn", "clean_config", "round_limit", "budget_left"]
 
 
 def round_limit(rt: Runtime, agent: str) -> int:
@@ -65,7 +65,7 @@ def planner_context(rt: Runtime, actor: Actor, r: int, n: int, *, share: tuple =
     return DirectorContext(task=rt.card, round=r, n_proposals=n, history=mem.history(r), best_dev=mem.best_dev(r - 2),
                            rounds_left=round_limit(rt, actor.agent) - r + 1, plateau=mem.plateau(r - 2),
                            plateau_limit=rt.team.plateau or rt.team.rounds, seed=_seed(rt, actor.agent),
-                           budget_left=_budget_left(rt), instructions=actor.role.prompt,
+                           budget_left=budget_left(rt), instructions=actor.role.prompt,
                            settings=dict(actor.role.settings), share=share, review=review, fix=dict(fix or {}),
                            log=mem.log_entries(r - 2))
 
@@ -155,7 +155,8 @@ def _seed(rt: Runtime, agent: str) -> int:
     return rt.seed + 1000 * entries.index(agent) if agent in entries else rt.seed
 
 
-def _budget_left(rt: Runtime) -> dict[str, float]:
+def budget_left(rt: Runtime) -> dict[str, float]:
+    """What the ledger has left of each limited resource (what a prompt says the budget is)."""
     ledger = rt.work.ledger
     return {k: round(ledger.left(k), 3) for k in ledger.limits}
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from roles.context import CriticContext, Experiment, MergeReviewContext, PlanReviewContext
 from roles.schemas import Verdict
+from team.engine.acts.plan import budget_left
 from team.engine.messages import MergePayload, PlanPayload, ResultPayload, VerdictPayload
 from team.engine.scoreboard import pooled_dev
 
@@ -27,7 +28,8 @@ async def review_result(rt: Runtime, actor: Actor, msg: Any, signal: Any) -> Non
     ctx = CriticContext(task=rt.card, round=msg.round, outcome=p.outcome, best_dev=rt.merger.best_dev,
                         noise=rt.merger.noise, confirmations=p.confirmations, flags=_flags(rt, p),
                         revisions_left=revisions_left(rt, actor.agent, msg.loops), instructions=actor.role.prompt,
-                        settings=dict(actor.role.settings), diff=rt.tree.diff(node) if node else "")
+                        settings=dict(actor.role.settings), diff=rt.tree.diff(node) if node else "",
+                        budget_left=budget_left(rt))
     verdict = (await actor.runner.think(ctx, round=msg.round, key=msg.id, parent=msg.id, handler="result")).output
     await _decided(rt, actor, msg, verdict, "result")
 
@@ -76,7 +78,8 @@ async def _route(rt: Runtime, who: str, msg: Any, verdict: Verdict, subject: str
         o = payload.outcome
         dev = pooled_dev(o, payload.confirmations)
         ops = rt.tree.node(o.node).operators if o.node in rt.tree.nodes else ()
-        experiment = Experiment(o.job_id, o.config, o.seed, o.status, dev, verdict.decision, msg.round, o.node, ops)
+        experiment = Experiment(o.job_id, o.config, o.seed, o.status, dev, verdict.decision, msg.round, o.node, ops,
+                                o.dev_curve)
         rt.judged(experiment)
         rt.tree.judged(o.job_id, verdict.decision)
         if verdict.decision != "revise" and payload.confirmations:

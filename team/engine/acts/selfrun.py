@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from roles.context import Experiment, JobOutcome, SamplerContext, SoloContext
 from roles.schemas import Plan, SoloStep
-from team.engine.acts.plan import clean_config
+from team.engine.acts.plan import budget_left, clean_config
 from team.engine.messages import Candidate, ResultPayload
 from team.engine.tree import ROOT
 from team.engine.workshop import job_key
@@ -96,7 +96,7 @@ async def _solo(rt: Runtime, actor: Actor, at: _Step, last: JobOutcome | None) -
     pending = tuple(c for (who, _), c in sorted(rt.pending_configs.items()) if who == actor.replica)
     ctx = SoloContext(task=rt.card, round=at.step, history=history, last=last, best_dev=rt.merger.best_dev,
                       rounds_left=max(rt.team.rounds - rt.steps, 0), seed=rt.seed, instructions=actor.role.prompt,
-                      settings=dict(actor.role.settings), pending=pending)
+                      settings=dict(actor.role.settings), pending=pending, budget_left=budget_left(rt))
     step: SoloStep = (await actor.runner.think(ctx, round=at.step, key=f"l{at.lane}", parent=at.parent,
                                                handler="step")).output
     if last is not None:
@@ -137,7 +137,7 @@ async def _keep(rt: Runtime, actor: Actor, at: _Step, o: JobOutcome, keep: bool,
     """The agent's own verdict on its last result; a kept one becomes the final model when it is the best."""
     ok = keep and _scored(o)
     r = at.step - 1 if round is None else round
-    e = Experiment(o.job_id, o.config, o.seed, o.status, o.dev_accuracy, "accept" if ok else "reject", r)
+    e = Experiment(o.job_id, o.config, o.seed, o.status, o.dev_accuracy, "accept" if ok else "reject", r, o.dev_curve)
     actor.memory.learned[o.job_id] = (r, e)
     rt.judged(e)
     rt.work.events.emit("verdict", round=r, job_id=o.job_id, decision=e.verdict, reasons=[why],

@@ -12,7 +12,7 @@ from roles.context import EngineerContext, Experiment, JobOutcome
 from roles.schemas import JobSpec, Proposal
 from sandbox.errors import ConfigError
 from tasks.solutions import PatchError
-from team.engine.acts.plan import clean_config, learn, plan_rounds
+from team.engine.acts.plan import budget_left, clean_config, learn, plan_rounds
 from team.engine.messages import PlanPayload, ProposalPayload, ResultPayload, VerdictPayload
 from team.engine.workshop import job_key
 
@@ -103,7 +103,8 @@ def _context(rt: Runtime, actor: Actor, msg: Any, proposal: Proposal, parent: st
                            wall_seconds=rt.job_seconds, instructions=actor.role.prompt,
                            settings=dict(actor.role.settings), reasons=reasons, node=parent,
                            operator=proposal.operator, files=dict(rt.tree.solution(parent).files),
-                           applied=node.operators, stderr=last.stderr_tail if last else "", attempt=attempt)
+                           applied=node.operators, stderr=last.stderr_tail if last else "", attempt=attempt,
+                           budget_left=budget_left(rt))
 
 
 def _program(rt: Runtime, parent: str, spec: JobSpec, config: dict) -> Any:

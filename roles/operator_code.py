@@ -15,6 +15,8 @@ NEW_CONSTANTS: dict[str, dict[str, tuple]] = {
     "holdout_best": {"HOLDOUT_N": (128,)},
     "replay": {"REPLAY_EVERY": (4,), "REPLAY_WEIGHT": (0.3,), "REPLAY_ROWS": (2000,)},
     "warm_restarts": {"RESTARTS": (2,), "RESTART_DECAY": (0.5,)},
+    "wsd_schedule": {"DECAY_FROM": (0.7,)},
+    "batch_ramp": {"RAMP_DIV": (4,), "RAMP_UNTIL": (0.5,)},
 }
 
 _SORTED_ROWS = '''
@@ -147,5 +149,28 @@ def lr_at(progress: float) -> float:
     rest = min(1.0, (progress - WARMUP_FRAC) / max(1e-9, 1.0 - WARMUP_FRAC)) * RESTARTS
     cycle = min(int(rest), RESTARTS - 1)
     return RESTART_DECAY**cycle * 0.5 * (1.0 + math.cos(math.pi * (rest - cycle)))
+'''},
+    "wsd_schedule": {"lr_at": '''
+def lr_at(progress: float) -> float:
+    """[operator: wsd_schedule] Warmup, then the peak rate held until DECAY_FROM of the run, then a
+    linear decay to zero (warmup-stable-decay): a short run spends more of itself at the peak."""
+    if WARMUP_FRAC > 0 and progress < WARMUP_FRAC:
+        return max(progress / WARMUP_FRAC, 1e-3)
+    if progress < DECAY_FROM:
+        return 1.0
+    return max(0.0, (1.0 - progress) / max(1e-9, 1.0 - DECAY_FROM))
+'''},
+    "batch_ramp": {"next_batch": '''
+def next_batch(data: dict, step: int, progress: float, gen: torch.Generator, memory: dict):
+    """[operator: batch_ramp] Small batches first: BATCH_SIZE / RAMP_DIV random rows at the start,
+    growing linearly to BATCH_SIZE by RAMP_UNTIL of the run (many cheap updates while the model is far
+    off), each batch cut to its longest row."""
+    share = min(1.0, 1.0 / RAMP_DIV + (1.0 - 1.0 / RAMP_DIV) * progress / RAMP_UNTIL)
+    size = max(1, int(round(BATCH_SIZE * share)))
+    index = torch.randint(len(data["ids"]), (size,), generator=gen)
+    if step % (5 * LOG_EVERY) == 0:
+        log({"step": step, "batch_size": size})
+    width = int(data["lengths"][index].max())
+    return data["ids"][index, :width].to(DEVICE), data["targets"][index, :width].to(DEVICE)
 '''},
 }

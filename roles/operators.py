@@ -164,6 +164,10 @@ OPERATORS: dict[str, Operator] = {op.name: op for op in (
              ("extra_loss",)),
     Operator("warm_restarts", "cosine schedule with warm restarts, each peak lower than the last", "code",
              ("lr_at",)),
+    Operator("wsd_schedule", "warmup-stable-decay: the peak learning rate held until late, then a linear decay",
+             "code", ("lr_at",)),
+    Operator("batch_ramp", "small batches first, growing to the full batch size by mid-run", "code",
+             ("next_batch",)),
     Operator("tune", "move one or two constants (learning rate, batch size, warmup, weight decay)", "constants",
              (), apply_fn=_tune),
 )}

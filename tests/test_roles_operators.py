@@ -54,7 +54,7 @@ def base(prepared):  # noqa: F811
 def runs(base, prepared, tmp_path_factory):  # noqa: F811
     """The tiny starter and each operator applied to it, run once each."""
     root, p = tmp_path_factory.mktemp("ops"), prepared["reverse"]
-    out = {"starter": _run(base, p, root / "starter")}
+    out = {"starter": _run(base, p, root / "starter"), "constants": constants(base)}
     for name in OPERATORS:
         solution, _ = apply_operator(name, base, random.Random(0))
         out[name] = _run(set_constants(solution, SHORT.get(name, {})), p, root / name)
@@ -109,6 +109,24 @@ def test_warm_restarts_raise_the_learning_rate_again(runs):
     assert max(lrs[low:]) > 2 * lrs[low]
     starter_lrs = [r["lr"] for r in _rows(runs["starter"], "lr")]
     assert all(b <= a for a, b in zip(starter_lrs[5:], starter_lrs[6:], strict=False))  # cosine only decays
+
+
+def test_wsd_holds_the_peak_rate_then_decays(runs):
+    lrs = [r["lr"] for r in _rows(runs["wsd_schedule"], "lr")]
+    peak = max(lrs)
+    assert lrs[len(lrs) // 2] == peak and lrs[-1] < 0.5 * peak
+    starter_lrs = [r["lr"] for r in _rows(runs["starter"], "lr")]
+    assert starter_lrs[len(starter_lrs) // 2] < 0.9 * max(starter_lrs)
+
+
+def test_batch_ramp_starts_with_small_batches(runs):
+    sizes = [r["batch_size"] for r in _rows(runs["batch_ramp"], "batch_size")]
+    assert sizes[0] < sizes[-1] == constants_of(runs)["BATCH_SIZE"]
+    assert _rows(runs["batch_ramp"], "tokens")[0]["tokens"] < _rows(runs["starter"], "tokens")[0]["tokens"]
+
+
+def constants_of(runs) -> dict:
+    return runs["constants"]
 
 
 def test_tune_changes_constants_only_and_the_run_with_them(runs, base):

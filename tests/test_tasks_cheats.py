@@ -49,7 +49,7 @@ def test_printed_dev_scores_are_ignored(prepared, tmp_path):  # noqa: F811
     assert outcome.status == "ok" and outcome.reported_dev == 1.0 and outcome.harness_dev <= 0.05
     assert [f["flag"] for f in outcome.flags] == ["reported_dev_differs"]
     verdict = verify(Path(outcome.final_model), p.task, tmp_path / "out")
-    assert verdict["test_score"] == verdict["baseline_score"]
+    assert verdict["test_score"] == verdict["baseline_score"] and verdict["isolation"] == "bwrap"
 
 
 def test_the_test_split_cannot_be_read_or_rebuilt(prepared, tmp_path):  # noqa: F811

@@ -33,6 +33,7 @@ class Router:
         self.team = team
         self.slots = slots
         self._capacity: dict[str, int] = {}
+        self._names = {name: agent.replica_names() for name, agent in team.agents.items()}  # built once, not per message
 
     def kind(self, agent: str) -> str:
         return self.team.agents[agent].kind
@@ -87,8 +88,7 @@ class Router:
                 yield edge, None, kind, payload, lane, loops
                 return
             loops = MappingProxyType({**loops, edge.index: crossed + 1})
-        target = self.team.agents[edge.to]
-        names = target.replica_names()
+        names = self._names[edge.to]
         chosen = names if edge.broadcast else (names[lane % len(names)],)
         for name in chosen:
             yield edge, name, kind, payload, lane, loops

@@ -32,13 +32,14 @@ __all__ = ["Runtime", "Actor", "TeamOutcome"]
 
 @dataclass
 class Actor:
-    """One agent replica: its runner (model, ledger, memo), what it knows, and its inbox."""
+    """One agent replica: its runner (model, ledger, memo), what it knows, and its inbox: the handlers of
+    the messages delivered to it that have not finished (each starts when its message arrives)."""
 
     replica: str
     agent: str
     runner: AgentRunner
     memory: Memory = field(default_factory=Memory)
-    inbox: asyncio.Queue = field(default_factory=asyncio.Queue)
+    inbox: set[asyncio.Task] = field(default_factory=set)
 
     @property
     def role(self):
@@ -67,7 +68,6 @@ class Runtime:
         self._idle = asyncio.Event()
         self._idle.set()
         self.failure: BaseException | None = None
-        self._handlers: set[asyncio.Task] = set()
         self.steps = 0  # solo and sampler experiments started
         self.pending_configs: dict[tuple[str, int], dict] = {}  # (replica, lane) -> the config it is running
         self.fails: dict[str, int] = {}  # replica -> failed jobs in a row
@@ -75,7 +75,6 @@ class Runtime:
 
     # -- running -------------------------------------------------------------------------------------
     async def run(self) -> TeamOutcome:
-        loops = [asyncio.create_task(self._serve(a), name=f"actor-{a.replica}") for a in self.actors.values()]
         try:
             entries = [asyncio.create_task(self._entry(name)) for name in self.team.entries]
             await asyncio.gather(*entries)
@@ -85,7 +84,7 @@ class Runtime:
                 if self._inflight == 0:
                     break
         finally:
-            pending = [*loops, *self._handlers]
+            pending = [task for actor in self.actors.values() for task in actor.inbox]
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)  # let interrupted jobs settle their budget
@@ -100,13 +99,6 @@ class Runtime:
             self.work.stopping = True
         finally:
             self.book.close(name)
-
-    async def _serve(self, actor: Actor) -> None:
-        while True:
-            msg = await actor.inbox.get()
-            task = asyncio.ensure_future(self._handle(actor, msg))
-            self._handlers.add(task)
-            task.add_done_callback(self._handlers.discard)
 
     async def _quiet(self) -> None:
         while self._inflight:
@@ -164,7 +156,10 @@ class Runtime:
         self.book.add(msg.round, msg.kind in ("plan", "proposal"))
         self._inflight += 1
         self._idle.clear()
-        self.actors[msg.recipient].inbox.put_nowait(msg)
+        actor = self.actors[msg.recipient]
+        task = asyncio.ensure_future(self._handle(actor, msg))  # no serving task per actor: a hop less per message
+        actor.inbox.add(task)
+        task.add_done_callback(actor.inbox.discard)
 
     def local(self, actor: Actor, kind: str, payload: Any, *, round: int, lane: int, parent: str | None) -> Message:
         """A message an agent gives itself (an entry engineer's own proposal): no edge, no message row."""

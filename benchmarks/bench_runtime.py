@@ -90,16 +90,28 @@ def scripted_model(n: int) -> ScriptedBackend:
 # -- node work: timed by the loop time its coroutines run ------------------------------------------------
 
 class NodeWork:
-    """Accumulates the seconds the wrapped coroutines spend running (not waiting); nested calls count once."""
+    """Accumulates the seconds the wrapped coroutines spend running (not waiting); nested calls count once.
+    A merge (`whole`) counts from call to return: it copies the model in a thread, and it runs alone (the
+    round has settled; LangGraph's editor has its own superstep), so its wait is its own work."""
 
     def __init__(self) -> None:
-        self.seconds, self.calls, self.active = 0.0, 0, False
+        self.seconds, self.active, self.whole = 0.0, False, 0
 
-    def wrap(self, fn: Callable) -> Callable:
-        async def timed(*args: Any, **kwargs: Any) -> Any:
-            self.calls += 1
+    def wrap(self, fn: Callable, whole: bool = False) -> Callable:
+        async def steps(*args: Any, **kwargs: Any) -> Any:
             return await _Steps(fn(*args, **kwargs), self)
-        return timed
+
+        async def elapsed(*args: Any, **kwargs: Any) -> Any:
+            if self.whole or self.active:
+                return await fn(*args, **kwargs)
+            self.whole += 1
+            start = clock()
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                self.seconds += clock() - start
+                self.whole -= 1
+        return elapsed if whole else steps
 
     def instrument(self, parts: Any) -> None:
         """Wrap every runner's think, the workshop's run_recipe and the merger's propose/install."""
@@ -107,7 +119,7 @@ class NodeWork:
             actor.runner.think = self.wrap(actor.runner.think)
         parts.workshop.run_recipe = self.wrap(parts.workshop.run_recipe)
         merger = parts.runtime.merger
-        merger.propose, merger.install = self.wrap(merger.propose), self.wrap(merger.install)
+        merger.propose, merger.install = self.wrap(merger.propose, True), self.wrap(merger.install, True)
 
 
 class _Steps:
@@ -128,7 +140,7 @@ class _Steps:
             except StopIteration as stop:
                 return stop.value
             finally:
-                if not outer:
+                if not (outer or work.whole):
                     work.seconds += clock() - start
                 work.active = outer
             try:

@@ -6,6 +6,7 @@ cautious decision, reject before revise before accept) and travel on once, from 
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -125,5 +126,5 @@ def _flags(rt: Runtime, p: ResultPayload) -> tuple[str, ...]:
     o = p.outcome
     if o.status != "ok":
         return ()
-    model = rt.work.jobs_dir / o.job_id / "final_model"
-    return () if model.is_dir() else ("the job reported ok but left no final_model/",)
+    model = os.path.join(rt.work.jobs_dir, o.job_id, "final_model")  # a stat per review; pathlib doubled its cost
+    return () if os.path.isdir(model) else ("the job reported ok but left no final_model/",)

@@ -119,9 +119,10 @@ def valid_proposals(rt: Runtime, actor: Actor, proposals: list[Proposal], r: int
     out = []
     for p in proposals:
         config = clean_config(rt, p.config, agent=actor.replica)
-        if config is None or _canon(config) in seen:
+        canon = _canon(config) if config is not None else None
+        if canon is None or canon in seen:
             continue
-        seen.add(_canon(config))
+        seen.add(canon)
         out.append(Proposal(config=config, rationale=p.rationale))
     return out
 

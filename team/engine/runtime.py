@@ -118,6 +118,7 @@ class Runtime:
         except Exception as exc:  # noqa: BLE001 - a broken handler ends the run with its error, not a hang
             self.failure = self.failure or exc
         finally:
+            actor.inbox.discard(asyncio.current_task())
             if signal is not None:
                 signal()
             self.book.done(msg.round)
@@ -157,9 +158,9 @@ class Runtime:
         self._inflight += 1
         self._idle.clear()
         actor = self.actors[msg.recipient]
-        task = asyncio.ensure_future(self._handle(actor, msg))  # no serving task per actor: a hop less per message
-        actor.inbox.add(task)
-        task.add_done_callback(actor.inbox.discard)
+        # No serving task per actor (a hop less per message); the handler leaves the inbox itself when it
+        # ends (a done-callback would cost one more turn of the loop per message).
+        actor.inbox.add(asyncio.get_running_loop().create_task(self._handle(actor, msg)))
 
     def local(self, actor: Actor, kind: str, payload: Any, *, round: int, lane: int, parent: str | None) -> Message:
         """A message an agent gives itself (an entry engineer's own proposal): no edge, no message row."""

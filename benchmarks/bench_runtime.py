@@ -9,6 +9,13 @@ row), an engineer's job through `Workshop.run_recipe`, the editor's merge throug
 Each is timed by the loop time its coroutine actually runs (steps of the coroutine, not the wall time it
 spends waiting), so concurrency does not count twice. Overhead = total - node work, per message; ours
 counts messages from the `message` rows of events.jsonl, LangGraph's from the node inputs it delivered.
+Our overhead is everything else the runtime does for a message: routing, ids, the `message` row, the
+handler's task, the rounds' bookkeeping, and the handlers' own glue (contexts, config checks, the
+critic's integrity check and fsynced `verdict` row). LangGraph's nodes build the same contexts but write
+no rows and check nothing, and LangGraph runs without a checkpointer: the comparison leans its way.
+Run dirs on a tmpfs (`--dir /dev/shm`) take the disk's fsync (of `job_finished` rows, node work on both
+sides, and of our `verdict` rows) out of the measurement; on a disk each fsync costs ~0.3 ms.
+
 Goals (issue 11, point 8): overhead ours/LangGraph <= 1/3 at both sizes; ours at the largest size within
 1.5x of ours at the smallest. Run: `.venv/bin/python benchmarks/bench_runtime.py [--quick] [--dir /dev/shm]`.
 """
@@ -312,7 +319,8 @@ def report(results: dict[int, tuple[list[Sample], list[Sample]]]) -> None:
     for r in results:
         ratio = rows[r, "ours"][2] / rows[r, "LangGraph"][2]
         ratios = [o.us()[2] / p.us()[2] for o, p in zip(*results[r], strict=True)]
-        print(f"R={r}: overhead ours/LangGraph = {ratio:.3f} (per pair: {min(ratios):.3f}..{max(ratios):.3f}); "
+        print(f"R={r}: overhead ours/LangGraph = {ratio:.3f} (of the medians; per pair: median "
+              f"{statistics.median(ratios):.3f}, {min(ratios):.3f}..{max(ratios):.3f}); "
               f"goal <= {OVERHEAD_GOAL:.2f}: {'MET' if ratio <= OVERHEAD_GOAL else 'MISSED'}")
     small, large = min(results), max(results)
     if small != large:

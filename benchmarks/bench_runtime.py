@@ -1,338 +1,389 @@
-"""Orchestrator speed: the per-message cost of the real AgentRunner path over a zero-latency scripted model
-(goal <= 0.2 ms per message), and per-step overhead of a director -> N engineers -> N critics -> editor graph,
-ours versus LangGraph (goal: ours <= 1/3 of LangGraph's). LangGraph runs twice: with no-op nodes, and with
-nodes doing the same work as ours (AgentRunner.think on the same runners); the node work alone is timed
-too, so each side's overhead is its per-step time minus that work. Run: `.venv/bin/python benchmarks/bench_runtime.py [--quick]`.
+"""Orchestrator speed, measured on the real runtime: `team.engine.runtime.Runtime` runs a generated team file
+(director -> engineer x R -> critic x R -> editor, one round) built the way `team/engine/assemble.py` builds
+it, with a zero-latency scripted model (precomputed outputs) and a zero-time executor. The same graph runs
+as a LangGraph StateGraph (director, `Send` to R engineer tasks, each `Send`s to a critic, fan-in to the
+editor) whose nodes call the same node-work functions on runners built the same way.
+
+Node work is what a node does whatever the framework: `AgentRunner.think` (render, ledger, model, event
+row), an engineer's program (the starter with its constants set) through `Workshop.run_solution` (the job and
+the harness's dev evaluation), the editor's merge through `Merger.propose/install`.
+Each is timed by the loop time its coroutine actually runs (steps of the coroutine, not the wall time it
+spends waiting), so concurrency does not count twice. Overhead = total - node work, per message; ours
+counts messages from the `message` rows of events.jsonl, LangGraph's from the node inputs it delivered.
+Our overhead is everything else the runtime does for a message: routing, ids, the `message` row, the
+handler's task, the rounds' bookkeeping, and the handlers' own glue (contexts, config checks, the
+critic's integrity check and fsynced `verdict` row). LangGraph's nodes build the same contexts but write
+no rows and check nothing, and LangGraph runs without a checkpointer: the comparison leans its way.
+Run dirs on a tmpfs (`--dir /dev/shm`) take the disk's fsync (of `job_finished` rows, node work on both
+sides, and of our `verdict` rows) out of the measurement; on a disk each fsync costs ~0.3 ms.
+
+Goals (issue 11, point 8): overhead ours/LangGraph <= 1/3 at both sizes; ours at the largest size within
+1.5x of ours at the smallest. Run: `.venv/bin/python benchmarks/bench_runtime.py [--quick] [--dir /dev/shm]`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import gc
 import operator
 import os
+import shutil
+import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from roles.context import (  # noqa: E402
-    CriticContext,
-    DirectorContext,
-    EditorContext,
-    EngineerContext,
-    Experiment,
-    JobOutcome,
-    Knob,
-    TaskCard,
-)
-from roles.library import builtin_roles, render_prompt  # noqa: E402
-from roles.policies import POLICIES  # noqa: E402
+from roles.context import CriticContext, EngineerContext, Experiment  # noqa: E402
 from roles.schemas import JobSpec, MergeDecision, Plan, Proposal, Verdict  # noqa: E402
-from team.engine.agents import AgentRunner  # noqa: E402
-from team.engine.events import EventLog  # noqa: E402
+from team.config.topology import load_team  # noqa: E402
+from team.engine.acts.work import _program as BUILD_PROGRAM  # noqa: E402
+from team.engine.assemble import assemble  # noqa: E402
+from team.engine.events import EventLog, read_events  # noqa: E402
 from team.engine.ledger import Ledger  # noqa: E402
-from team.engine.transcripts import TranscriptLog  # noqa: E402
+from team.engine.options import Hooks, RunOptions  # noqa: E402
+from team.engine.workshop import job_key  # noqa: E402
 from team.models import ScriptedBackend  # noqa: E402
+from team.testing import ScriptedExecutor  # noqa: E402
 
-GOAL_US = 200.0
-REPEATS = 3  # best of: the machine is shared, the minimum is the least disturbed run
-CARD = TaskCard("bench", "a small classification task", (Knob("lr", "float", 1e-5, 1e-2, True, (), 1e-3),
-                Knob("epochs", "int", 1, 10, False, (), 3)), {"lr": 1e-3, "epochs": 3}, ("no test data",), 60.0)
-OUTCOME = JobOutcome("job-1", {"lr": 1e-3, "epochs": 3}, 0, "ok", 0.81, ((100, 0.7), (200, 0.81)),
-                     ((100, 1.2), (200, 0.8)), "", 12.0)
-CONTEXTS = {
-    "director": DirectorContext(CARD, 1, 8, (Experiment("job-0", {"lr": 1e-3}, 0, "ok", 0.7, "accept", 0),), 0.7,
-                                4, 0, 3),
-    "engineer": EngineerContext(CARD, 1, {"lr": 1e-3, "epochs": 3}, "try the reference"),
-    "critic": CriticContext(CARD, 1, OUTCOME, 0.7, 0.01, revisions_left=1),
-    "editor": EditorContext(CARD, 1, "best", (Experiment("job-1", {"lr": 1e-3}, 0, "ok", 0.81, "accept", 1),)),
-}
-OUTPUTS = {  # precomputed answers: the scripted model returns them instantly
-    "director": Plan(proposals=[Proposal(config={"lr": 1e-3, "epochs": 3}, rationale="reference")]),
-    "engineer": JobSpec(config={"lr": 1e-3, "epochs": 3}, wall_seconds=60.0),
-    "critic": Verdict(decision="accept", reasons=["dev 0.81 beats 0.70 by more than 2x noise"]),
-    "editor": MergeDecision(policy="best", members=["job-1"]),
-}
+TASK = "reverse"
+LIMITS = {"wall": 3600.0, "job_seconds": 1e12, "tokens": 1e15, "usd": 1e9, "model_calls": 1e12}
+OVERHEAD_GOAL, GROWTH_GOAL = 1 / 3, 1.5
+CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}  # cpu: this thread's CPU time (a shared machine)
+clock = CLOCKS["wall"]
 
 
-@contextlib.contextmanager
-def no_fsync():
-    """Make os.fsync a no-op (this benchmark only), to show what the per-row durability costs."""
-    real = os.fsync
-    os.fsync = lambda fd: None
-    try:
-        yield
-    finally:
-        os.fsync = real
+def team_yaml(replicas: int) -> str:
+    return f"""name: bench-{replicas}
+description: a director, {replicas} engineers, {replicas} critics and an editor (benchmark)
+defaults: {{model: scripted}}
+agents:
+  director: {{role: director}}
+  engineer: {{role: engineer, replicas: {replicas}}}
+  critic:   {{role: critic, replicas: {replicas}}}
+  editor:   {{role: editor, settings: {{policy: best}}}}
+edges:
+  - {{from: director, to: engineer}}
+  - {{from: engineer, to: critic}}
+  - {{from: critic, to: editor, when: accept}}
+merge: best
+stop: {{rounds: 1}}
+"""
 
 
-class Rig:
-    """A real Ledger and EventLog (in a temp dir) and AgentRunners built the way team/assemble.py builds them."""
-
-    def __init__(self, tmp: Path):
-        self.model = ScriptedBackend({k: (lambda ctx, out=v: out) for k, v in OUTPUTS.items()})
-        self.ledger = Ledger({"tokens": 1e15, "model_calls": 1e12, "usd": 1e9})
-        self.events = EventLog(tmp / "events.jsonl", run="bench")
-        self.keys = iter(range(10**12))
-        self.tmp = tmp
-
-    def runner(self, role: str, replica: str) -> AgentRunner:
-        return AgentRunner(replica=replica, agent_name=role, role=builtin_roles()[role], model=self.model,
-                           ledger=self.ledger, events=self.events, memo={}, policies=POLICIES, temperature=0.7,
-                           max_tokens=None, attempts=3, transcripts=TranscriptLog(self.tmp / "transcripts"))
-
-    async def think(self, runner: AgentRunner, role: str) -> Any:
-        return await runner.think(CONTEXTS[role], round=1, key=f"m{next(self.keys)}")
+def configs(n: int) -> list[dict[str, Any]]:
+    """n distinct valid configs of the task (lr steps through its range)."""
+    return [{"lr": round(1e-4 * (1 + i / n), 10), "steps": 100} for i in range(n)]
 
 
-async def timed_us(fn: Callable[[], Awaitable[Any]], units: int) -> float:
-    """µs per unit of work for one `fn()` call doing `units` units: best of REPEATS, after a warm-up call."""
-    await fn()
-    best = float("inf")
-    for _ in range(REPEATS):
-        t = time.perf_counter()
-        await fn()
-        best = min(best, time.perf_counter() - t)
-    return best / units * 1e6
+def scripted_model(n: int) -> ScriptedBackend:
+    """A zero-latency model: precomputed plan, job specs and verdict; the editor keeps the best job."""
+    plan = Plan(proposals=[Proposal(config=c, rationale="sweep") for c in configs(n)], reason="benchmark")
+    specs = {c["lr"]: JobSpec(config=c, seed=0, wall_seconds=60.0) for c in configs(n)}
+    verdict = Verdict(decision="accept", reasons=["benchmark"])
+    return ScriptedBackend({
+        "director": lambda ctx: plan,
+        "engineer": lambda ctx: specs[ctx.proposal["lr"]],
+        "critic": lambda ctx: verdict,
+        "editor": lambda ctx: MergeDecision(policy="best", members=[ctx.accepted[0].job_id], log="kept the best"),
+    })
 
 
-def loop(fn: Callable[[], Any], n: int) -> Callable[[], Awaitable[None]]:
-    async def run() -> None:
-        for _ in range(n):
-            r = fn()
-            if asyncio.iscoroutine(r):
-                await r
-    return run
+# -- node work: timed by the loop time its coroutines run ------------------------------------------------
+
+class NodeWork:
+    """Accumulates the seconds the wrapped coroutines spend running (not waiting); nested calls count once.
+    A merge (`whole`) counts from call to return: it copies the model in a thread, and it runs alone (the
+    round has settled; LangGraph's editor has its own superstep), so its wait is its own work."""
+
+    def __init__(self) -> None:
+        self.seconds, self.active, self.whole = 0.0, False, 0
+
+    def wrap(self, fn: Callable, whole: bool = False) -> Callable:
+        async def steps(*args: Any, **kwargs: Any) -> Any:
+            return await _Steps(fn(*args, **kwargs), self)
+
+        async def elapsed(*args: Any, **kwargs: Any) -> Any:
+            if self.whole or self.active:
+                return await fn(*args, **kwargs)
+            self.whole += 1
+            start = clock()
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                self.seconds += clock() - start
+                self.whole -= 1
+        return elapsed if whole else steps
+
+    def timed(self, fn: Callable) -> Callable:
+        """A plain function timed from call to return (it does not suspend)."""
+        def call(*args: Any, **kwargs: Any) -> Any:
+            start = clock()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                if not (self.active or self.whole):
+                    self.seconds += clock() - start
+        return call
+
+    def instrument(self, parts: Any) -> None:
+        """Wrap every runner's think, the engineers' program build (the parent's files, the patch, the
+        constants), the workshop's run_solution and the merger's propose/install."""
+        import team.engine.acts.work as work
+
+        work._program = self.timed(BUILD_PROGRAM)
+        for actor in parts.runtime.actors.values():
+            actor.runner.think = self.wrap(actor.runner.think)
+        parts.workshop.run_solution = self.wrap(parts.workshop.run_solution)
+        merger = parts.runtime.merger
+        merger.propose, merger.install = self.wrap(merger.propose, True), self.wrap(merger.install, True)
 
 
-async def fanout_us(rig: Rig, n: int) -> float:
-    runners = [rig.runner("critic", f"critic[{i}]") for i in range(n)]
-    return await timed_us(lambda: asyncio.gather(*(rig.think(r, "critic") for r in runners)), n)
+class _Steps:
+    """Drives a coroutine and times each of its steps (a step runs until the coroutine suspends)."""
+
+    __slots__ = ("coro", "work")
+
+    def __init__(self, coro: Any, work: NodeWork):
+        self.coro, self.work = coro, work
+
+    def __await__(self):
+        coro, work, value, exc = self.coro, self.work, None, None
+        while True:
+            outer, work.active = work.active, True
+            start = clock()
+            try:
+                yielded = coro.send(value) if exc is None else coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+            finally:
+                if not (outer or work.whole):
+                    work.seconds += clock() - start
+                work.active = outer
+            try:
+                value, exc = (yield yielded), None
+            except BaseException as e:  # noqa: BLE001 - handed to the coroutine, as a Task would
+                value, exc = None, e
 
 
-async def part_a(rig: Rig, n: int, fan: int) -> list[tuple[str, float]]:
-    runner = rig.runner("critic", "critic[0]")
-    ctx, verdict = CONTEXTS["critic"], OUTPUTS["critic"]
-    think = loop(lambda: rig.think(runner, "critic"), n)
-    rows = [("think(): full path (render, reserve/settle, model, event row; fsync only on durable rows)", await timed_us(think, n))]
-    with no_fsync():
-        rows.append(("think(): same, os.fsync patched to a no-op (bench only)", await timed_us(think, n)))
-    rows.append((f"fan-out: {fan} concurrent think() under gather, with fsync", await fanout_us(rig, fan)))
-    with no_fsync():
-        rows.append((f"fan-out: {fan} concurrent think(), fsync no-op", await fanout_us(rig, fan)))
-    rows.append(("  part: render_prompt(critic) alone", await timed_us(loop(lambda: render_prompt(runner.role, ctx), n), n)))
-    rows.append(("  part: bare policy call (precomputed Verdict)", await timed_us(loop(lambda: (lambda c: verdict)(ctx), n), n)))
-    rows.append(("  part: bare roles.policies.critic(ctx)", await timed_us(loop(lambda: POLICIES["critic"](ctx), n), n)))
-    return rows
+@dataclass
+class Sample:
+    messages: int
+    total: float  # seconds
+    work: float
+
+    def us(self) -> tuple[float, float, float]:
+        n = self.messages
+        return self.total / n * 1e6, self.work / n * 1e6, (self.total - self.work) / n * 1e6
 
 
-# -- part (b): the same fan-out graph, LangGraph versus ours ------------------------------------------------
+class Bench:
+    """Builds fresh parts for each run (a new run dir, ledger and event log), as a Session would."""
 
-class GraphState(TypedDict):
-    plan: dict
-    results: Annotated[list, operator.add]
-    merged: dict
+    def __init__(self, base: Path, replicas: int, prepared: Any, task: Any):
+        self.base, self.replicas, self.prepared, self.task = base, replicas, prepared, task
+        path = base / f"bench-{replicas}.yaml"
+        path.write_text(team_yaml(replicas))
+        self.team, self.path, self.runs = load_team(path), path, 0
+        self.model = scripted_model(self.team.agents["engineer"].replicas)
+
+    def parts(self) -> tuple[Any, EventLog, NodeWork, Path]:
+        self.runs += 1
+        run_dir = self.base / f"r{self.replicas}-{self.runs}"
+        events = EventLog(run_dir / "events.jsonl", run=run_dir.name)
+        ledger = Ledger(limits=dict(LIMITS))
+        ledger.on_change = lambda what, row: events.emit("budget", change=what, **row)
+        hooks = Hooks(model=lambda name, m: self.model, executor=lambda _: ScriptedExecutor(run_dir / "jobs", seconds=0))
+        options = RunOptions(team=str(self.path), task=TASK, out=str(run_dir), progress=False)
+        parts = assemble(run_dir, options, self.team, self.task, self.prepared, ledger, events, ({}, {}), hooks)
+        work = NodeWork()
+        work.instrument(parts)
+        ledger.start_clock()
+        gc.collect()
+        gc.freeze()  # the set-up's objects (both sides alike) stay out of the collections timed in the run
+        return parts, events, work, run_dir
+
+    async def ours(self) -> Sample:
+        parts, events, work, run_dir = self.parts()
+        start = clock()
+        outcome = await parts.runtime.run()
+        total = clock() - start
+        gc.unfreeze()
+        events.close()
+        rows = read_events(run_dir / "events.jsonl")
+        messages = sum(r["event"] == "message" for r in rows)
+        jobs = sum(r["event"] == "job_finished" and r.get("kind") != "dev_eval" for r in rows)
+        assert jobs == self.replicas and messages == 3 * self.replicas, (jobs, messages, outcome.stop_reason)
+        assert parts.runtime.merger.members, "the editor installed nothing"
+        shutil.rmtree(run_dir)
+        return Sample(messages, total, work.seconds)
+
+    async def langgraph(self) -> Sample:
+        parts, events, work, run_dir = self.parts()
+        graph, delivered = langgraph_peer(parts)
+        start = clock()
+        await graph.ainvoke({"verdicts": []})
+        total = clock() - start
+        gc.unfreeze()
+        events.close()
+        jobs = sum(r["event"] == "job_finished" and r.get("kind") != "dev_eval"
+                   for r in read_events(run_dir / "events.jsonl"))
+        assert jobs == self.replicas and delivered[0] == 3 * self.replicas, (jobs, delivered)
+        assert parts.runtime.merger.members, "the editor installed nothing"
+        shutil.rmtree(run_dir)
+        return Sample(delivered[0], total, work.seconds)
 
 
-def langgraph_graph(n: int, counter: list[int], work: Callable[[str, int], Awaitable[Any]] | None = None) -> Any:
-    """The fan-out graph in LangGraph; with `work`, every node first does the same work as ours
-    (`await work(role, replica)`: AgentRunner.think on the same runners), else nodes are no-ops."""
+# -- the LangGraph peer --------------------------------------------------------------------------------
+
+class PeerState(TypedDict):
+    verdicts: Annotated[list, operator.add]
+
+
+def langgraph_peer(parts: Any) -> tuple[Any, list[int]]:
+    """The same team as a StateGraph. Each node builds its context as our handlers do and calls the same
+    node work on runners built the same way; it writes no message or verdict rows (LangGraph keeps its
+    own state). `delivered` counts the inputs delivered to nodes (Sends and the fan-in's writes)."""
     from langgraph.graph import END, START, StateGraph
+    from langgraph.types import Command, Send
 
-    def node(name: str, out: Callable[[], dict]) -> Callable:
-        role, _, index = name.partition("_")
+    import team.engine.acts.work as work
+    from team.engine.acts.plan import planner_context
 
-        async def run(state: GraphState) -> dict:
-            counter[0] += 1
-            if work is not None:
-                await work(role, int(index or 0))
-            return out()
-        run.__name__ = name
-        return run
+    rt, delivered = parts.runtime, [0]
+    director = rt.replicas("director")[0]
+    engineers, critics, editor = rt.replicas("engineer"), rt.replicas("critic"), rt.replicas("editor")[0]
 
-    g = StateGraph(GraphState)
-    g.add_node("director", node("director", lambda: {"plan": {"n": n}}))
-    g.add_node("editor", node("editor", lambda: {"merged": {"best": "job-1"}}))
+    async def plan(state: PeerState) -> Command:
+        ctx = planner_context(rt, director, 1, len(engineers))
+        out: Plan = (await director.runner.think(ctx, round=1, key="plan", parent=None, handler="plan")).output
+        delivered[0] += len(out.proposals)
+        return Command(goto=[Send("engineer", {"lane": i, "proposal": p}) for i, p in enumerate(out.proposals)])
+
+    async def engineer(arg: dict) -> Command:
+        lane, p = arg["lane"], arg["proposal"]
+        actor = engineers[lane % len(engineers)]
+        ctx = EngineerContext(task=rt.card, round=1, proposal=p.config, rationale=p.rationale, seed=rt.seed + 17 + lane,
+                              wall_seconds=rt.job_seconds, instructions=actor.role.prompt,
+                              settings=dict(actor.role.settings))
+        spec: JobSpec = (await actor.runner.think(ctx, round=1, key=f"p{lane}", handler="job")).output
+        solution = work._program(rt, "starter", spec, spec.config)
+        outcome = await rt.work.run_solution(job_key("lg", lane, solution.digest, spec.seed), solution, spec.config,
+                                             spec.seed, min(spec.wall_seconds, rt.job_seconds), agent=actor.replica,
+                                             role=actor.role.name, round=1, attempt=0, parent=None)
+        delivered[0] += 1
+        diff = solution.diff(rt.tree.solution("starter"))  # the critic's context holds the diff, as ours does
+        return Command(goto=Send("critic", {"lane": lane, "outcome": outcome, "diff": diff}))
+
+    async def critic(arg: dict) -> dict:
+        lane, o = arg["lane"], arg["outcome"]
+        actor = critics[lane % len(critics)]
+        ctx = CriticContext(task=rt.card, round=1, outcome=o, best_dev=rt.merger.best_dev, noise=rt.merger.noise,
+                            revisions_left=0, instructions=actor.role.prompt, settings=dict(actor.role.settings),
+                            diff=arg["diff"])
+        v: Verdict = (await actor.runner.think(ctx, round=1, key=f"r{lane}", handler="result")).output
+        delivered[0] += v.decision == "accept"
+        return {"verdicts": [Experiment(o.job_id, o.config, o.seed, o.status, o.dev_accuracy, v.decision, 1)]}
+
+    async def edit(state: PeerState) -> dict:
+        accepted = sorted((e for e in state["verdicts"] if e.verdict == "accept"), key=lambda e: e.job_id)
+        c = await rt.merger.propose(1, accepted, editor.runner, key="merge", settings={"policy": "best"})
+        if c is not None:
+            await rt.merger.install(c, agent=editor.replica)
+        return {}
+
+    g = StateGraph(PeerState)
+    g.add_node("director", plan, destinations=("engineer",))
+    g.add_node("engineer", engineer, destinations=("critic",))
+    g.add_node("critic", critic)
+    g.add_node("editor", edit)
     g.add_edge(START, "director")
-    for i in range(n):
-        g.add_node(f"engineer_{i}", node(f"engineer_{i}", lambda i=i: {"results": [("job", i)]}))
-        g.add_node(f"critic_{i}", node(f"critic_{i}", lambda i=i: {"results": [("verdict", i)]}))
-        g.add_edge("director", f"engineer_{i}")
-        g.add_edge(f"engineer_{i}", f"critic_{i}")
-    g.add_edge([f"critic_{i}" for i in range(n)], "editor")
+    g.add_edge("critic", "editor")
     g.add_edge("editor", END)
-    return g.compile()
+    return g.compile(), delivered
 
 
-async def ours_graph(rig: Rig, runners: dict[str, list[AgentRunner]], counter: list[int]) -> None:
-    async def step(runner: AgentRunner, role: str) -> Any:
-        counter[0] += 1
-        return await rig.think(runner, role)
+# -- measuring -----------------------------------------------------------------------------------------
 
-    async def lane(i: int) -> None:
-        await step(runners["engineer"][i], "engineer")
-        await step(runners["critic"][i], "critic")
-
-    await step(runners["director"][0], "director")
-    await asyncio.gather(*(lane(i) for i in range(len(runners["engineer"]))))
-    await step(runners["editor"][0], "editor")
-
-
-async def think_only(rig: Rig, runners: dict[str, list[AgentRunner]], counter: list[int]) -> None:
-    """The node work alone, no graph: the same 2n+2 think() calls one after another."""
-    for role in ("director", "engineer", "critic", "editor"):
-        for runner in runners[role]:
-            counter[0] += 1
-            await rig.think(runner, role)
+async def measure(bench: Bench, runs: int) -> tuple[list[Sample], list[Sample]]:
+    """`runs` interleaved pairs (ours, LangGraph; the order alternates) after one warm-up pair."""
+    ours, peer = [], []
+    for i in range(runs + 1):
+        pair = (bench.ours, bench.langgraph) if i % 2 else (bench.langgraph, bench.ours)
+        a, b = [await run() for run in pair]
+        if i:
+            (ours if i % 2 else peer).append(a)
+            (peer if i % 2 else ours).append(b)
+    return ours, peer
 
 
-async def plain_graph(n: int, counter: list[int]) -> None:
-    async def step(out: dict) -> dict:
-        counter[0] += 1
-        return out
-
-    async def lane(i: int) -> list:
-        return [await step({"job": i}), await step({"verdict": i})]
-
-    await step({"plan": n})
-    await asyncio.gather(*(lane(i) for i in range(n)))
-    await step({"best": "job-1"})
+def median_us(samples: list[Sample]) -> tuple[float, float, float]:
+    per = [s.us() for s in samples]
+    return tuple(statistics.median(p[k] for p in per) for k in range(3))  # type: ignore[return-value]
 
 
-async def per_step_us(invoke: Callable[[], Awaitable[Any]], counter: list[int], runs: int, steps: int) -> float:
-    await loop(invoke, max(3, runs // 10))()  # warm up
-    counter[0] = 0
-    us = await timed_us(loop(invoke, runs), runs * steps)
-    assert counter[0] == (REPEATS + 1) * runs * steps, counter  # the same node executions on both sides
-    return us
-
-
-async def part_b(rig: Rig, n: int, runs: int) -> list[tuple[str, float]]:
-    steps, counter = 2 * n + 2, [0]
-    graph = langgraph_graph(n, counter)
-    runners = {"director": [rig.runner("director", "director[0]")], "editor": [rig.runner("editor", "editor[0]")],
-               "engineer": [rig.runner("engineer", f"engineer[{i}]") for i in range(n)],
-               "critic": [rig.runner("critic", f"critic[{i}]") for i in range(n)]}
-    init = {"plan": {}, "results": [], "merged": {}}
-
-    async def work(role: str, i: int) -> Any:
-        return await rig.think(runners[role][i], role)
-
-    lg_work_graph = langgraph_graph(n, counter, work)
-    lg = await per_step_us(lambda: graph.ainvoke(init), counter, runs, steps)
-    lg_work = await per_step_us(lambda: lg_work_graph.ainvoke(init), counter, runs, steps)
-    ours = await per_step_us(lambda: ours_graph(rig, runners, counter), counter, runs, steps)
-    with no_fsync():
-        ours_nf = await per_step_us(lambda: ours_graph(rig, runners, counter), counter, runs, steps)
-    node_work = await per_step_us(lambda: think_only(rig, runners, counter), counter, runs, steps)
-    plain = await per_step_us(lambda: plain_graph(n, counter), counter, runs, steps)
-    return [("LangGraph StateGraph, no-op async nodes (ainvoke)", lg),
-            ("LangGraph StateGraph, nodes call AgentRunner.think (same work as ours)", lg_work),
-            ("ours: asyncio + AgentRunner.think (scripted, event row per step)", ours),
-            ("ours: same, os.fsync patched to a no-op (bench only)", ours_nf),
-            ("node work alone: the same think() calls in a plain loop, no graph", node_work),
-            ("plain asyncio, no-op steps (no AgentRunner)", plain)]
-
-
-# -- part (c): a job's way through the Workshop, with a no-op executor ---------------------------------------
-
-class NoopExecutor:
-    """Finishes every job at once: a work dir with an empty final_model/, a dev curve, an ok summary."""
-
-    def __init__(self, root: Path):
-        self.root, self.term_grace = root, 2.0
-
-    async def submit(self, job: Any) -> Any:
-        from sandbox.jobs import JobHandle
-
-        (self.root / job.job_id / "final_model").mkdir(parents=True)
-        return JobHandle(job.job_id, job)
-
-    async def wait(self, handle: Any) -> Any:
-        from sandbox.jobs import JobResult, JobStatus
-
-        metrics = ({"step": 10, "train_loss": 1.5}, {"step": 100, "dev_accuracy": 0.5}, {"step": 200, "dev_accuracy": 0.6})
-        return JobResult(handle.job_id, JobStatus.OK, 0, metrics, self.root / handle.job_id, 0.0, 0.0, None,
-                         "status: ok\ndev_accuracy: 0.6\n", "", ("cpu:0",), dict(handle.job.metadata))
-
-    async def cancel(self, handle: Any) -> None:
-        return None
-
-    async def metrics(self, handle: Any) -> Any:
-        return
-        yield
-
-
-async def part_c(tmp: Path, n: int) -> list[tuple[str, float]]:
-    """run_recipe per job: build the recipe Job, reserve job-seconds, submit, settle, job_started and
-    job_finished rows (the latter fsynced), result.json; the job itself does nothing."""
-    from tasks import load_task, prepare_task
-    from team.engine.workshop import Workshop, job_key
-
-    prepared = prepare_task(load_task("reverse"))
-    jobs = tmp / "jobs"
-    ledger = Ledger({"job_seconds": 1e15, "wall": 1e12})
-    events = EventLog(tmp / "work-events.jsonl", run="bench")
-    work = Workshop(NoopExecutor(jobs), prepared, ledger, events, jobs, capacity=8)
-    config, keys = dict(prepared.task.reference), iter(range(10**12))
-
-    async def one() -> None:
-        i = next(keys)
-        out = await work.run_recipe(job_key("bench", i), config, i, 60.0, agent="engineer[0]", role="engineer",
-                                    round=1, attempt=0, parent=None)
-        assert out is not None and out.status == "ok", out
-
-    rows = [("run_recipe(): one job at a time, job_finished fsynced", await timed_us(loop(one, n), n))]
-    with no_fsync():
-        rows.append(("run_recipe(): same, os.fsync patched to a no-op (bench only)", await timed_us(loop(one, n), n)))
-    events.close()
-    return rows
-
-
-def table(title: str, rows: list[tuple[str, float]], unit: str) -> None:
-    width = max(len(r[0]) for r in rows) + 2
-    print(f"\n{title}\n{'-' * (width + 12)}")
-    for name, value in rows:
-        print(f"{name:<{width}}{value:>9.1f} {unit}")
+def report(results: dict[int, tuple[list[Sample], list[Sample]]]) -> None:
+    print(f"\n{'replicas':>8} {'side':<10} {'msgs/run':>8} {'runs':>4} {'total µs/msg':>12} {'node work':>10} "
+          f"{'overhead':>9}   (medians over runs)")
+    rows = {}
+    for r, (ours, peer) in results.items():
+        for side, samples in (("ours", ours), ("LangGraph", peer)):
+            total, work, over = rows[r, side] = median_us(samples)
+            print(f"{r:>8} {side:<10} {samples[0].messages:>8} {len(samples):>4} {total:>12.1f} {work:>10.1f} {over:>9.1f}")
+    print()
+    for r in results:
+        ratio = rows[r, "ours"][2] / rows[r, "LangGraph"][2]
+        ratios = [o.us()[2] / p.us()[2] for o, p in zip(*results[r], strict=True)]
+        print(f"R={r}: overhead ours/LangGraph = {ratio:.3f} (of the medians; per pair: median "
+              f"{statistics.median(ratios):.3f}, {min(ratios):.3f}..{max(ratios):.3f}); "
+              f"goal <= {OVERHEAD_GOAL:.2f}: {'MET' if ratio <= OVERHEAD_GOAL else 'MISSED'}")
+    small, large = min(results), max(results)
+    if small != large:
+        for k, what in ((2, "overhead"), (0, "total")):
+            growth = rows[large, "ours"][k] / rows[small, "ours"][k]
+            print(f"ours {what} per message, R={large} / R={small} = {growth:.2f}; goal <= {GROWTH_GOAL}: "
+                  f"{'MET' if growth <= GROWTH_GOAL else 'MISSED'}")
 
 
 async def main(args: argparse.Namespace) -> None:
-    n, fan, runs = (500, 1000, 20) if args.quick else (3000, 1000, 100)
-    with tempfile.TemporaryDirectory(prefix="bench_runtime_") as tmp:
-        rig = Rig(Path(tmp))
-        a = await part_a(rig, n, fan)
-        table(f"(a) per message, zero-latency scripted model (best of {REPEATS}; {n} sequential msgs)", a, "µs/msg")
-        full, nofsync = a[0][1], a[1][1]
-        print(f"goal <= {GOAL_US:.0f} µs/msg: full path {'MET' if full <= GOAL_US else 'MISSED'} ({full:.0f} µs); "
-              f"without fsync {'MET' if nofsync <= GOAL_US else 'MISSED'} ({nofsync:.0f} µs)")
-        b = await part_b(rig, args.engineers, runs)
-        table(f"(b) per-step overhead, director -> {args.engineers} engineers -> {args.engineers} critics -> editor "
-              f"({2 * args.engineers + 2} node executions x {runs} invocations, best of {REPEATS})", b, "µs/step")
-        lg, lg_work, ours, ours_nf, node_work, plain = (v for _, v in b)
-        print("per-step overhead = per-step time minus the node work (the same think() calls without a graph):")
-        print(f"  LangGraph {lg_work - node_work:7.1f} µs/step   ours {ours - node_work:7.1f} µs/step")
-        for label, mine, theirs in (("overhead, same node work", ours - node_work, lg_work - node_work),
-                                    ("total, same node work", ours, lg_work),
-                                    ("ours with work / LangGraph no-op", ours, lg),
-                                    ("plain asyncio / LangGraph no-op", plain, lg)):
-            ratio = mine / theirs
-            print(f"ratio {label:<34} = {ratio:5.2f}  (goal <= 0.33: {'MET' if ratio <= 1 / 3 else 'MISSED'})")
-        print(f"events written: {rig.events.count}. 'ours' is the runtime's scheduling shape (director, then "
-              "engineer -> critic lanes under gather, then editor) around the real AgentRunner.think path")
-        rig.events.close()
-        c = await part_c(Path(tmp), 200 if args.quick else 1000)
-        table("(c) per job through the Workshop, no-op executor (best of 3)", c, "µs/job")
+    from tasks import load_task, prepare_task
+
+    global clock
+    clock = CLOCKS[args.clock]
+
+    task = load_task(TASK)
+    prepared = prepare_task(task)
+    base = Path(tempfile.mkdtemp(prefix="bench_runtime_", dir=args.dir))
+    try:
+        results = {}
+        for r in args.replicas:
+            runs = args.runs if r < 100 else args.runs_large
+            results[r] = await measure(Bench(base, r, prepared, task), runs)
+            print(f"R={r}: {runs} pairs done", file=sys.stderr)
+        print(f"\nreal Runtime vs LangGraph; director -> engineer x R -> critic x R -> editor, one round; "
+              f"run dirs under {args.dir or tempfile.gettempdir()}; clock: {args.clock}")
+        report(results)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="fewer messages and invocations (a few seconds)")
-    parser.add_argument("--engineers", type=int, default=8, help="engineers (and critics) in the part (b) graph")
-    asyncio.run(main(parser.parse_args()))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--replicas", type=int, nargs="+", default=[10, 1000], help="team sizes R")
+    parser.add_argument("--runs", type=int, default=40, help="measured pairs at sizes under 100")
+    parser.add_argument("--runs-large", type=int, default=6, help="measured pairs at sizes of 100 and more")
+    parser.add_argument("--dir", default=None, help="where run dirs go (default: the system temp dir)")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="wall: elapsed time; cpu: this thread's CPU time (steadier on a shared machine)")
+    parser.add_argument("--quick", action="store_true", help="few pairs (a smoke run)")
+    ns = parser.parse_args()
+    if ns.quick:
+        ns.runs, ns.runs_large = 4, 1
+    asyncio.run(main(ns))

@@ -33,6 +33,8 @@ class Router:
         self.team = team
         self.slots = slots
         self._capacity: dict[str, int] = {}
+        self._names = {name: agent.replica_names() for name, agent in team.agents.items()}  # built once, not per message
+        self._routes: dict[tuple[str, str], tuple[tuple[Edge, str, str], ...]] = {}
 
     def kind(self, agent: str) -> str:
         return self.team.agents[agent].kind
@@ -67,31 +69,37 @@ class Router:
         decision = decision_of(payload)
         plan = _plan_of(payload, received)
         offset = 0
-        for edge in self.team.out_edges(agent):
-            kind = sends(self.kind(agent), received, self.kind(edge.to))
-            if kind is None or not edge.carries(kind, decision):
+        for edge, kind, target_kind in self.routes(agent, received):
+            if not edge.carries(kind, decision):
                 continue
             if plan is not None and kind in ("plan", "proposal"):
-                share = self.capacity(edge.to) if self.kind(edge.to) != "critic" else len(plan.proposals)
-                parts = list(_split(plan, kind, offset, share, self.kind(edge.to)))
-                offset += share if self.kind(edge.to) != "critic" else 0
+                share = self.capacity(edge.to) if target_kind != "critic" else len(plan.proposals)
+                for part, part_lane in _split(plan, kind, offset, share, target_kind):
+                    yield from self._to(edge, kind, part, part_lane, loops)
+                offset += share if target_kind != "critic" else 0
             else:
-                parts = [(payload, lane)]
-            for part, part_lane in parts:
-                yield from self._to(edge, kind, part, part_lane, loops)
+                yield from self._to(edge, kind, payload, lane, loops)
 
-    def _to(self, edge: Edge, kind: str, payload: Any, lane: int, loops: Mapping[int, int]):
+    def routes(self, agent: str, received: str) -> tuple[tuple[Edge, str, str], ...]:
+        """(edge, payload kind, target kind) for each out-edge of `agent` that carries something after it
+        handled `received`, in edge order: worked out once per pair, not per message."""
+        key = (agent, received)
+        if key not in self._routes:
+            kind = self.kind(agent)
+            self._routes[key] = tuple((e, k, self.kind(e.to)) for e in self.team.out_edges(agent)
+                                      for k in [sends(kind, received, self.kind(e.to))] if k is not None)
+        return self._routes[key]
+
+    def _to(self, edge: Edge, kind: str, payload: Any, lane: int, loops: Mapping[int, int]) -> list:
         if edge.loop_back:
             crossed = loops.get(edge.index, 0)
             if crossed >= (edge.max_loops or 0):
-                yield edge, None, kind, payload, lane, loops
-                return
+                return [(edge, None, kind, payload, lane, loops)]
             loops = MappingProxyType({**loops, edge.index: crossed + 1})
-        target = self.team.agents[edge.to]
-        names = target.replica_names()
-        chosen = names if edge.broadcast else (names[lane % len(names)],)
-        for name in chosen:
-            yield edge, name, kind, payload, lane, loops
+        names = self._names[edge.to]
+        if not edge.broadcast:
+            return [(edge, names[lane % len(names)], kind, payload, lane, loops)]
+        return [(edge, name, kind, payload, lane, loops) for name in names]
 
 
 def _plan_of(payload: Any, received: str) -> PlanPayload | None:

@@ -33,13 +33,14 @@ __all__ = ["Runtime", "Actor", "TeamOutcome"]
 
 @dataclass
 class Actor:
-    """One agent replica: its runner (model, ledger, memo), what it knows, and its inbox."""
+    """One agent replica: its runner (model, ledger, memo), what it knows, and its inbox: the handlers of
+    the messages delivered to it that have not finished (each starts when its message arrives)."""
 
     replica: str
     agent: str
     runner: AgentRunner
     memory: Memory = field(default_factory=Memory)
-    inbox: asyncio.Queue = field(default_factory=asyncio.Queue)
+    inbox: set[asyncio.Task] = field(default_factory=set)
 
     @property
     def role(self):
@@ -68,7 +69,6 @@ class Runtime:
         self._idle = asyncio.Event()
         self._idle.set()
         self.failure: BaseException | None = None
-        self._handlers: set[asyncio.Task] = set()
         self.steps = 0  # solo and sampler experiments started
         self.pending_configs: dict[tuple[str, int], dict] = {}  # (replica, lane) -> the config it is running
         self.fails: dict[str, int] = {}  # replica -> failed jobs in a row
@@ -76,7 +76,6 @@ class Runtime:
 
     # -- running -------------------------------------------------------------------------------------
     async def run(self) -> TeamOutcome:
-        loops = [asyncio.create_task(self._serve(a), name=f"actor-{a.replica}") for a in self.actors.values()]
         try:
             entries = [asyncio.create_task(self._entry(name)) for name in self.team.entries]
             await asyncio.gather(*entries)
@@ -86,7 +85,7 @@ class Runtime:
                 if self._inflight == 0:
                     break
         finally:
-            pending = [*loops, *self._handlers]
+            pending = [task for actor in self.actors.values() for task in actor.inbox]
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)  # let interrupted jobs settle their budget
@@ -101,13 +100,6 @@ class Runtime:
             self.work.stopping = True
         finally:
             self.book.close(name)
-
-    async def _serve(self, actor: Actor) -> None:
-        while True:
-            msg = await actor.inbox.get()
-            task = asyncio.ensure_future(self._handle(actor, msg))
-            self._handlers.add(task)
-            task.add_done_callback(self._handlers.discard)
 
     async def _quiet(self) -> None:
         while self._inflight:
@@ -127,6 +119,7 @@ class Runtime:
         except Exception as exc:  # noqa: BLE001 - a broken handler ends the run with its error, not a hang
             self.failure = self.failure or exc
         finally:
+            actor.inbox.discard(asyncio.current_task())
             if signal is not None:
                 signal()
             self.book.done(msg.round)
@@ -165,7 +158,10 @@ class Runtime:
         self.book.add(msg.round, msg.kind in ("plan", "proposal"))
         self._inflight += 1
         self._idle.clear()
-        self.actors[msg.recipient].inbox.put_nowait(msg)
+        actor = self.actors[msg.recipient]
+        # No serving task per actor (a hop less per message); the handler leaves the inbox itself when it
+        # ends (a done-callback would cost one more turn of the loop per message).
+        actor.inbox.add(asyncio.get_running_loop().create_task(self._handle(actor, msg)))
 
     def local(self, actor: Actor, kind: str, payload: Any, *, round: int, lane: int, parent: str | None) -> Message:
         """A message an agent gives itself (an entry engineer's own proposal): no edge, no message row."""

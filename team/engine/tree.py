@@ -42,6 +42,8 @@ class AttemptTree:
         self._applied = applied or (lambda solution: ())
         self.nodes: dict[str, Node] = {}
         self._solutions: dict[str, Any] = {ROOT: starter}
+        self._diffs: dict[str, str] = {ROOT: ""}  # each node's change to its parent, computed once
+        self._by_job: dict[str, Node] = {}
         self.nodes[ROOT] = Node(ROOT, None, "starter", "harness", 0, starter.digest, status="starter")
         self._write(ROOT, starter)
 
@@ -67,7 +69,7 @@ class AttemptTree:
             self.nodes[node_id] = node
             self._solutions[node_id] = solution
             self._write(node_id, solution)
-            diff = solution.diff(self.solution(parent))
+            diff = self._diffs[node_id] = solution.diff(self.solution(parent))
             self.events.emit("node", id=node_id, parent_node=parent, operator=operator, agent=author, parent=msg,
                              round=round, digest=solution.digest, operators=list(node.operators),
                              diff_lines=len(diff.splitlines()))
@@ -77,6 +79,7 @@ class AttemptTree:
         node = self.nodes[node_id]
         node.status, node.harness_dev, node.job_id = outcome.status, outcome.dev_accuracy, outcome.job_id
         node.reported_dev, node.error = outcome.reported_dev, outcome.error
+        self._by_job[outcome.job_id] = node
         self.events.emit("node_scored", id=node_id, job_id=outcome.job_id, status=outcome.status,
                          harness_dev=outcome.dev_accuracy, reported_dev=outcome.reported_dev, agent=node.author,
                          parent=msg, flags=list(outcome.flags))
@@ -85,16 +88,17 @@ class AttemptTree:
         self.nodes[node_id].status, self.nodes[node_id].error = "failed", error
 
     def judged(self, job_id: str, decision: str) -> None:
-        for node in self.nodes.values():
-            if node.job_id == job_id:
-                node.verdicts.append(decision)
+        if job_id in self._by_job:
+            self._by_job[job_id].verdicts.append(decision)
 
     def of_job(self, job_id: str) -> Node | None:
-        return next((n for n in self.nodes.values() if n.job_id == job_id), None)
+        return self._by_job.get(job_id)
 
     def diff(self, node_id: str, against: str | None = None) -> str:
         """The node's change to its parent (or to `against`, e.g. the starter)."""
         node = self.nodes[node_id]
+        if against is None and node_id in self._diffs:
+            return self._diffs[node_id]
         base = against or node.parent or ROOT
         return self.solution(node_id).diff(self.solution(base))
 

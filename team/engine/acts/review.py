@@ -6,6 +6,7 @@ cautious decision, reject before revise before accept) and travel on once, from 
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -133,5 +134,5 @@ def _flags(rt: Runtime, p: ResultPayload) -> tuple[str, ...]:
     found = tuple(f for f in o.flags if f.startswith("reported_dev_differs"))
     if o.status != "ok":
         return found
-    model = rt.work.jobs_dir / o.job_id / "final_model"
-    return found if model.is_dir() else found + ("the job reported ok but left no final_model/",)
+    model = os.path.join(rt.work.jobs_dir, o.job_id, "final_model")  # a stat per review; pathlib doubled its cost
+    return found if os.path.isdir(model) else found + ("the job reported ok but left no final_model/",)

@@ -111,3 +111,9 @@ def test_missing_file_and_unknown_builtin(tmp_path):
         load_team(tmp_path / "nope.yaml")
     with pytest.raises(ConfigError, match="no such team"):
         load_team("nosuchteam")
+
+
+@pytest.mark.parametrize("when", ["promising", "[accept, promising]"])
+def test_a_when_that_names_no_decision_is_one_line(tmp_path, when):
+    found = problems(tmp_path, GOOD.replace("when: accept}", f"when: {when}}}"))
+    assert len(found) == 1 and ":11: edges[3].when: 'promising' is not a decision a critic makes" in found[0], found

@@ -31,6 +31,16 @@ _DURATION_SCHEMA = {"anyOf": [{"type": "number", "exclusiveMinimum": 0},
                     "examples": ["90s", "10m", "1.5h", 300]}
 Duration = Annotated[float, BeforeValidator(_duration), WithJsonSchema(_DURATION_SCHEMA)]
 Decision = Literal["accept", "revise", "reject"]
+DECISIONS = ("accept", "revise", "reject")
+
+
+def _when(value: Any) -> Any:
+    """One clear line for a `when` that names anything but a critic's decision (before the union's two)."""
+    for item in value if isinstance(value, list) else [value]:
+        if item is not None and item not in DECISIONS:
+            raise ValueError(f"{item!r} is not a decision a critic makes: `when` takes accept, revise or reject, "
+                             "or a list of them")
+    return value
 
 
 class _Strict(BaseModel):
@@ -81,7 +91,7 @@ class RoleSpec(_Strict):
 class EdgeSpec(_Strict):
     source: str = Field(alias="from")
     to: str
-    when: Decision | list[Decision] | None = Field(None, description="the verdicts this edge carries (default: all)")
+    when: Annotated[Decision | list[Decision] | None, BeforeValidator(_when)] = Field(None, description="the verdicts this edge carries (default: all)")
     max_loops: int | None = Field(None, ge=1, le=10_000)
     broadcast: bool = False
 

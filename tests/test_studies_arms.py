@@ -24,9 +24,9 @@ class _Toys:
         return ScriptedExecutor(executor.root, seconds=0.05)
 
 
-def _compare(tmp_path, arms, prior="reference", reference=None, seeds=2):
+def _compare(tmp_path, arms, prior="reference", reference=None, seeds=2, wall="40s"):
     hooks = Hooks(executor=_Toys(), verify=toy_verify)
-    options = CompareOptions(tasks=("reverse",), arms=tuple(arms), seeds=seeds, budget="wall=40s,job_seconds=120s",
+    options = CompareOptions(tasks=("reverse",), arms=tuple(arms), seeds=seeds, budget=f"wall={wall},job_seconds=120s",
                              out=str(tmp_path / "cmp"), run=RunOptions(job_seconds=10.0, progress=False),
                              noise_runs=0, prior=prior, reference=reference, hooks=hooks)
     return run_compare(options, say=lambda line: None)
@@ -45,7 +45,7 @@ def test_every_arm_starts_from_the_same_prior(tmp_path, prior):
 
     arms = [parse_arm("solo"), parse_arm("team=research"), parse_arm("random"), parse_arm("tpe"),
             parse_arm("parallel=solo-parallel")]
-    comparison = _compare(tmp_path, arms, prior=prior, seeds=1)
+    comparison = _compare(tmp_path, arms, prior=prior, seeds=1, wall="14s")  # toy jobs: search arms fill the wall
     task = load_task("reverse")
     want = {k: v for k, v in (task.reference if prior == "reference" else task.defaults()).items() if k != "seed"}
     for arm in arms:

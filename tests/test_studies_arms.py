@@ -98,3 +98,14 @@ def test_a_team_with_one_agent_has_nothing_to_ablate():
 def test_a_prior_the_task_cannot_give_is_one_line(tmp_path):
     with pytest.raises(ConfigError, match="unknown prior"):
         _compare(tmp_path, [parse_arm("solo")], prior="oracle")
+
+
+def test_the_starter_prior_is_the_starter_programs_constants():
+    from tasks import load_task
+    from tasks.solutions import constants, starter
+    from team.engine.options import prior_config
+
+    task = load_task("reverse")
+    prior = prior_config(task, "starter")
+    assert prior == {k.lower(): v for k, v in constants(starter(task)).items() if k.lower() in task.knobs}
+    assert prior == task.defaults()  # the starter is the plain knob-default baseline

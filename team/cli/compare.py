@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--detect", type=float, help="a difference you want to see (e.g. 0.1): the seeds it needs")
     p.add_argument("--prior", default="reference",
                    help="what every arm starts from: reference (the task's reference recipe), defaults (its knob "
-                        "defaults) or none; the team's first plan, solo's first job and the samplers' first trial")
+                        "defaults), starter (the constants of its starter train.py) or none; the team's first plan, solo's first job and the samplers' first trial")
     p.add_argument("--ablate", metavar="TEAM",
                    help="add the team and one arm per removable agent group of it (without each critic, without the "
                         "editor, one engineer, ...; rules in team/studies/ablate.py): what each role adds is its "

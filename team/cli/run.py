@@ -30,9 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--record", metavar="FILE", help="record every model call into a cassette")
     p.add_argument("--replay", metavar="FILE", help="serve model calls from a cassette (strict)")
     p.add_argument("--out", help="the run directory (default runs/<time>-<team>-<task>-s<seed>)")
-    p.add_argument("--prior", choices=["reference", "defaults", "none"], default="reference",
+    p.add_argument("--prior", choices=["reference", "defaults", "starter", "none"], default="reference",
                    help="what every agent starts from: the task's reference recipe (default), its knob defaults, "
-                        "or nothing")
+                        "the constants of its starter train.py, or nothing")
     p.add_argument("--quiet", action="store_true", help="no live progress")
     p.set_defaults(handler=cmd_run)
 

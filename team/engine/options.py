@@ -16,7 +16,7 @@ from team.engine.ledger import parse_budget
 __all__ = ["RunOptions", "Hooks", "effective_limits", "task_job_seconds", "task_card", "run_dir_for", "PRIORS",
            "prior_config"]
 
-PRIORS = ("reference", "defaults", "none")
+PRIORS = ("reference", "defaults", "starter", "none")
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,11 @@ def prior_config(task: Any, prior: str) -> dict[str, Any]:
         if not task.reference:
             raise ConfigError(f"{task.root}/task.yaml:1: --prior reference: task {task.name} has no reference recipe")
         return dict(task.reference)
+    if prior == "starter":  # the constants of the task's starter train.py, by knob name
+        from tasks.solutions import constants, starter
+
+        values = {name.lower(): value for name, value in constants(starter(task)).items()}
+        return {k: values[k] for k in task.knobs if k in values}
     return task.defaults() if prior == "defaults" else {}
 
 

@@ -19,6 +19,7 @@ import difflib
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
@@ -102,7 +103,23 @@ def _lines(text: str | None) -> list[str]:
 def _file_diff(path: str, old: str | None, new: str | None) -> list[str]:
     a = f"a/{path}" if old is not None else "/dev/null"
     b = f"b/{path}" if new is not None else "/dev/null"
-    return list(difflib.unified_diff(_lines(old), _lines(new), a, b, n=3))
+    x, y = _lines(old), _lines(new)
+    # Lines both ends share are cut (keeping the context) before difflib sees them: a change of constants
+    # in a 300-line train.py then costs a few lines' matching instead of the whole file's (~1 ms).
+    shortest = min(len(x), len(y))
+    head = next((i for i, (p, q) in enumerate(zip(x, y)) if p != q), shortest)
+    tail = next((i for i, (p, q) in enumerate(zip(reversed(x), reversed(y))) if p != q or i >= shortest - head),
+                shortest - head)
+    start, cut = max(head - 3, 0), max(tail - 3, 0)
+    out = list(difflib.unified_diff(x[start:len(x) - cut], y[start:len(y) - cut], a, b, n=3))
+    return [_shift(line, start) if line.startswith("@@") else line for line in out] if start else out
+
+
+def _shift(header: str, by: int) -> str:
+    """A hunk header's line numbers moved down by `by` lines."""
+    def move(m: re.Match) -> str:
+        return f"{m.group(1)}{int(m.group(2)) + by}"
+    return re.sub(r"([-+])(\d+)", move, header, count=2)
 
 
 def load_solution(directory: Path | str) -> Solution:

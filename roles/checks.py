@@ -2,8 +2,8 @@
 
 A check is a plain function `(context, output) -> list[str]`; each problem says what is wrong and what is
 allowed, because it goes back to the model as a repair turn (team.engine.conversation), exactly like a
-schema error. `CHECKS` maps a handler's policy name (roles.yaml) to its checks, so a new rule — patch
-targets or node ids once solutions are programs — is one more function in a tuple. Scripted policies
+schema error. `CHECKS` maps a handler's policy name (roles.yaml) to its checks, so a new rule is one more
+function in a tuple. Scripted policies
 are trusted: only model replies are checked.
 """
 
@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from tasks.spec import Knob
 
 __all__ = ["Check", "CHECKS", "problems", "config_problems", "plan_proposals", "job_config", "job_time",
-           "verdict_revisions", "verdict_on_result", "merge_members", "solo_step", "canonical_config"]
+           "verdict_revisions", "verdict_on_result", "merge_members", "solo_step", "canonical_config", "job_patch"]
 
 Check = Callable[[Any, BaseModel], list[str]]
 SEED = "seed"  # not part of what makes an experiment; a critic's fix may name it (the engineer's job seed)
@@ -85,13 +85,40 @@ def plan_proposals(ctx: Any, plan: BaseModel) -> list[str]:
            f"at most {n}"] if len(plan.proposals) > n else []
     for i, p in enumerate(plan.proposals):
         out += config_problems(f"proposals[{i}].config", p.config, ctx.task.knobs)
+        out += _node_problems(f"proposals[{i}]", p, ctx)
     return out + _repeats("proposals", [p.config for p in plan.proposals], [e.config for e in ctx.history])
+
+
+def _node_problems(where: str, p: Any, ctx: Any) -> list[str]:
+    """The node a proposal starts from exists, and its operator is one the task card offers."""
+    nodes = ["starter", "best"] + sorted({e.node for e in ctx.history if getattr(e, "node", "")})
+    operators = ["tune"] + [name for name, _ in ctx.task.operators]
+    out = []
+    if p.node not in nodes:
+        out.append(f"{where}.node: {p.node!r} is no node of the tree; allowed: {', '.join(nodes)}")
+    if p.operator not in operators:
+        out.append(f"{where}.operator: unknown operator {p.operator!r}; allowed: {', '.join(operators)}")
+    return out
 
 
 # -- engineers ------------------------------------------------------------------------------------------
 
 def job_config(ctx: Any, spec: BaseModel) -> list[str]:
     return config_problems("config", spec.config, ctx.task.knobs)
+
+
+def job_patch(ctx: Any, spec: BaseModel) -> list[str]:
+    """A patch applies to the parent's files (whole files, or a unified diff against them)."""
+    if not spec.patch or not ctx.files:
+        return []
+    from tasks.solutions import PatchError, Solution, apply_patch
+
+    try:
+        apply_patch(Solution(dict(ctx.files)), spec.patch)
+    except PatchError as exc:
+        return [f"{exc}; allowed: {{\"files\": {{path: new text}}}} and/or {{\"diff\": \"<unified diff>\"}} "
+                f"against the parent's files ({', '.join(sorted(ctx.files))})"]
+    return []
 
 
 def job_time(ctx: Any, spec: BaseModel) -> list[str]:
@@ -158,7 +185,7 @@ def solo_step(ctx: Any, step: BaseModel) -> list[str]:
 CHECKS: dict[str, tuple[Check, ...]] = {
     "director": (plan_proposals,),
     "subdirector": (plan_proposals,),
-    "engineer": (job_config, job_time),
+    "engineer": (job_config, job_patch, job_time),
     "critic": (verdict_revisions, verdict_on_result),
     "critic_plan": (verdict_revisions,),
     "critic_merge": (verdict_revisions,),

@@ -58,15 +58,19 @@ def test_an_llm_engineers_patch_runs_as_a_new_node(tmp_path):
 
 
 def test_a_patch_that_does_not_apply_goes_back_with_the_error(tmp_path):
+    """The patch is checked against the parent's files before anything runs (roles.checks.job_patch): the
+    engineer gets repair turns with the error, then the scripted engineer answers; the broken patch never
+    becomes a node or a job."""
     answer, asked = _patching_server(good=False)
     with OpenAIServer(handler=answer) as server:
         run, _ = run_scripted(tmp_path, "pair", model="openai/test", api_base=server.url,
                               budget="wall=20s,job_seconds=30s")
-    failed = [r for r in rows_of(run) if r["event"] == "patch_failed"]
-    assert failed and ("does not apply" in failed[0]["error"] or "hunk" in failed[0]["error"]), failed
-    assert any("the patch did not apply" in prompt for prompt in asked[1:])  # the repair turn saw why
-    jobs = [r for r in rows_of(run) if r["event"] == "job_started" and r.get("kind") != "dev_eval"]
-    assert not jobs  # nothing ran a program that was never built
+    rows = rows_of(run)
+    calls = [r for r in rows if r["event"] == "model_call" and r["role"] == "engineer" and not r["call"].endswith("/plan")]
+    assert calls and all(c["source"] == "fallback" for c in calls), [c["source"] for c in calls]
+    assert all(any("does not apply" in p or "hunk" in p for p in c["problems"]) for c in calls)
+    assert any("does not apply" in prompt or "hunk" in prompt for prompt in asked[1:])  # the repair turn saw why
+    assert not any("GRAD_CLIP = 0.5" in path.read_text() for path in (run / "tree").glob("*/train.py"))
 
 
 def test_the_scripted_team_grows_code_and_the_report_shows_the_diff(tmp_path):

@@ -104,3 +104,31 @@ def test_the_scripted_policies_keep_every_rule_the_checks_enforce(name):
     """A fallback never breaks a rule the model is held to (the runner trusts scripted answers unchecked)."""
     ctx = _contexts()[name]
     assert problems(name, ctx, POLICIES[name](ctx)) == []
+
+
+def test_a_proposal_names_a_node_of_the_tree_and_an_operator_the_card_offers():
+    from dataclasses import replace
+
+    ctx = _dctx([Experiment("j0", _config(), 0, "ok", 0.5, "accept", 1, "n1a2b3c4d5e")], n=2)
+    ctx = replace(ctx, task=replace(ctx.task, operators=(("curriculum", "short rows first"),)))
+    good = Plan(proposals=[Proposal(config={"lr": 0.01}, node="n1a2b3c4d5e", operator="curriculum"),
+                           Proposal(config={"lr": 0.02}, node="best")])
+    assert problems("director", ctx, good) == []
+    bad = Plan(proposals=[Proposal(config={"lr": 0.01}, node="n999", operator="dropout")])
+    assert problems("director", ctx, bad) == [
+        "proposals[0].node: 'n999' is no node of the tree; allowed: starter, best, n1a2b3c4d5e",
+        "proposals[0].operator: unknown operator 'dropout'; allowed: tune, curriculum"]
+
+
+def test_a_patch_must_apply_to_the_parents_files():
+    from dataclasses import replace
+
+    ctx = replace(_ectx(), files={"train.py": "LR = 0.001\nprint('hi')\n"})
+    spec = JobSpec(config=_config(), seed=1, wall_seconds=30)
+    whole = spec.model_copy(update={"patch": {"files": {"train.py": "LR = 0.002\nprint('hi')\n"}}})
+    assert problems("engineer", ctx, whole) == []
+    diff = "--- a/train.py\n+++ b/train.py\n@@ -1,2 +1,2 @@\n-LR = 0.5\n+LR = 0.002\n print('hi')\n"
+    found = problems("engineer", ctx, spec.model_copy(update={"patch": {"diff": diff}}))
+    assert len(found) == 1 and found[0].startswith("patch") and "against the parent's files (train.py)" in found[0]
+    gone = problems("engineer", ctx, spec.model_copy(update={"patch": {"files": {"eval.py": None}}}))
+    assert len(gone) == 1 and "cannot delete a file the solution does not have" in gone[0]

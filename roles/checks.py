@@ -57,11 +57,15 @@ def config_problems(where: str, config: Mapping[str, Any], knobs: Sequence[Knob]
     return out
 
 
-def _repeats(where: str, configs: Sequence[Mapping[str, Any]], tried: Iterable[Mapping[str, Any]]) -> list[str]:
-    seen = {canonical_config(c) for c in tried}
+def _repeats(where: str, configs: Sequence[Mapping[str, Any]], tried: Iterable[Mapping[str, Any]],
+             tags: Sequence[tuple] | None = None, tried_tags: Sequence[tuple] | None = None) -> list[str]:
+    """Configs already tried; with `tags` ((node, operator) per config), the same config on another node
+    or with another operator is another experiment."""
+    tried = list(tried)
+    seen = {(t, canonical_config(c)) for c, t in zip(tried, tried_tags or [()] * len(tried), strict=True)}
     out = []
     for i, config in enumerate(configs):
-        key = canonical_config(config)
+        key = ((tags or [()] * len(configs))[i], canonical_config(config))
         if key in seen:
             label = f"{where}[{i}]" if len(configs) > 1 else where
             out.append(f"{label} repeats an experiment already run, planned or proposed "
@@ -86,7 +90,16 @@ def plan_proposals(ctx: Any, plan: BaseModel) -> list[str]:
     for i, p in enumerate(plan.proposals):
         out += config_problems(f"proposals[{i}].config", p.config, ctx.task.knobs)
         out += _node_problems(f"proposals[{i}]", p, ctx)
-    return out + _repeats("proposals", [p.config for p in plan.proposals], [e.config for e in ctx.history])
+    return out + _repeats("proposals", [p.config for p in plan.proposals], [e.config for e in ctx.history],
+                          [(p.node, p.operator) for p in plan.proposals], [_as_proposed(e) for e in ctx.history])
+
+
+def _as_proposed(e: Any) -> tuple[str, str]:
+    """How a remembered experiment would be proposed again: its own proposal while pending, else a tune of
+    the starter (what a config alone means), as the engine dedups them."""
+    if e.job_id.startswith("planned-"):
+        return e.node or "starter", e.operators[0] if e.operators else "tune"
+    return "starter", "tune"
 
 
 def _node_problems(where: str, p: Any, ctx: Any) -> list[str]:

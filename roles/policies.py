@@ -74,6 +74,9 @@ def director(ctx: DirectorContext) -> Plan:
     exploited = exploit(task, parents, left - n_explore, rng, picker) if parents else []
     explored = explore(task, ctx.n_proposals - len(proposals) - len(exploited), rng, picker)
     exploited, code = _on_the_best_program(ctx, exploited, parents, rng)
+    probe = _code_probe(ctx, proposals[0], rng) if not code and not parents and explored and proposals else None
+    if probe is not None:
+        explored[-1], code = probe, 1
     proposals += exploited + explored
     if not proposals:
         return Plan(stop=True, reason="The knob space is exhausted: every configuration has been tried.")
@@ -99,6 +102,17 @@ def _on_the_best_program(ctx: DirectorContext, exploited: list[Proposal], parent
     out[-1] = Proposal(config=config, node=best.node, operator=name,
                        rationale=f"Improve {best.job_id} (dev {_fmt(best.dev_accuracy)}): its program with {name}.")
     return out, 1
+
+
+def _code_probe(ctx: DirectorContext, anchor: Proposal, rng: random.Random) -> Proposal | None:
+    """With nothing to exploit yet (no result, or a round planned ahead of its predecessor's results), one
+    explore proposal changes code: the anchor's config (the prior) on the starter with an operator that no
+    experiment in the history carries yet."""
+    name = choose_operator(tuple({op for e in ctx.history for op in e.operators}), rng)
+    if name is None:
+        return None
+    return Proposal(config=dict(anchor.config), node="starter", operator=name,
+                    rationale=f"Explore code: the baseline's program with {name}.")
 
 
 def _explore_share(ctx: DirectorContext, n: int, rng: random.Random) -> int:

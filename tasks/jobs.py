@@ -195,7 +195,10 @@ def solution_outcome(job_result: JobResult, dev_eval_result: JobResult | None) -
     if dev_eval_result is not None and harness_dev is None:
         flags.append({"flag": "dev_eval_failed", "reason": _last_line(dev_eval_result.stderr_tail)
                       or dev_eval_result.error or "the harness could not score final_model/"})
-    if reported is not None and (harness_dev is None or abs(reported - harness_dev) > REPORTED_DEV_TOLERANCE):
+    if dev_eval_result is None and status == "ok":  # never evaluated (the run ran out of budget or stopped)
+        flags.append({"flag": "unscored", "reason": "the harness's dev evaluation did not run (no budget left or "
+                                                    "the run was stopping); the job's own numbers are not a score"})
+    elif reported is not None and (harness_dev is None or abs(reported - harness_dev) > REPORTED_DEV_TOLERANCE):
         measured = "nothing to score" if harness_dev is None else f"the harness measured {harness_dev:.3f}"
         flags.append({"flag": "reported_dev_differs",
                       "reason": f"the job printed dev_accuracy {reported:.3f}; {measured}"})

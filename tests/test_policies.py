@@ -87,12 +87,15 @@ def test_round_one_explores_from_the_reference_and_defaults_with_distinct_legal_
     configs = [p.config for p in plan.proposals]
     assert configs[0]["lr"] == 2e-3 and configs[0]["steps"] == 400  # the reference recipe first
     assert configs[1]["steps"] == 300  # then the defaults
-    assert len({canonical(c, KNOBS) for c in configs}) == 6
+    assert len({(p.operator, canonical(p.config, KNOBS)) for p in plan.proposals}) == 6
     for p in plan.proposals:
         _assert_legal(p.config)
         assert p.rationale.endswith(".") and len(p.rationale) > 20
     reference = configs[0]
-    moved = [{k for k in c if k != "seed" and c[k] != reference.get(k)} for c in configs[2:]]
+    code = [p for p in plan.proposals if p.operator != "tune"]  # with nothing to exploit, one explores code
+    assert len(code) == 1 and code[0].node == "starter" and code[0].config == reference
+    moved = [{k for k in p.config if k != "seed" and p.config[k] != reference.get(k)} for p in plan.proposals[2:]
+             if p.operator == "tune"]
     assert all(1 <= len(m) <= 3 for m in moved), moved  # far moves of a few knobs: still trainable
     assert len(set().union(*moved)) >= 3  # ...that together probe several directions
 
@@ -103,7 +106,7 @@ def test_ten_rounds_of_simulated_history_never_repeat_a_config():
         plan = director(_dctx(history, n=4, round_=r, best_dev=best))
         assert len(plan.proposals) == 4
         for i, p in enumerate(plan.proposals):
-            key = canonical(p.config, KNOBS)
+            key = (p.node, p.operator, canonical(p.config, KNOBS))
             assert key not in seen, f"round {r} repeats {p.config}"
             seen.add(key)
             _assert_legal(p.config)
@@ -170,11 +173,11 @@ def test_small_space_is_exhausted_without_repeats_then_stops():
         if plan.stop:
             break
         for p in plan.proposals:
-            key = canonical(p.config, SMALL.knobs)
+            key = (p.operator, canonical(p.config, SMALL.knobs))
             assert key not in seen
             seen.add(key)
             history.append(Experiment(f"j{len(history)}", p.config, 0, "ok", 0.1 * len(history), "accept", r))
-    assert len(seen) == 6 and plan.stop and "exhausted" in plan.reason
+    assert len({k for op, k in seen if op == "tune"}) == 6 and plan.stop and "exhausted" in plan.reason
 
 
 @settings(max_examples=40, deadline=None)
@@ -188,7 +191,7 @@ def test_any_knob_space_gives_legal_distinct_proposals(low, span, ilow, ispan, n
         Knob("d", "choice", choices=("x", "y", "z")),
     ))
     plan = director(_dctx(n=n, seed=seed, task=task))
-    assert len({canonical(p.config, task.knobs) for p in plan.proposals}) == len(plan.proposals) == n
+    assert len({(p.operator, canonical(p.config, task.knobs)) for p in plan.proposals}) == len(plan.proposals) == n
     for p in plan.proposals:
         assert low <= p.config["a"] <= low * span and type(p.config["b"]) is int
         assert ilow <= p.config["b"] <= ilow + ispan and type(p.config["c"]) is bool

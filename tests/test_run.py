@@ -124,8 +124,8 @@ def quick_task(root: Path) -> Path:
 def _spawn(out: Path, task: Path) -> subprocess.Popen:
     team = out.parent / "pair4.yaml"
     team.write_text("name: pair4\nagents:\n  engineer: {role: engineer}\n  critic: {role: critic}\n"
-                    "edges:\n  - {from: engineer, to: critic}\n  - {from: critic, to: engineer, max_loops: 4}\n"
-                    "merge: best\nstop: {rounds: 4}\n")
+                    "edges:\n  - {from: engineer, to: critic}\n  - {from: critic, to: engineer, max_loops: 3}\n"
+                    "merge: best\nstop: {rounds: 3}\n")
     # Generous limits: every job ends by its step count long before its time limit, so results are exact.
     cmd = [sys.executable, "-m", "team.cli", "run", "--team", str(team), "--task", str(task), "--quiet",
            "--budget", "wall=600s,job_seconds=1200s", "--seed", "3", "--job-seconds", "120", "--out", str(out)]

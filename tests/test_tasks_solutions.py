@@ -142,3 +142,26 @@ def test_prepare_json_names_the_sealed_test_and_the_visible_folder(task_cache): 
 
 
 from tests.test_tasks_support import task_cache  # noqa: E402,F401
+
+
+def test_an_ok_job_never_evaluated_is_unscored_not_a_lie(tmp_path):
+    """A job the harness had no budget left to evaluate is flagged `unscored`; only a job whose printed dev
+    differs from the harness's (or that printed one and left no model) is flagged reported_dev_differs."""
+    import torch
+
+    from sandbox.jobs import JobResult, JobStatus
+    from tasks.jobs import solution_outcome
+
+    def job(workdir, model: bool) -> JobResult:
+        if model:
+            (workdir / "final_model").mkdir(parents=True)
+            (workdir / "final_model" / "config.json").write_text("{}")
+            torch.save({"w": torch.zeros(1)}, workdir / "final_model" / "model.pt")
+        return JobResult("j1", JobStatus.OK, 0, (), workdir, 1.0, 1.0, None, "dev_accuracy: 0.9\n", "")
+
+    (tmp_path / "a").mkdir()
+    kept = solution_outcome(job(tmp_path / "a", True), None)
+    assert [f["flag"] for f in kept.flags] == ["unscored"] and kept.harness_dev is None
+    (tmp_path / "b").mkdir()
+    empty = solution_outcome(job(tmp_path / "b", False), None)
+    assert empty.status == "no_model" and [f["flag"] for f in empty.flags] == ["reported_dev_differs"]

@@ -107,9 +107,9 @@ def _file_diff(path: str, old: str | None, new: str | None) -> list[str]:
     # Lines both ends share are cut (keeping the context) before difflib sees them: a change of constants
     # in a 300-line train.py then costs a few lines' matching instead of the whole file's (~1 ms).
     shortest = min(len(x), len(y))
-    head = next((i for i, (p, q) in enumerate(zip(x, y)) if p != q), shortest)
-    tail = next((i for i, (p, q) in enumerate(zip(reversed(x), reversed(y))) if p != q or i >= shortest - head),
-                shortest - head)
+    head = next((i for i, (p, q) in enumerate(zip(x, y, strict=False)) if p != q), shortest)
+    ends = enumerate(zip(reversed(x), reversed(y), strict=False))
+    tail = next((i for i, (p, q) in ends if p != q or i >= shortest - head), shortest - head)
     start, cut = max(head - 3, 0), max(tail - 3, 0)
     out = list(difflib.unified_diff(x[start:len(x) - cut], y[start:len(y) - cut], a, b, n=3))
     return [_shift(line, start) if line.startswith("@@") else line for line in out] if start else out

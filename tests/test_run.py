@@ -214,7 +214,8 @@ def answer_role(body: dict) -> dict:
         wall = float(re.search(r"Time limit per job: ([\d.]+) seconds", prompt).group(1))
         out = {"config": config, "seed": int(re.search(r"seed (\d+)\.", prompt).group(1)), "wall_seconds": wall}
     elif name == "Verdict":
-        out = {"decision": "accept" if "status ok" in prompt else "reject", "reasons": ["read the curve"]}
+        scored = "status ok" in prompt and "scored by the harness: None" not in prompt  # unscored: no model
+        out = {"decision": "accept" if scored else "reject", "reasons": ["read the curve"]}
     else:
         members = re.findall(r"^- (\w+): dev", prompt, re.M)
         out = {"policy": "best", "members": members[:1], "log": "kept the best"}

@@ -67,8 +67,10 @@ def quick_task_dir(tmp_path_factory) -> Path:
 
 def _cli_run(out: Path, task: Path, persona: Persona) -> tuple[subprocess.CompletedProcess, dict]:
     with OpenAIServer(handler=persona) as server:
+        # job-seconds to spare: slow jobs (a loaded machine) use their whole reservations, and a model the
+        # budget cannot evaluate is unscored, so a critic cannot accept it
         cmd = [sys.executable, "-m", "team.cli", "run", "--team", "research", "--model", "openai/test-model",
-               "--api-base", server.url, "--task", str(task), "--budget", "wall=40s,job_seconds=80s",
+               "--api-base", server.url, "--task", str(task), "--budget", "wall=40s,job_seconds=120s",
                "--job-seconds", "30", "--quiet", "--out", str(out)]
         proc = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]

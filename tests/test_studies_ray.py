@@ -37,7 +37,10 @@ def test_cells_spread_over_ray_each_inside_its_own_budget(tmp_path, ray_cluster)
         rows = read_events(cell / "events.jsonl")
         jobs = [r for r in rows if r["event"] == "job_finished" and r.get("outcome")]
         assert jobs, "the cell ran no job"
-        assert all((cell / "jobs" / r["job_id"] / "metrics.jsonl").exists() for r in jobs)  # artifacts came back
+        for r in jobs:  # the job's artifacts came back from its Ray actor (a job cut short may log no metrics)
+            folder = cell / "jobs" / r["job_id"]
+            assert (folder / "stderr.log").exists() and (folder / "result.json").exists(), r
+            assert r["status"] != "ok" or (folder / "metrics.jsonl").exists(), r
         windows.append((rows[0]["ts"], rows[-1]["ts"]))
     (a0, a1), (b0, b1) = windows
     assert a0 < b1 and b0 < a1, f"the two cells did not run at the same time: {windows}"

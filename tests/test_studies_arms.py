@@ -109,3 +109,25 @@ def test_the_starter_prior_is_the_starter_programs_constants():
     prior = prior_config(task, "starter")
     assert prior == {k.lower(): v for k, v in constants(starter(task)).items() if k.lower() in task.knobs}
     assert prior == task.defaults()  # the starter is the plain knob-default baseline
+
+
+def test_an_interrupted_cell_stops_the_comparison_and_is_left_to_resume(tmp_path, monkeypatch):
+    """Ctrl-C in a cell is not a failed cell scored at the baseline: it propagates (compare exits 130) and
+    the cell keeps no result.json, so rerunning the comparison resumes it."""
+    import signal
+
+    import team.studies.arms as arms
+    from team.engine.session import Interrupted
+    from team.studies.arms import Cell, run_cell
+
+    def interrupted(cell, run_dir, *args):
+        raise Interrupted(run_dir, signal.SIGINT)
+
+    monkeypatch.setattr(arms, "_team_run", interrupted)
+    cell = Cell("reverse", parse_arm("solo"), 0, tmp_path / "cell", {"wall": 60.0}, RunOptions(progress=False))
+    cell.run_dir.mkdir()
+    with pytest.raises(Interrupted):
+        run_cell(cell)
+    assert not (cell.run_dir / "result.json").exists()
+    monkeypatch.setattr(arms, "_team_run", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
+    assert run_cell(cell)["arm"] == "solo" and (cell.run_dir / "result.json").exists()  # a crash is recorded

@@ -94,7 +94,10 @@ def budget_text(limits: Mapping[str, float], divide: int = 1) -> str:
 
 
 def run_cell(cell: Cell) -> dict[str, Any]:
-    """Run (or resume, or read back) one cell; a crash is recorded as a failed cell, never dropped."""
+    """Run (or resume, or read back) one cell; a crash is recorded as a failed cell, never dropped. An
+    interrupt (Ctrl-C, SIGTERM) stops the comparison and leaves the cell to resume, not scored."""
+    from team.engine.session import Interrupted
+
     done = cell.run_dir / "result.json"
     if done.exists():
         return json.loads(done.read_text())
@@ -103,7 +106,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
             result = _best_of_k(cell)
         else:
             result = _team_run(cell, cell.run_dir, cell.arm.team, cell.seed, budget_text(cell.limits))
-    except ConfigError:
+    except (ConfigError, Interrupted):
         raise
     except Exception as exc:  # noqa: BLE001 - any other crash is a failed cell, scored at the baseline
         result = _crashed(cell, exc)

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from tasks.spec import Knob
 
 __all__ = ["Check", "CHECKS", "problems", "config_problems", "plan_proposals", "job_config", "job_time",
-           "verdict_revisions", "verdict_on_result", "merge_members", "solo_step", "canonical_config", "job_patch"]
+           "verdict_revisions", "verdict_on_result", "merge_members", "solo_step", "canonical_config", "job_patch", "as_proposed"]
 
 Check = Callable[[Any, BaseModel], list[str]]
 SEED = "seed"  # not part of what makes an experiment; a critic's fix may name it (the engineer's job seed)
@@ -91,10 +91,10 @@ def plan_proposals(ctx: Any, plan: BaseModel) -> list[str]:
         out += config_problems(f"proposals[{i}].config", p.config, ctx.task.knobs)
         out += _node_problems(f"proposals[{i}]", p, ctx)
     return out + _repeats("proposals", [p.config for p in plan.proposals], [e.config for e in ctx.history],
-                          [(p.node, p.operator) for p in plan.proposals], [_as_proposed(e) for e in ctx.history])
+                          [(p.node, p.operator) for p in plan.proposals], [as_proposed(e) for e in ctx.history])
 
 
-def _as_proposed(e: Any) -> tuple[str, str]:
+def as_proposed(e: Any) -> tuple[str, str]:
     """How a remembered experiment would be proposed again: its own proposal while pending, else a tune of
     the starter (what a config alone means), as the engine dedups them."""
     if e.job_id.startswith("planned-"):

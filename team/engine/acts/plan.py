@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from roles.checks import as_proposed
 from roles.context import DirectorContext
 from roles.schemas import Plan, Proposal
 from team.engine.messages import PlanPayload, VerdictPayload
@@ -115,7 +116,7 @@ async def learn_act(rt: Runtime, actor: Actor, msg: Any, signal: Any) -> None:
 
 def valid_proposals(rt: Runtime, actor: Actor, proposals: list[Proposal], r: int) -> list[Proposal]:
     """Proposals with known, in-range knobs that repeat nothing this planner proposed or learned before."""
-    seen = {_canon(e.config, *_ref(e)) for e in actor.memory.history(r)}
+    seen = {_canon(e.config, *as_proposed(e)) for e in actor.memory.history(r)}
     out = []
     for p in proposals:
         config = clean_config(rt, p.config, agent=actor.replica)
@@ -139,14 +140,6 @@ def clean_config(rt: Runtime, config: Mapping[str, Any], agent: str = "") -> dic
         rt.work.events.emit("invalid_config", agent=agent, config=dict(config), error=str(exc))
         return None
     return {k: v for k, v in config.items() if k != "seed"}
-
-
-def _ref(e: Any) -> tuple[str, str]:
-    """How a remembered experiment would be proposed again: its own proposal (pending) or a tune of the
-    starter (what a config alone means)."""
-    if e.job_id.startswith("planned-"):
-        return e.node or "starter", e.operators[0] if e.operators else "tune"
-    return "starter", "tune"
 
 
 def _seed(rt: Runtime, agent: str) -> int:

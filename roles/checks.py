@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from tasks.spec import Knob
 
 __all__ = ["Check", "CHECKS", "problems", "config_problems", "plan_proposals", "job_config", "job_time",
-           "verdict_revisions", "verdict_on_result", "merge_members", "solo_step", "canonical_config", "job_patch", "as_proposed"]
+           "verdict_revisions", "verdict_label", "verdict_on_result", "merge_members", "solo_step", "canonical_config", "job_patch", "as_proposed"]
 
 Check = Callable[[Any, BaseModel], list[str]]
 SEED = "seed"  # not part of what makes an experiment; a critic's fix may name it (the engineer's job seed)
@@ -156,6 +156,21 @@ def verdict_revisions(ctx: Any, verdict: BaseModel) -> list[str]:
     return []
 
 
+def verdict_label(ctx: Any, verdict: BaseModel) -> list[str]:
+    """A label is one of the role's, and the decision is what it means."""
+    label = getattr(verdict, "label", None)
+    if not label:
+        return []
+    labels = dict((ctx.settings or {}).get("labels") or {})
+    if label not in labels:
+        allowed = f"one of {', '.join(labels)}, or none" if labels else "none (this role declares no labels)"
+        return [f"label: {label!r} is not a label of this role; allowed: {allowed}"]
+    means = labels[label]["means"]
+    if verdict.decision != means:
+        return [f"decision: label {label!r} means {means}, so the decision must be {means} (or drop the label)"]
+    return []
+
+
 def verdict_on_result(ctx: Any, verdict: BaseModel) -> list[str]:
     """No accept of a job without a model or with integrity problems; a fix names knobs in range."""
     o, out = ctx.outcome, []
@@ -199,9 +214,9 @@ CHECKS: dict[str, tuple[Check, ...]] = {
     "director": (plan_proposals,),
     "subdirector": (plan_proposals,),
     "engineer": (job_config, job_patch, job_time),
-    "critic": (verdict_revisions, verdict_on_result),
-    "critic_plan": (verdict_revisions,),
-    "critic_merge": (verdict_revisions,),
+    "critic": (verdict_revisions, verdict_label, verdict_on_result),
+    "critic_plan": (verdict_revisions, verdict_label),
+    "critic_merge": (verdict_revisions, verdict_label),
     "editor": (merge_members,),
     "solo": (solo_step,),
 }

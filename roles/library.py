@@ -147,9 +147,25 @@ def task_section(card: Any) -> str:
 
 
 def settings_section(settings: Mapping[str, Any]) -> str:
-    """The role's settings as one line a model can follow (empty when every setting is unset)."""
-    shown = {k: v for k, v in settings.items() if v is not None}
-    return ("Your settings (follow them): " + json.dumps(shown, sort_keys=True, default=str)) if shown else ""
+    """The role's settings as one line a model can follow (empty when every setting is unset); a critic's
+    labels get a line of their own (labels_section)."""
+    shown = {k: v for k, v in settings.items() if v is not None and k != "labels"}
+    text = ("Your settings (follow them): " + json.dumps(shown, sort_keys=True, default=str)) if shown else ""
+    labels = labels_section(settings)
+    return f"{text}\n{labels}" if text and labels else text or labels
+
+
+def labels_section(settings: Mapping[str, Any]) -> str:
+    """A critic's custom labels, in words: the decision each means and when it applies."""
+    from roles.settings import LABEL_CONDITIONS
+
+    labels = settings.get("labels") or {}
+    if not labels:
+        return ""
+    parts = [f"{name} = {spec['means']} when {LABEL_CONDITIONS[spec['condition']]}"
+             + (f" ({spec['note']})" if spec.get("note") else "") for name, spec in labels.items()]
+    return ("Labels: when one applies, set `label` to it and the decision to what it means (the first that "
+            "applies; none: no label): " + "; ".join(parts) + ".")
 
 
 _UNITS = {"wall": " s of wall-clock", "job_seconds": " job-seconds", "tokens": " tokens", "usd": " USD",

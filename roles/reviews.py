@@ -13,7 +13,7 @@ from roles.debugging import diagnose, failure_kind
 from roles.schemas import MergeDecision, Verdict
 from roles.search import canonical
 
-__all__ = ["critic", "critic_plan", "critic_merge", "editor", "MIN_NOISE"]
+__all__ = ["critic", "critic_plan", "critic_merge", "editor", "labelled", "MIN_NOISE"]
 
 MIN_NOISE = 0.02  # the smallest seed-to-seed std the critic assumes (small dev splits are noisy)
 
@@ -22,9 +22,39 @@ def _fmt(value: float | None) -> str:
     return "none" if value is None else f"{value:.3f}"
 
 
+# ------------------------------------------------------------------------------------------ labels
+
+def labelled(verdict: Verdict, settings: Mapping[str, Any], **facts: bool) -> Verdict:
+    """The verdict with the first label of `settings` (file order) whose `means` is its decision and whose
+    condition (`if`, roles.settings.LABEL_CONDITIONS) holds; unchanged when none applies."""
+    for name, spec in (settings.get("labels") or {}).items():
+        if spec["means"] == verdict.decision and (spec["condition"] == "always" or facts.get(spec["condition"])):
+            return verdict.model_copy(update={"label": name})
+    return verdict
+
+
+def _against(dev: float | None, best: float | None, noise: float, settings: Mapping[str, Any]) -> dict[str, bool]:
+    """beats_best / within_noise of a dev against the best (no best yet: any score beats it)."""
+    if dev is None:
+        return {"beats_best": False, "within_noise": False}
+    if best is None:
+        return {"beats_best": True, "within_noise": False}
+    margin = float(settings.get("margin", 2.0))
+    return {"beats_best": dev > best, "within_noise": abs(dev - best) <= margin * max(noise, MIN_NOISE)}
+
+
 # ------------------------------------------------------------------------------------------ a job result
 
 def critic(ctx: CriticContext) -> Verdict:
+    """The verdict on a job result, with the first of the role's labels that applies."""
+    verdict = _critic(ctx)
+    o, best = ctx.outcome, ctx.best_dev
+    failed = bool(failure_kind(o)) or o.dev_accuracy is None
+    return labelled(verdict, ctx.settings, failed=failed, flagged=bool(verdict.flags),
+                    **_against(None if failed else o.dev_accuracy, best, ctx.noise, ctx.settings))
+
+
+def _critic(ctx: CriticContext) -> Verdict:
     """Veto integrity flags (the harness's, and the diff's: roles.diffrules); revise failures within the
     bound; accept a gain beyond `margin` x noise (2 by default), confirm a marginal one with a second seed,
     reject the rest."""
@@ -98,6 +128,11 @@ def _judge_gain(ctx: CriticContext, notes: list[str]) -> Verdict:
 # ------------------------------------------------------------------------------------------ a plan
 
 def critic_plan(ctx: PlanReviewContext) -> Verdict:
+    """The verdict on a plan (a label's `if` can only be `always` here: a plan has no dev score yet)."""
+    return labelled(_critic_plan(ctx), ctx.settings)
+
+
+def _critic_plan(ctx: PlanReviewContext) -> Verdict:
     """Revise a plan that repeats tried configs or explores less than `min_explore` (a proposal explores
     when it differs from every tried config in two or more knobs); otherwise accept it."""
     tried = {canonical(c, ctx.task.knobs) for c in ctx.tried}
@@ -133,6 +168,13 @@ def _explores(config: Mapping[str, Any], ctx: PlanReviewContext) -> bool:
 # ------------------------------------------------------------------------------------------ a merge
 
 def critic_merge(ctx: MergeReviewContext) -> Verdict:
+    """The verdict on a merge, labelled against the current final model's dev."""
+    verdict = _critic_merge(ctx)
+    return labelled(verdict, ctx.settings, failed=ctx.candidate_dev is None,
+                    **_against(ctx.candidate_dev, ctx.current_dev, ctx.noise, ctx.settings))
+
+
+def _critic_merge(ctx: MergeReviewContext) -> Verdict:
     """Accept a merge that does not lose to the current final model by more than `merge_tolerance`; a soup
     that loses to its best member goes back for the best member alone; anything worse is rejected."""
     if ctx.candidate_dev is None:

@@ -52,6 +52,8 @@ class Verdict(_Out):
     """The critic's answer on one finished job."""
 
     decision: Literal["accept", "revise", "reject"]
+    label: str | None = Field(default=None, description="a label from your settings' labels that applies (its "
+                                                        "`means` is then the decision); none: a plain decision")
     reasons: list[str] = Field(default_factory=list)
     flags: list[str] = Field(default_factory=list, description="integrity problems (a veto)")
     second_seed: bool = Field(default=False, description="a marginal win: confirm with another seed first")

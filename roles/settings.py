@@ -7,12 +7,23 @@ policy, so two teams that differ only in their roles' settings behave differentl
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = ["DirectorSettings", "EngineerSettings", "CriticSettings", "EditorSettings", "SoloSettings",
-           "SamplerSettings", "SETTINGS"]
+           "SamplerSettings", "SETTINGS", "Label", "LABEL_CONDITIONS", "label_meanings"]
+
+DECISIONS = ("accept", "revise", "reject")
+# what the scripted critic checks before it puts a label on a verdict (an LLM critic reads the same words)
+LABEL_CONDITIONS = {
+    "always": "every verdict with this decision",
+    "within_noise": "the result's (or merge's) dev is within margin x noise of the best (or current) dev",
+    "beats_best": "the result's (or merge's) dev is above the best (or current) dev",
+    "failed": "the job failed or left no dev score",
+    "flagged": "an integrity problem was found (a veto)",
+}
 
 
 class _Settings(BaseModel):
@@ -32,12 +43,33 @@ class EngineerSettings(_Settings):
     seed_offset: int = Field(0, ge=0, description="added to every job seed this engineer picks")
 
 
+class Label(_Settings):
+    """A custom decision label: a refinement of accept, revise or reject that `when:` can route on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    means: Literal["accept", "revise", "reject"] = Field(description="what the verdict decides (the harness and "
+                                                                     "whoever receives it act on this)")
+    condition: Literal["always", "within_noise", "beats_best", "failed", "flagged"] = Field(
+        "always", alias="if", description="when the scripted critic puts the label on a verdict with that decision")
+    note: str = Field("", description="what the label means, in words (shown to an LLM critic)")
+
+
 class CriticSettings(_Settings):
     margin: float = Field(2.0, gt=0, le=100, description="a gain counts when it exceeds margin x the noise")
     second_seed: bool = Field(True, description="confirm a marginal gain with a second seed before accepting")
     min_explore: int = Field(0, ge=0, description="plan review: revise a plan with fewer explore proposals")
     merge_tolerance: float = Field(0.0, ge=0, le=1, description="merge sign-off: accept a merge whose dev is at "
                                                                 "most this much below the current final model's")
+    labels: dict[str, Label] = Field(default_factory=dict, description="custom decision labels `when:` routes on "
+                                     "(name -> {means, if, note}); the first that applies is put on a verdict")
+
+    @field_validator("labels")
+    @classmethod
+    def _names(cls, labels: dict[str, Label]) -> dict[str, Label]:
+        for name in labels:
+            if name in DECISIONS or not name.isidentifier() or not name.islower():
+                raise ValueError(f"label {name!r}: a label is a lowercase name other than accept, revise, reject")
+        return labels
 
 
 class EditorSettings(_Settings):
@@ -60,3 +92,8 @@ SETTINGS: dict[str, type[_Settings]] = {
     "director": DirectorSettings, "engineer": EngineerSettings, "critic": CriticSettings,
     "editor": EditorSettings, "solo": SoloSettings, "sampler": SamplerSettings,
 }
+
+
+def label_meanings(settings: Mapping[str, Any] | None) -> dict[str, str]:
+    """label -> the decision it means, from a critic's (validated) settings; {} for any other role."""
+    return {name: spec["means"] for name, spec in ((settings or {}).get("labels") or {}).items()}

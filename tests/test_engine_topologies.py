@@ -261,3 +261,101 @@ def test_a_checker_engineer_follows_up_every_builder_result(tmp_path):
     for r in follow:
         peer = built[r["parent"]]
         assert configs[r["job_id"]] == configs[peer["job_id"]]  # a reproduction of the builder's config
+
+
+LABELLED = """\
+name: near-misses
+roles:
+  skeptic:
+    extends: critic
+    settings:
+      labels:
+        promising: {means: reject, if: within_noise, note: "close to the best: the director should hear of it"}
+agents:
+  director: {role: director}
+  engineer: {role: engineer, replicas: 2}
+  critic: {role: skeptic, settings: {second_seed: false}}
+  editor: {role: editor}
+edges:
+  - {from: director, to: engineer}
+  - {from: engineer, to: critic}
+  - {from: critic, to: editor, when: accept}
+  - {from: critic, to: director, when: promising, max_loops: 4}
+  - {from: editor, to: director, max_loops: 4}
+merge: best
+stop: {rounds: 4}
+"""
+
+
+def test_a_custom_label_routes_its_verdicts_and_only_those(tmp_path):
+    """`when: promising` carries the rejects the critic labels promising (within margin x noise of the best),
+    and nothing else; the plain rejects go nowhere, the accepts to the editor."""
+    run, result = run_scripted(tmp_path, LABELLED)
+    _assert_on_edges(run, LABELLED)
+    rows = rows_of(run)
+    verdicts = [r for r in rows if r["event"] == "verdict" and r.get("subject") == "result"]
+    labelled = [v for v in verdicts if v.get("label") == "promising"]
+    assert labelled, "no verdict was labelled promising"
+    assert all(v["decision"] == "reject" for v in labelled)
+    assert any(v["decision"] == "reject" and "label" not in v for v in verdicts) or len(labelled) == len(
+        [v for v in verdicts if v["decision"] == "reject"])
+    to_director = [m for m in messages(run) if m["edge"] == "critic->director"]
+    assert to_director and all(m.get("label") == "promising" and m["decision"] == "reject" for m in to_director)
+    assert {m["job_id"] for m in to_director} == {v["job_id"] for v in labelled}
+    to_editor = [m for m in messages(run) if m["edge"] == "critic->editor"]
+    assert to_editor and all(m["decision"] == "accept" and "label" not in m for m in to_editor)
+    assert result["final_members"]
+
+
+def test_an_llm_critic_reads_its_labels_and_a_label_that_contradicts_its_decision_is_repaired(tmp_path):
+    """The critic's prompt says what each label means; a reply labelled promising but deciding accept is sent
+    back with what is wrong, and the repaired reject travels `when: promising`."""
+    from roles.schemas import Verdict
+    from team.testing import FunctionModel
+
+    prompts = []
+
+    def answer(request):
+        prompts.append(request.messages[-1].content)
+        repair = len(request.messages) > 2
+        return Verdict(decision="reject" if repair else "accept", label="promising", reasons=["near the best"])
+
+    def hook(agent, model):
+        return FunctionModel(answer, name="openai/test") if agent == "critic" else model
+
+    run, _ = run_scripted(tmp_path, LABELLED, model_hook=hook)
+    assert any("promising = reject when the result's (or merge's) dev is within margin x noise" in p for p in prompts)
+    assert any("label 'promising' means reject, so the decision must be reject" in p for p in prompts)
+    calls = [r for r in rows_of(run) if r["event"] == "model_call" and r["agent"] == "critic"]
+    assert calls and all(c["source"] == "repaired" for c in calls), {c["source"] for c in calls}
+    to_director = [m for m in messages(run) if m["edge"] == "critic->director"]
+    assert len(to_director) == len(calls) and all(m["label"] == "promising" for m in to_director)
+    assert not [m for m in messages(run) if m["edge"] == "critic->editor"]
+
+
+@pytest.mark.parametrize("edit, error, line, says", [
+    ("when: promising", "when: promisng", 17, "`when: promisng` is not a decision critic makes: accept, revise, reject "
+                                              "or its labels promising"),
+    ("promising: {means: reject", "accept: {means: reject", 5, "label 'accept': a label is a lowercase name other "
+                                                               "than accept, revise, reject"),
+    ("if: within_noise", "if: sometimes", 5, "settings.labels.promising.if: Input should be 'always', 'within_noise'"),
+], ids=["unknown-label", "label-named-like-a-decision", "unknown-condition"])
+def test_labels_that_cannot_run_are_refused_with_file_and_line(tmp_path, capsys, edit, error, line, says):
+    from team.cli import main
+
+    path = tmp_path / "team.yaml"
+    path.write_text(LABELLED.replace(edit, error))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert any(e.startswith(f"{path}:{line}: ") and says in e for e in err), err
+    assert all(e.startswith(f"{path}:") for e in err), err
+
+
+def test_a_label_no_edge_routes_is_refused(tmp_path, capsys):
+    from team.cli import main
+
+    path = tmp_path / "team.yaml"
+    path.write_text(LABELLED.replace("  - {from: critic, to: director, when: promising, max_loops: 4}\n", ""))
+    assert main(["validate", str(path)]) == 2
+    assert capsys.readouterr().err.strip() == (f"{path}:11: agent 'critic': label 'promising' is routed by no edge "
+                                               "(give an edge from critic `when: promising`, or drop the label)")

@@ -15,6 +15,8 @@ import pytest
 from team import RunOptions, resume_run, start_run
 from team.engine.events import read_events
 
+pytestmark = pytest.mark.cpus(2)  # two jobs at once: two of a parallel run's CPU tokens (tests/cpus.py)
+
 ENV = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
 
 

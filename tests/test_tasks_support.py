@@ -14,6 +14,7 @@ import pytest
 
 from sandbox import LocalExecutor
 from tasks import list_tasks, prepare_task, recipe_job
+from tests.cpus import cpus
 
 _ONCE: dict[str, object] = {}  # fixtures imported into several modules still build once per session
 RECIPE_WALL = 60.0  # one default job; on a busy 2-core machine shorter runs may not learn yet
@@ -60,7 +61,8 @@ def trained(prepared, tmp_path_factory):
     if "trained" not in _ONCE:
         jobs = [recipe_job(p, dict(p.task.reference), wall_seconds=RECIPE_WALL, metadata={"test": True})
                 for p in prepared.values()]
-        results = asyncio.run(_run_all(jobs, tmp_path_factory.mktemp("jobs")))
+        with cpus(2):  # two jobs at once, each trained in a fixed wall-clock time
+            results = asyncio.run(_run_all(jobs, tmp_path_factory.mktemp("jobs")))
         _ONCE["trained"] = {name: result for name, result in zip(prepared, results, strict=True)}
     return _ONCE["trained"]
 

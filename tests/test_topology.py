@@ -87,7 +87,7 @@ CASES = {
     "not text": (b"name: \xff\xfe\x00 team\n", 1, "not UTF-8"),
     "unknown key": (GOOD + "colour: blue\n", 13, "unknown key 'colour'"),
     "agent unknown key": (GOOD.replace("replicas: 2}", "replicas: 2, gpus: 3}"), 4, "unknown key 'gpus'"),
-    "bad when": (GOOD.replace("when: accept", "when: maybe"), 11, "edges[3].when"),
+    "bad when": (GOOD.replace("when: accept", "when: maybe"), 11, "edges[3] critic -> editor: `when: maybe` is not a decision"),
 }
 
 
@@ -115,5 +115,14 @@ def test_missing_file_and_unknown_builtin(tmp_path):
 
 @pytest.mark.parametrize("when", ["promising", "[accept, promising]"])
 def test_a_when_that_names_no_decision_is_one_line(tmp_path, when):
+    """A label the source critic's settings do not declare (team/GRAPH.md, custom labels)."""
     found = problems(tmp_path, GOOD.replace("when: accept}", f"when: {when}}}"))
-    assert len(found) == 1 and ":11: edges[3].when: 'promising' is not a decision a critic makes" in found[0], found
+    assert len(found) == 1 and ":11: edges[3] critic -> editor: `when: promising` is not a decision critic makes: " \
+                               "accept, revise, reject, or a label declared in critic's settings" in found[0], found
+
+
+@pytest.mark.parametrize("when", ["Accept", "3", "'not a label'"])
+def test_a_when_that_cannot_be_a_label_is_one_line(tmp_path, when):
+    found = problems(tmp_path, GOOD.replace("when: accept}", f"when: {when}}}"))
+    assert len(found) == 1 and ":11: " in found[0] and "is not a decision: `when` takes accept, revise, reject or " \
+                                                        "a label" in found[0], found

@@ -12,11 +12,11 @@ from typing import Any
 
 import networkx as nx
 
-from roles.flow import edge_kinds, makes_decisions, takes
+from roles.flow import DECISIONS, edge_kinds, makes_decisions, takes
 from roles.library import builtin_roles, check_settings
 from tasks.yamlio import line_of
 
-__all__ = ["check_graph", "role_kinds", "entry_agents", "loop_backs", "received_kinds"]
+__all__ = ["check_graph", "role_kinds", "entry_agents", "loop_backs", "received_kinds", "agent_labels"]
 
 
 def check_graph(data: Mapping[str, Any], path: Path) -> list[str]:
@@ -182,11 +182,54 @@ def _check_flow(data: Mapping[str, Any], agents: Mapping[str, Any], edges: list[
         if not got[str(name)] and not any(f"agent {name!r} is unreachable" in p for p in problems):
             problems.append(f"{path}:{line_of(data, ('agents', name))}: agent {name!r} is unreachable: no edge "
                             f"brings it a message it can take (entry agents: {', '.join(entries)})")
+    labels = agent_labels(agents, data.get("roles") if isinstance(data.get("roles"), Mapping) else {}, kinds)
     for i, e in edges:
-        problems += _edge_problems(data, i, e, kinds, got, carried, path)
+        problems += _edge_problems(data, i, e, kinds, got, carried, path, labels)
+    problems += _unrouted_labels(data, agents, edges, labels, path)
     problems += _unjudged_results(data, agents, edges, kinds, path)
     problems += _one_editor(data, agents, kinds, path)
     return problems
+
+
+def _whens(edge: Mapping[str, Any]) -> list[Any]:
+    when = edge.get("when")
+    return [] if when is None else list(when) if isinstance(when, list) else [when]
+
+
+def agent_labels(agents: Mapping[str, Any], roles: Mapping[str, Any], kinds: Mapping[str, str]) -> dict[str, dict]:
+    """critic agent -> {label: the decision it means}, from its role's settings (through `extends`) and its own."""
+    def role_settings(name: Any, seen: frozenset = frozenset()) -> dict:
+        spec = roles.get(name)
+        if not isinstance(spec, Mapping) or name in seen:  # a built-in role (or one extending itself)
+            builtin = builtin_roles().get(str(name))
+            return dict(builtin.settings) if builtin else {}
+        parent = spec.get("extends")
+        base = role_settings(parent, seen | {name}) if isinstance(parent, str) else {}
+        own = spec.get("settings")
+        return {**base, **own} if isinstance(own, Mapping) else base
+
+    out = {}
+    for name, spec in agents.items():
+        if kinds.get(str(name)) != "critic" or not isinstance(spec, Mapping):
+            continue
+        own = spec.get("settings") if isinstance(spec.get("settings"), Mapping) else {}
+        labels = {**role_settings(spec.get("role")), **own}.get("labels")
+        if isinstance(labels, Mapping):
+            out[str(name)] = {str(k): v.get("means") if isinstance(v, Mapping) else None for k, v in labels.items()}
+    return out
+
+
+def _unrouted_labels(data: Mapping[str, Any], agents: Mapping[str, Any], edges: list[tuple[int, Mapping]],
+                     labels: Mapping[str, Mapping[str, str]], path: Path) -> list[str]:
+    """A label no out-edge of its critic carries would send its verdicts nowhere: a typo, most likely."""
+    out = []
+    for name, declared in labels.items():
+        whens = [_whens(e) for _, e in edges if e["from"] == name]
+        for label in declared:
+            if not any(not w or label in w for w in whens):
+                out.append(f"{path}:{line_of(data, ('agents', name))}: agent {name!r}: label {label!r} is routed by "
+                           f"no edge (give an edge from {name} `when: {label}`, or drop the label)")
+    return out
 
 
 def _one_editor(data: Mapping[str, Any], agents: Mapping[str, Any], kinds: Mapping[str, str], path: Path) -> list[str]:
@@ -203,12 +246,22 @@ def _one_editor(data: Mapping[str, Any], agents: Mapping[str, Any], kinds: Mappi
 
 
 def _edge_problems(data: Mapping[str, Any], i: int, e: Mapping[str, Any], kinds: Mapping[str, str],
-                   got: Mapping[str, frozenset[str]], carried: Mapping[int, frozenset[str]], path: Path) -> list[str]:
+                   got: Mapping[str, frozenset[str]], carried: Mapping[int, frozenset[str]], path: Path,
+                   labels: Mapping[str, Mapping[str, str]]) -> list[str]:
     u, v = e["from"], e["to"]
     where = f"{path}:{line_of(data, ('edges', i))}: edges[{i}] {u} -> {v}"
     out = []
     if e.get("when") is not None and not makes_decisions(kinds[u]):
         out.append(f"{where}: `when` routes a decision, and only a critic's verdicts carry one ({u} is a {kinds[u]})")
+    elif e.get("when") is not None:
+        declared = labels.get(u, {})
+        for item in _whens(e):
+            if isinstance(item, str) and item.isidentifier() and item.islower() and item not in DECISIONS \
+                    and item not in declared:  # (a name that cannot be a label is the spec's one line)
+                out.append(f"{path}:{line_of(data, ('edges', i, 'when'))}: edges[{i}] {u} -> {v}: `when: {item}` is "
+                           f"not a decision {u} makes: accept, revise, reject"
+                           + (f" or its labels {', '.join(declared)}" if declared else
+                              f", or a label declared in {u}'s settings (labels: {{{item}: {{means: reject}}}})"))
     if got[u] and not carried[i]:
         out.append(f"{where}: carries nothing {v} can take (a {kinds[u]} that receives {', '.join(sorted(got[u]))} "
                    f"sends no payload a {kinds[v]} has a handler for)")

@@ -32,14 +32,17 @@ _DURATION_SCHEMA = {"anyOf": [{"type": "number", "exclusiveMinimum": 0},
 Duration = Annotated[float, BeforeValidator(_duration), WithJsonSchema(_DURATION_SCHEMA)]
 Decision = Literal["accept", "revise", "reject"]
 DECISIONS = ("accept", "revise", "reject")
+# a decision, or a custom label a critic's settings declare (labels:); the JSON Schema suggests the three
+Label = Annotated[str, WithJsonSchema({"anyOf": [{"enum": list(DECISIONS)}, {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"}]})]
 
 
 def _when(value: Any) -> Any:
-    """One clear line for a `when` that names anything but a critic's decision (before the union's two)."""
+    """One clear line for a `when` that cannot name a decision (before the union's two); whether a custom
+    label is one its source critic declares is the graph pass's check (team.config.checks)."""
     for item in value if isinstance(value, list) else [value]:
-        if item is not None and item not in DECISIONS:
-            raise ValueError(f"{item!r} is not a decision a critic makes: `when` takes accept, revise or reject, "
-                             "or a list of them")
+        if item is not None and not (isinstance(item, str) and item.isidentifier() and item.islower()):
+            raise ValueError(f"{item!r} is not a decision: `when` takes accept, revise, reject or a label from "
+                             "the source critic's settings (labels:), or a list of them")
     return value
 
 
@@ -91,7 +94,9 @@ class RoleSpec(_Strict):
 class EdgeSpec(_Strict):
     source: str = Field(alias="from")
     to: str
-    when: Annotated[Decision | list[Decision] | None, BeforeValidator(_when)] = Field(None, description="the verdicts this edge carries (default: all)")
+    when: Annotated[Label | list[Label] | None, BeforeValidator(_when)] = Field(
+        None, description="the verdicts this edge carries, by decision (accept, revise, reject) or by a label of "
+                          "the source critic's settings (default: all)")
     max_loops: int | None = Field(None, ge=1, le=10_000)
     broadcast: bool = False
 

@@ -105,14 +105,18 @@ class Message:
 
 
 def decision_of(payload: Any) -> str | None:
-    return payload.verdict.decision if isinstance(payload, VerdictPayload) else None
+    """What `when:` routes on: a verdict's custom label when it has one, else its decision."""
+    if not isinstance(payload, VerdictPayload):
+        return None
+    return payload.verdict.label or payload.verdict.decision
 
 
 def summary_of(payload: Any) -> dict[str, Any]:
     """A few fields of a payload for its event row (the full content is in the model_call and job rows)."""
     if isinstance(payload, VerdictPayload):
-        return {"decision": payload.verdict.decision, "job_id": getattr(getattr(payload.subject, "outcome", None),
-                                                                         "job_id", None)}
+        label = {"label": payload.verdict.label} if payload.verdict.label else {}
+        return {"decision": payload.verdict.decision, **label,
+                "job_id": getattr(getattr(payload.subject, "outcome", None), "job_id", None)}
     if isinstance(payload, ResultPayload):
         return {"job_id": payload.outcome.job_id, "status": payload.outcome.status,
                 "dev_accuracy": payload.outcome.dev_accuracy}

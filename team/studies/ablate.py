@@ -24,6 +24,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from roles.settings import label_meanings
 from sandbox.errors import ConfigError
 
 __all__ = ["ablations", "write_ablations"]
@@ -89,7 +90,8 @@ def _without(raw: Mapping, name: str, team: Any) -> dict:
     data = _copy(raw)
     edges = data["edges"]
     into = [e for e in edges if e["to"] == name and e["from"] != name]
-    onward = [e for e in edges if e["from"] == name and e["to"] != name and _carries_on(e)]
+    accepts = {"accept"} | {k for k, v in label_meanings(team.agents[name].settings).items() if v == "accept"}
+    onward = [e for e in edges if e["from"] == name and e["to"] != name and _carries_on(e, accepts)]
     kept = [e for e in edges if name not in (e["from"], e["to"])]
     for a in into:
         for b in onward:
@@ -107,8 +109,9 @@ def _without(raw: Mapping, name: str, team: Any) -> dict:
     return data
 
 
-def _carries_on(edge: Mapping) -> bool:
-    """An edge that passes the agent's work on (not a revise loop back)."""
+def _carries_on(edge: Mapping, accepts: set[str]) -> bool:
+    """An edge that passes the agent's work on (not a revise loop back): no `when`, or one naming accept (or a
+    label that means accept)."""
     when = edge.get("when")
     whens = [when] if isinstance(when, str) else list(when or [])
-    return not whens or "accept" in whens
+    return not whens or bool(accepts & set(whens))

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from roles.context import CriticContext, Experiment, MergeReviewContext, PlanReviewContext
 from roles.schemas import Verdict
+from roles.settings import label_meanings
 from team.engine.acts.plan import budget_left
 from team.engine.messages import MergePayload, PlanPayload, ResultPayload, VerdictPayload
 from team.engine.scoreboard import pooled_dev
@@ -87,10 +88,10 @@ async def _route(rt: Runtime, who: str, msg: Any, verdict: Verdict, subject: str
             rt.observe(msg.round, list(payload.confirmations) + [o])
         rt.work.events.emit("verdict", round=msg.round, job_id=o.job_id, decision=verdict.decision,
                             reasons=verdict.reasons, flags=verdict.flags, dev_accuracy=dev, agent=who,
-                            parent=msg.id, subject="result", **({"panel": panel} if panel else {}))
+                            parent=msg.id, subject="result", **_extra(verdict, panel))
     else:
         rt.work.events.emit("verdict", round=msg.round, decision=verdict.decision, reasons=verdict.reasons,
-                            agent=who, parent=msg.id, subject=subject, **({"panel": panel} if panel else {}))
+                            agent=who, parent=msg.id, subject=subject, **_extra(verdict, panel))
     if subject == "merge":
         await _sign_off(rt, who, msg, verdict)
     out = VerdictPayload(verdict, payload, experiment, panel)
@@ -119,11 +120,17 @@ def majority(verdicts: list[Verdict]) -> tuple[Verdict, dict[str, int]]:
     return chosen.model_copy(update={"reasons": reasons}), counts
 
 
+def _extra(verdict: Verdict, panel: dict) -> dict:
+    return {**({"label": verdict.label} if verdict.label else {}), **({"panel": panel} if panel else {})}
+
+
 def revisions_left(rt: Runtime, agent: str, loops: Any) -> int:
-    """How many more times this lineage may be sent back along the critic's revise edges."""
+    """How many more times this lineage may be sent back along the critic's revise edges (those whose `when`
+    names revise, or a label that means revise)."""
     left = 0
+    revise = {"revise"} | {k for k, v in label_meanings(rt.team.agents[agent].settings).items() if v == "revise"}
     for e in rt.team.out_edges(agent):
-        if "verdict" in e.kinds and (e.when is None or "revise" in e.when):
+        if "verdict" in e.kinds and (e.when is None or revise & set(e.when)):
             left = max(left, (e.max_loops or 0) - loops.get(e.index, 0) if e.loop_back else 1)
     return max(left, 0)
 

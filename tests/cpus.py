@@ -1,0 +1,92 @@
+"""CPU tokens for a parallel test run (pytest-xdist): the workers share one token per core, so that tests
+that train in a fixed wall-clock budget never share a core with another test's training.
+
+A test holds 1 token by default; `@pytest.mark.cpus(2)` (on a test or a module) says it keeps two cores busy
+at its peak (two jobs at once), and a fixture that trains two jobs at once takes the second inside
+`with cpus(2):`. Without xdist (a plain `pytest`) every token is free and nothing waits.
+
+Tokens are `flock`s on files under the temp dir named by xdist's run id, so they vanish with the processes
+that hold them (a crashed worker frees its tokens). Deadlock-free by construction: a worker never waits
+while it holds a token, except when it takes every token in index order (a worker that needs more than it
+holds lets go of all of them first, then takes them in order).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["cpus", "tokens_total"]
+
+_HELD: list = []  # open token files this worker holds (flocked)
+
+
+def tokens_total() -> int:
+    return max(1, int(os.environ.get("SYNTHTEAM_TEST_CPUS") or os.cpu_count() or 1))
+
+
+def _dir() -> Path | None:
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if not run or not os.environ.get("PYTEST_XDIST_WORKER"):
+        return None
+    path = Path(tempfile.gettempdir()) / f"synthteam-cpu-tokens-{run}"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def _release() -> None:
+    while _HELD:
+        handle = _HELD.pop()
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def _take(n: int) -> None:
+    folder, total = _dir(), tokens_total()
+    if folder is None:
+        return
+    n = min(max(n, 0), total)
+    if n == 0:
+        return
+    if n == total:  # every token: wait for each in index order
+        for i in range(total):
+            handle = open(folder / str(i), "a")  # noqa: SIM115 - held until released
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            _HELD.append(handle)
+        return
+    while True:  # some of them: whichever are free, never waiting while holding one
+        for i in range(total):
+            handle = open(folder / str(i), "a")  # noqa: SIM115
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            _HELD.append(handle)
+            if len(_HELD) == n:
+                return
+        _release()
+        time.sleep(0.05)
+
+
+def held() -> int:
+    return len(_HELD)
+
+
+@contextmanager
+def cpus(n: int):
+    """Hold at least `n` tokens for the block (back to what was held before, after it)."""
+    before = held()
+    if n > before:
+        _release()
+        _take(n)
+    try:
+        yield
+    finally:
+        if held() != before:
+            _release()
+            _take(before)

@@ -1,6 +1,6 @@
 """Suite-wide hooks: CPU tokens for parallel runs (tests/cpus.py), one xdist worker per module (a module's
 fixtures build once), and, with SYNTHTEAM_TEST_CPU_LOG=FILE, each test's wall and CPU seconds as JSON lines
-(what decides which tests need `cpus(2)`)."""
+(the figures behind the suite's time in LOG.md)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ _GROUP_OF = {module: group for group, modules in _GROUPS.items() for module in m
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "cpus(n): the test keeps n cores busy at its peak (parallel runs give "
-                                       "it n of the machine's CPU tokens)")
+    config.addinivalue_line("markers", "cpus(n): the test trains to a threshold in fixed wall time on n cores: "
+                                       "a parallel run gives it n of the machine's CPU tokens (tests/cpus.py)")
 
 
 @pytest.hookimpl(tryfirst=True)

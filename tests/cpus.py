@@ -1,9 +1,12 @@
-"""CPU tokens for a parallel test run (pytest-xdist): the workers share one token per core, so that tests
-that train in a fixed wall-clock budget never share a core with another test's training.
+"""CPU tokens for a parallel test run (pytest-xdist): the workers share one token per core, so that a test
+whose assertions need its training to reach a threshold within a fixed wall-clock budget never shares the
+machine with another test.
 
-A test holds 1 token by default; `@pytest.mark.cpus(2)` (on a test or a module) says it keeps two cores busy
-at its peak (two jobs at once), and a fixture that trains two jobs at once takes the second inside
-`with cpus(2):`. Without xdist (a plain `pytest`) every token is free and nothing waits.
+Every test holds 1 token; `@pytest.mark.cpus(2)` (on a test or a module; on a 2-core machine: every token)
+marks a test that trains to a threshold in fixed wall time, and a fixture that does so takes them inside
+`with cpus(2):`. Other tests, even ones that run two jobs at once, take one: contention only slows them
+down (jobs that end by their step count, toy jobs, validation). Without xdist (a plain `pytest`) nothing
+waits.
 
 Tokens are `flock`s on files under the temp dir named by xdist's run id, so they vanish with the processes
 that hold them (a crashed worker frees its tokens). Deadlock-free by construction: a worker never waits

@@ -14,7 +14,7 @@ from team.engine.events import read_events
 from team.testing import CheatingEngineer
 from tests.test_run import quick_task
 
-pytestmark = [pytest.mark.slow, pytest.mark.cpus(2)]  # two jobs at once: two of a parallel run's CPU tokens (tests/cpus.py)
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -8,15 +8,11 @@ import difflib
 import json
 import re
 
-import pytest
-
 from tasks import load_task
 from tasks.solutions import starter
 from tests.engine_rig import rows_of, run_scripted
 from tests.openai_server import OpenAIServer, completion_body
 from tests.test_run import _schema_name
-
-pytestmark = pytest.mark.cpus(2)  # two jobs at once: two of a parallel run's CPU tokens (tests/cpus.py)
 
 
 def _diff(old: str, new: str) -> str:

@@ -17,7 +17,6 @@ import torch
 
 from roles.operators import OPERATORS, OperatorError, applied_operators, apply_operator, operator_names
 from tasks.solutions import Solution, constants, set_constants, starter, write_solution
-from tests.cpus import cpus
 from tests.test_tasks_support import prepared, task_cache  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +60,7 @@ def runs(base, prepared, tmp_path_factory):  # noqa: F811
     for name in OPERATORS:
         solution, _ = apply_operator(name, base, random.Random(0))
         programs[name] = set_constants(solution, SHORT.get(name, {}))
-    with cpus(2), ThreadPoolExecutor(max_workers=2) as pool:  # one thread each (OMP_NUM_THREADS=1): both cores busy
+    with ThreadPoolExecutor(max_workers=2) as pool:  # one thread each (OMP_NUM_THREADS=1): both cores busy
         done = {name: pool.submit(_run, program, p, root / name) for name, program in programs.items()}
         return {"constants": constants(base), **{name: future.result() for name, future in done.items()}}
 

@@ -17,7 +17,7 @@ from team.cli import main
 from tests.openai_server import OpenAIServer
 from tests.personas import Persona
 
-pytestmark = pytest.mark.cpus(2)  # two jobs at once: two of a parallel run's CPU tokens (tests/cpus.py)
+pytestmark = pytest.mark.cpus(2)  # trains to a threshold in fixed wall time: the whole machine (tests/cpus.py)
 
 ENV = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
 

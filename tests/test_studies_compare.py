@@ -11,7 +11,7 @@ from team.engine.events import read_events
 from team.studies.arms import parse_arm
 from team.studies.compare import CompareOptions, run_compare
 
-pytestmark = [pytest.mark.slow, pytest.mark.cpus(2)]  # two jobs at once: two of a parallel run's CPU tokens (tests/cpus.py)
+pytestmark = pytest.mark.slow
 BUDGET = "wall=30s,job_seconds=24s"
 
 

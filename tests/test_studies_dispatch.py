@@ -124,7 +124,6 @@ def test_slurm_without_submitit_is_one_line_and_exit_2(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.slurm
-@pytest.mark.cpus(2)  # submitit's local executor runs both cells at once
 def test_a_real_comparison_runs_its_cells_through_submitit_and_resumes(tmp_path):
     """Two real solo cells on add3, each trained and verified in its own submitit job (local executor)."""
     from team.studies.compare import CompareOptions, run_compare

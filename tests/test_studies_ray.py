@@ -11,7 +11,7 @@ from team.studies.arms import parse_arm
 from team.studies.compare import CompareOptions, run_compare
 from tests.conftest_sandbox import ray_cluster  # noqa: F401
 
-pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.cpus(2)]  # two jobs at once: two of a parallel run's CPU tokens (tests/cpus.py)
+pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.cpus(2)]  # trains to a threshold in fixed wall time: the whole machine (tests/cpus.py)
 BUDGET = "wall=30s,job_seconds=24s"
 
 

@@ -61,7 +61,7 @@ def trained(prepared, tmp_path_factory):
     if "trained" not in _ONCE:
         jobs = [recipe_job(p, dict(p.task.reference), wall_seconds=RECIPE_WALL, metadata={"test": True})
                 for p in prepared.values()]
-        with cpus(2):  # two jobs at once, each trained in a fixed wall-clock time
+        with cpus(2):  # two jobs at once, each trained to a threshold in fixed wall-clock time
             results = asyncio.run(_run_all(jobs, tmp_path_factory.mktemp("jobs")))
         _ONCE["trained"] = {name: result for name, result in zip(prepared, results, strict=True)}
     return _ONCE["trained"]

@@ -13,7 +13,9 @@ counts messages from the `message` rows of events.jsonl, LangGraph's from the no
 Our overhead is everything else the runtime does for a message: routing, ids, the `message` row, the
 handler's task, the rounds' bookkeeping, and the handlers' own glue (contexts, config checks, the
 critic's integrity check and fsynced `verdict` row). LangGraph's nodes build the same contexts but write
-no rows and check nothing, and LangGraph runs without a checkpointer: the comparison leans its way.
+no rows and check nothing, and the goal's LangGraph runs without a checkpointer: the comparison leans its way.
+A third side, LG+ckpt, compiles the same graph with LangGraph's InMemorySaver (its state saved at every
+superstep, what LangGraph needs to resume): shown for context, next to our events.jsonl on a tmpfs.
 Run dirs on a tmpfs (`--dir /dev/shm`) take the disk's fsync (of `job_finished` rows, node work on both
 sides, and of our `verdict` rows) out of the measurement; on a disk each fsync costs ~0.3 ms.
 
@@ -225,11 +227,12 @@ class Bench:
         shutil.rmtree(run_dir)
         return Sample(messages, total, work.seconds)
 
-    async def langgraph(self) -> Sample:
+    async def langgraph(self, checkpointed: bool = False) -> Sample:
         parts, events, work, run_dir = self.parts()
-        graph, delivered = langgraph_peer(parts)
+        graph, delivered = langgraph_peer(parts, checkpointed)
+        config = {"configurable": {"thread_id": run_dir.name}} if checkpointed else None
         start = clock()
-        await graph.ainvoke({"verdicts": []})
+        await graph.ainvoke({"verdicts": []}, config)
         total = clock() - start
         gc.unfreeze()
         events.close()
@@ -247,10 +250,12 @@ class PeerState(TypedDict):
     verdicts: Annotated[list, operator.add]
 
 
-def langgraph_peer(parts: Any) -> tuple[Any, list[int]]:
+def langgraph_peer(parts: Any, checkpointed: bool = False) -> tuple[Any, list[int]]:
     """The same team as a StateGraph. Each node builds its context as our handlers do and calls the same
     node work on runners built the same way; it writes no message or verdict rows (LangGraph keeps its
-    own state). `delivered` counts the inputs delivered to nodes (Sends and the fan-in's writes)."""
+    own state). `delivered` counts the inputs delivered to nodes (Sends and the fan-in's writes).
+    `checkpointed`: compiled with LangGraph's in-memory checkpointer, which saves the graph's state at
+    every superstep (what LangGraph needs to resume; our counterpart is events.jsonl, on a tmpfs here)."""
     from langgraph.graph import END, START, StateGraph
     from langgraph.types import Command, Send
 
@@ -307,21 +312,27 @@ def langgraph_peer(parts: Any) -> tuple[Any, list[int]]:
     g.add_edge(START, "director")
     g.add_edge("critic", "editor")
     g.add_edge("editor", END)
-    return g.compile(), delivered
+    if not checkpointed:
+        return g.compile(), delivered
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    return g.compile(checkpointer=InMemorySaver()), delivered
 
 
 # -- measuring -----------------------------------------------------------------------------------------
 
-async def measure(bench: Bench, runs: int) -> tuple[list[Sample], list[Sample]]:
-    """`runs` interleaved pairs (ours, LangGraph; the order alternates) after one warm-up pair."""
-    ours, peer = [], []
+async def measure(bench: Bench, runs: int) -> tuple[list[Sample], list[Sample], list[Sample]]:
+    """`runs` interleaved triples (ours, LangGraph, LangGraph with its checkpointer; the order rotates)
+    after one warm-up triple."""
+    sides = (bench.ours, bench.langgraph, lambda: bench.langgraph(checkpointed=True))
+    out: tuple[list[Sample], list[Sample], list[Sample]] = ([], [], [])
     for i in range(runs + 1):
-        pair = (bench.ours, bench.langgraph) if i % 2 else (bench.langgraph, bench.ours)
-        a, b = [await run() for run in pair]
+        order = [(i + k) % 3 for k in range(3)]
+        samples = {k: await sides[k]() for k in order}
         if i:
-            (ours if i % 2 else peer).append(a)
-            (peer if i % 2 else ours).append(b)
-    return ours, peer
+            for k in range(3):
+                out[k].append(samples[k])
+    return out
 
 
 def median_us(samples: list[Sample]) -> tuple[float, float, float]:
@@ -329,21 +340,23 @@ def median_us(samples: list[Sample]) -> tuple[float, float, float]:
     return tuple(statistics.median(p[k] for p in per) for k in range(3))  # type: ignore[return-value]
 
 
-def report(results: dict[int, tuple[list[Sample], list[Sample]]]) -> None:
+def report(results: dict[int, tuple[list[Sample], list[Sample], list[Sample]]]) -> None:
     print(f"\n{'replicas':>8} {'side':<10} {'msgs/run':>8} {'runs':>4} {'total µs/msg':>12} {'node work':>10} "
           f"{'overhead':>9}   (medians over runs)")
     rows = {}
-    for r, (ours, peer) in results.items():
-        for side, samples in (("ours", ours), ("LangGraph", peer)):
+    for r, (ours, peer, saved) in results.items():
+        for side, samples in (("ours", ours), ("LangGraph", peer), ("LG+ckpt", saved)):
             total, work, over = rows[r, side] = median_us(samples)
             print(f"{r:>8} {side:<10} {samples[0].messages:>8} {len(samples):>4} {total:>12.1f} {work:>10.1f} {over:>9.1f}")
     print()
     for r in results:
         ratio = rows[r, "ours"][2] / rows[r, "LangGraph"][2]
-        ratios = [o.us()[2] / p.us()[2] for o, p in zip(*results[r], strict=True)]
+        ratios = [o.us()[2] / p.us()[2] for o, p, _ in zip(*results[r], strict=True)]
         print(f"R={r}: overhead ours/LangGraph = {ratio:.3f} (of the medians; per pair: median "
               f"{statistics.median(ratios):.3f}, {min(ratios):.3f}..{max(ratios):.3f}); "
               f"goal <= {OVERHEAD_GOAL:.2f}: {'MET' if ratio <= OVERHEAD_GOAL else 'MISSED'}")
+        saved = rows[r, "ours"][2] / rows[r, "LG+ckpt"][2]
+        print(f"R={r}: overhead ours/LangGraph with its checkpointer (both keep what a resume needs) = {saved:.3f}")
     small, large = min(results), max(results)
     if small != large:
         for k, what in ((2, "overhead"), (0, "total")):

@@ -131,3 +131,33 @@ def test_an_interrupted_cell_stops_the_comparison_and_is_left_to_resume(tmp_path
     assert not (cell.run_dir / "result.json").exists()
     monkeypatch.setattr(arms, "_team_run", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
     assert run_cell(cell)["arm"] == "solo" and (cell.run_dir / "result.json").exists()  # a crash is recorded
+
+
+class _SlowFirstSubmit(ScriptedExecutor):
+    """The first submission takes a while (a big work dir to write), every later one is instant: without an
+    order, the second lane's job would be logged as started first."""
+
+    calls = 0
+
+    async def submit(self, job):
+        import asyncio
+
+        self.calls += 1
+        if self.calls == 1:
+            await asyncio.sleep(0.3)
+        return await super().submit(job)
+
+
+@pytest.mark.parametrize("team", ["random", "tpe", "solo-parallel", "research"])
+def test_the_prior_is_the_first_job_started_even_when_lanes_submit_at_once(tmp_path, team):
+    from tasks import load_task
+    from team import start_run
+
+    out = tmp_path / "run"
+    hooks = Hooks(executor=lambda _: _SlowFirstSubmit(out / "jobs", seconds=0.05), verify=toy_verify)
+    start_run(RunOptions(team=team, task="reverse", out=str(out), budget="wall=12s,job_seconds=60s", prior="reference",
+                         job_seconds=10.0, progress=False), hooks=hooks)
+    started = [r for r in read_events(out / "events.jsonl") if r["event"] == "job_started" and r["role"] != "harness"]
+    assert len(started) >= 2
+    want = {k: v for k, v in load_task("reverse").reference.items() if k != "seed"}
+    assert {k: v for k, v in started[0]["config"].items() if k != "seed"} == want

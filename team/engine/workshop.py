@@ -80,6 +80,10 @@ class Workshop:
         self._returned = asyncio.Event()
         self._holding = 0  # jobs (training and evaluation) holding a reservation right now
         self.busy_seconds = 0.0
+        # Submissions one at a time, in the order they came: job_started rows then follow the decisions
+        # (an arm's prior is its first job even when two lanes submit at once; an executor's submit only
+        # writes the work dir, it never waits for a slot).
+        self._submitting = asyncio.Lock()
 
     async def run_solution(self, key: str, solution: Any, config: Mapping[str, Any], seed: int, wall_seconds: float,
                            *, agent: str, role: str, round: int, attempt: int, parent: str | None, node: str = "",
@@ -253,11 +257,12 @@ class Workshop:
         return share if share >= 2 * MIN_JOB_SECONDS else left  # never cut the rest into useless pieces
 
     async def _submit(self, job: Job, key: str, meta: dict, hold, training: bool = True) -> JobResult:
-        handle = await self.executor.submit(job)
-        self.running[handle.job_id] = handle
-        self.events.emit("job_started", job_id=handle.job_id, wall_seconds=job.limits.wall_seconds,
-                         command=list(job.command)[:6], reservation=hold.id, reserved=hold.amounts.get("job_seconds"),
-                         devices=max(job.resources.gpus, 1), **meta)
+        async with self._submitting:
+            handle = await self.executor.submit(job)
+            self.running[handle.job_id] = handle
+            self.events.emit("job_started", job_id=handle.job_id, wall_seconds=job.limits.wall_seconds,
+                             command=list(job.command)[:6], reservation=hold.id,
+                             reserved=hold.amounts.get("job_seconds"), devices=max(job.resources.gpus, 1), **meta)
         started = time.monotonic()
         try:
             result = await self.executor.wait(handle)

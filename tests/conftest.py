@@ -1,5 +1,5 @@
-"""Suite-wide hooks: CPU tokens for parallel runs (tests/cpus.py), one xdist worker per module (a module's
-fixtures build once), and, with SYNTHTEAM_TEST_CPU_LOG=FILE, each test's wall and CPU seconds as JSON lines
+"""Suite-wide hooks: CPU tokens for parallel runs (tests/cpus.py), one xdist worker per module or group of
+modules (their fixtures build once), and, with SYNTHTEAM_TEST_CPU_LOG=FILE, each test's wall and CPU seconds as JSON lines
 (the figures behind the suite's time in LOG.md)."""
 
 from __future__ import annotations
@@ -26,12 +26,22 @@ def pytest_configure(config):
                                        "a parallel run gives it n of the machine's CPU tokens (tests/cpus.py)")
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    for item in items:  # xdist's loadgroup reads these (its own hook runs after this one)
-        if not item.get_closest_marker("xdist_group"):
-            module = item.module.__name__.rsplit(".", 1)[-1]
-            item.add_marker(pytest.mark.xdist_group(_GROUP_OF.get(module, module)))
+def _group(nodeid: str) -> str:
+    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+    return _GROUP_OF.get(module, module)
+
+
+@pytest.hookimpl(optionalhook=True)  # only with pytest-xdist
+def pytest_xdist_make_scheduler(config, log):
+    """Whole modules (or groups of modules sharing a costly session fixture) to one worker each. xdist's own
+    loadgroup cannot do it under pytest 9: it renames items by their `_nodeid`, which pytest 9 no longer reads."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByGroup(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _group(nodeid)
+
+    return ByGroup(config, log)
 
 
 def _cpu() -> float:

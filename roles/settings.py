@@ -12,10 +12,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["DirectorSettings", "EngineerSettings", "CriticSettings", "EditorSettings", "SoloSettings",
-           "SamplerSettings", "SETTINGS", "Label", "LABEL_CONDITIONS", "label_meanings"]
+from roles.flow import DECISIONS
 
-DECISIONS = ("accept", "revise", "reject")
+__all__ = ["DirectorSettings", "EngineerSettings", "CriticSettings", "EditorSettings", "SoloSettings",
+           "SamplerSettings", "SETTINGS", "Label", "LABEL_CONDITIONS", "is_label_name", "routed_as"]
+
 # what the scripted critic checks before it puts a label on a verdict (an LLM critic reads the same words)
 LABEL_CONDITIONS = {
     "always": "every verdict with this decision",
@@ -46,7 +47,7 @@ class EngineerSettings(_Settings):
 class Label(_Settings):
     """A custom decision label: a refinement of accept, revise or reject that `when:` can route on."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(**_Settings.model_config, populate_by_name=True)  # `if:` in a team file
     means: Literal["accept", "revise", "reject"] = Field(description="what the verdict decides (the harness and "
                                                                      "whoever receives it act on this)")
     condition: Literal["always", "within_noise", "beats_best", "failed", "flagged"] = Field(
@@ -67,7 +68,7 @@ class CriticSettings(_Settings):
     @classmethod
     def _names(cls, labels: dict[str, Label]) -> dict[str, Label]:
         for name in labels:
-            if name in DECISIONS or not name.isidentifier() or not name.islower():
+            if name in DECISIONS or not is_label_name(name):
                 raise ValueError(f"label {name!r}: a label is a lowercase name other than accept, revise, reject")
         return labels
 
@@ -94,6 +95,13 @@ SETTINGS: dict[str, type[_Settings]] = {
 }
 
 
-def label_meanings(settings: Mapping[str, Any] | None) -> dict[str, str]:
-    """label -> the decision it means, from a critic's (validated) settings; {} for any other role."""
-    return {name: spec["means"] for name, spec in ((settings or {}).get("labels") or {}).items()}
+def is_label_name(name: object) -> bool:
+    """What can name a decision in `when:`: a lowercase identifier (the three decisions, or a label)."""
+    return isinstance(name, str) and name.isidentifier() and name.islower()
+
+
+def routed_as(settings: Mapping[str, Any] | None, decision: str) -> set[str]:
+    """The `when:` names that carry a verdict deciding `decision`: the decision, and the labels of a critic's
+    (validated) settings that mean it."""
+    labels = (settings or {}).get("labels") or {}
+    return {decision} | {name for name, spec in labels.items() if spec["means"] == decision}

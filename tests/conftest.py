@@ -1,6 +1,6 @@
 """Suite-wide hooks: CPU tokens for parallel runs (tests/cpus.py), one xdist worker per module or group of
-modules (their fixtures build once), and, with SYNTHTEAM_TEST_CPU_LOG=FILE, each test's wall and CPU seconds as JSON lines
-(the figures behind the suite's time in LOG.md)."""
+modules (their fixtures build once), and, with SYNTHTEAM_TEST_CPU_LOG=FILE, each test's wall and CPU seconds
+as JSON lines (the figures behind the suite's time in LOG.md)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def pytest_runtest_protocol(item, nextitem):
     with cpus(n):
         yield
     if log:
-        row = {"test": item.nodeid.split("@")[0], "wall": round(time.monotonic() - wall, 2),
+        row = {"test": item.nodeid, "wall": round(time.monotonic() - wall, 2),
                "cpu": round(_cpu() - cpu, 2), "cpus": n, "worker": os.environ.get("PYTEST_XDIST_WORKER")}
         with open(log, "a") as handle:
             handle.write(json.dumps(row) + "\n")

@@ -14,6 +14,7 @@ import networkx as nx
 
 from roles.flow import DECISIONS, edge_kinds, makes_decisions, takes
 from roles.library import builtin_roles, check_settings
+from roles.settings import is_label_name
 from tasks.yamlio import line_of
 
 __all__ = ["check_graph", "role_kinds", "entry_agents", "loop_backs", "received_kinds", "agent_labels"]
@@ -196,8 +197,8 @@ def _whens(edge: Mapping[str, Any]) -> list[Any]:
     return [] if when is None else list(when) if isinstance(when, list) else [when]
 
 
-def agent_labels(agents: Mapping[str, Any], roles: Mapping[str, Any], kinds: Mapping[str, str]) -> dict[str, dict]:
-    """critic agent -> {label: the decision it means}, from its role's settings (through `extends`) and its own."""
+def agent_labels(agents: Mapping[str, Any], roles: Mapping[str, Any], kinds: Mapping[str, str]) -> dict[str, list]:
+    """critic agent -> the labels it declares, from its role's settings (through `extends`) and its own."""
     def role_settings(name: Any, seen: frozenset = frozenset()) -> dict:
         spec = roles.get(name)
         if not isinstance(spec, Mapping) or name in seen:  # a built-in role (or one extending itself)
@@ -215,12 +216,12 @@ def agent_labels(agents: Mapping[str, Any], roles: Mapping[str, Any], kinds: Map
         own = spec.get("settings") if isinstance(spec.get("settings"), Mapping) else {}
         labels = {**role_settings(spec.get("role")), **own}.get("labels")
         if isinstance(labels, Mapping):
-            out[str(name)] = {str(k): v.get("means") if isinstance(v, Mapping) else None for k, v in labels.items()}
+            out[str(name)] = [str(k) for k in labels]
     return out
 
 
 def _unrouted_labels(data: Mapping[str, Any], agents: Mapping[str, Any], edges: list[tuple[int, Mapping]],
-                     labels: Mapping[str, Mapping[str, str]], path: Path) -> list[str]:
+                     labels: Mapping[str, list], path: Path) -> list[str]:
     """A label no out-edge of its critic carries would send its verdicts nowhere: a typo, most likely."""
     out = []
     for name, declared in labels.items():
@@ -247,17 +248,16 @@ def _one_editor(data: Mapping[str, Any], agents: Mapping[str, Any], kinds: Mappi
 
 def _edge_problems(data: Mapping[str, Any], i: int, e: Mapping[str, Any], kinds: Mapping[str, str],
                    got: Mapping[str, frozenset[str]], carried: Mapping[int, frozenset[str]], path: Path,
-                   labels: Mapping[str, Mapping[str, str]]) -> list[str]:
+                   labels: Mapping[str, list]) -> list[str]:
     u, v = e["from"], e["to"]
     where = f"{path}:{line_of(data, ('edges', i))}: edges[{i}] {u} -> {v}"
     out = []
     if e.get("when") is not None and not makes_decisions(kinds[u]):
         out.append(f"{where}: `when` routes a decision, and only a critic's verdicts carry one ({u} is a {kinds[u]})")
     elif e.get("when") is not None:
-        declared = labels.get(u, {})
+        declared = labels.get(u, [])
         for item in _whens(e):
-            if isinstance(item, str) and item.isidentifier() and item.islower() and item not in DECISIONS \
-                    and item not in declared:  # (a name that cannot be a label is the spec's one line)
+            if is_label_name(item) and item not in DECISIONS and item not in declared:  # (other names: the spec's line)
                 out.append(f"{path}:{line_of(data, ('edges', i, 'when'))}: edges[{i}] {u} -> {v}: `when: {item}` is "
                            f"not a decision {u} makes: accept, revise, reject"
                            + (f" or its labels {', '.join(declared)}" if declared else

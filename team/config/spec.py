@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
+from roles.settings import is_label_name
 from sandbox.units import parse_duration
 
 __all__ = ["TeamSpec", "AgentSpec", "RoleSpec", "EdgeSpec", "BudgetSpec", "StopSpec", "ModelDefaults",
@@ -40,7 +41,7 @@ def _when(value: Any) -> Any:
     """One clear line for a `when` that cannot name a decision (before the union's two); whether a custom
     label is one its source critic declares is the graph pass's check (team.config.checks)."""
     for item in value if isinstance(value, list) else [value]:
-        if item is not None and not (isinstance(item, str) and item.isidentifier() and item.islower()):
+        if item is not None and not is_label_name(item):
             raise ValueError(f"{item!r} is not a decision: `when` takes accept, revise, reject or a label from "
                              "the source critic's settings (labels:), or a list of them")
     return value

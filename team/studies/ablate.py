@@ -24,7 +24,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from roles.settings import label_meanings
+from roles.settings import routed_as
 from sandbox.errors import ConfigError
 
 __all__ = ["ablations", "write_ablations"]
@@ -90,7 +90,7 @@ def _without(raw: Mapping, name: str, team: Any) -> dict:
     data = _copy(raw)
     edges = data["edges"]
     into = [e for e in edges if e["to"] == name and e["from"] != name]
-    accepts = {"accept"} | {k for k, v in label_meanings(team.agents[name].settings).items() if v == "accept"}
+    accepts = routed_as(team.agents[name].settings, "accept")
     onward = [e for e in edges if e["from"] == name and e["to"] != name and _carries_on(e, accepts)]
     kept = [e for e in edges if name not in (e["from"], e["to"])]
     for a in into:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from roles.context import CriticContext, Experiment, MergeReviewContext, PlanReviewContext
 from roles.schemas import Verdict
-from roles.settings import label_meanings
+from roles.settings import routed_as
 from team.engine.acts.plan import budget_left
 from team.engine.messages import MergePayload, PlanPayload, ResultPayload, VerdictPayload
 from team.engine.scoreboard import pooled_dev
@@ -128,7 +128,7 @@ def revisions_left(rt: Runtime, agent: str, loops: Any) -> int:
     """How many more times this lineage may be sent back along the critic's revise edges (those whose `when`
     names revise, or a label that means revise)."""
     left = 0
-    revise = {"revise"} | {k for k, v in label_meanings(rt.team.agents[agent].settings).items() if v == "revise"}
+    revise = routed_as(rt.team.agents[agent].settings, "revise")
     for e in rt.team.out_edges(agent):
         if "verdict" in e.kinds and (e.when is None or revise & set(e.when)):
             left = max(left, (e.max_loops or 0) - loops.get(e.index, 0) if e.loop_back else 1)

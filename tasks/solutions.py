@@ -103,16 +103,71 @@ def _lines(text: str | None) -> list[str]:
 def _file_diff(path: str, old: str | None, new: str | None) -> list[str]:
     a = f"a/{path}" if old is not None else "/dev/null"
     b = f"b/{path}" if new is not None else "/dev/null"
-    x, y = _lines(old), _lines(new)
-    # Lines both ends share are cut (keeping the context) before difflib sees them: a change of constants
-    # in a 300-line train.py then costs a few lines' matching instead of the whole file's (~1 ms).
+    # Only the lines around the change are split and matched: what both texts share at each end is found
+    # by comparing characters (C speed), then cut at line boundaries with `CONTEXT` + 1 lines to spare. A
+    # change of constants in a 300-line train.py then costs ~15 µs instead of splitting the whole file twice.
+    shift, lo, hi_x, hi_y = 0, 0, len(old or ""), len(new or "")
+    if old and new:
+        lo, hi_x, hi_y = _window(old, new)
+        shift = old.count("\n", 0, lo)
+    x, y = _lines((old or "")[lo:hi_x]), _lines((new or "")[lo:hi_y])
     shortest = min(len(x), len(y))
     head = next((i for i, (p, q) in enumerate(zip(x, y, strict=False)) if p != q), shortest)
     ends = enumerate(zip(reversed(x), reversed(y), strict=False))
     tail = next((i for i, (p, q) in ends if p != q or i >= shortest - head), shortest - head)
-    start, cut = max(head - 3, 0), max(tail - 3, 0)
-    out = list(difflib.unified_diff(x[start:len(x) - cut], y[start:len(y) - cut], a, b, n=3))
+    start, cut = max(head - CONTEXT, 0), max(tail - CONTEXT, 0)
+    out = list(difflib.unified_diff(x[start:len(x) - cut], y[start:len(y) - cut], a, b, n=CONTEXT))
+    start += shift
     return [_shift(line, start) if line.startswith("@@") else line for line in out] if start else out
+
+
+CONTEXT = 3  # lines of context around each hunk, as `diff -u`
+
+
+def _window(x: str, y: str) -> tuple[int, int, int]:
+    """(lo, end in x, end in y): character offsets at line starts that leave out only lines both texts share
+    at their start and at their end, with CONTEXT + 1 shared lines kept on each side of the change."""
+    same = _shared_prefix(x, y)
+    tail = _shared_suffix(x, y, min(len(x), len(y)) - same)
+    lo = same
+    for _ in range(CONTEXT + 2):  # back to the start of the line, then CONTEXT + 1 lines more
+        lo = x.rfind("\n", 0, lo)
+        if lo < 0:
+            break
+    lo += 1
+    # Forward from the change's end, inside the shared tail: each step ends a line there.
+    end, stop = len(x) - tail, len(x)
+    for _ in range(CONTEXT + 2):
+        nl = x.find("\n", end, stop)
+        if nl < 0:
+            end = stop
+            break
+        end = nl + 1  # nl lies in the shared tail, so `end` starts a line in both texts
+    return lo, end, end + len(y) - len(x)
+
+
+def _shared_prefix(x: str, y: str) -> int:
+    """How many leading characters x and y share (a binary search over slice comparisons)."""
+    lo, hi = 0, min(len(x), len(y))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if x[lo:mid] == y[lo:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _shared_suffix(x: str, y: str, most: int) -> int:
+    """How many trailing characters x and y share, at most `most` (so that it does not overlap the prefix)."""
+    lo, hi, nx, ny = 0, most, len(x), len(y)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if x[nx - mid:nx - lo] == y[ny - mid:ny - lo]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 def _shift(header: str, by: int) -> str:

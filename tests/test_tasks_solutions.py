@@ -51,6 +51,58 @@ def test_a_diff_applies_back_onto_its_parent_even_when_lines_moved():
     assert apply_patch(child, {"diff": PARENT.diff(child)}) == PARENT  # and back, deleting extra.json
 
 
+def _reference_diff(a: str, b: str) -> str:
+    """The slow way: split both whole files, cut the lines they share at each end (keeping 3 of context),
+    difflib the rest, move the hunk headers back to the files' line numbers."""
+    import difflib
+    import re
+
+    x, y = a.splitlines(keepends=True), b.splitlines(keepends=True)
+    for lines in (x, y):
+        if lines and not lines[-1].endswith("\n"):
+            lines[-1] += "\n\\ No newline at end of file\n"
+    head = 0
+    while head < min(len(x), len(y)) and x[head] == y[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(x), len(y)) - head and x[-1 - tail] == y[-1 - tail]:
+        tail += 1
+    start, cut = max(head - 3, 0), max(tail - 3, 0)
+    out = difflib.unified_diff(x[start:len(x) - cut], y[start:len(y) - cut], "a/train.py", "b/train.py", n=3)
+    move = lambda m: f"{m.group(1)}{int(m.group(2)) + start}"  # noqa: E731
+    return "".join(re.sub(r"([-+])(\d+)", move, line, count=2) if line.startswith("@@") else line for line in out)
+
+
+def test_the_diff_matches_only_the_lines_around_a_change_and_still_applies_back():
+    """Solution.diff finds the shared ends by comparing characters and splits only the lines around the
+    change: the same diff as splitting the whole files, for edits anywhere, repeated lines, missing last
+    newlines; and it applies back, both ways."""
+    import random
+
+    rng = random.Random(7)
+    pool = ["x = 1\n", "\n", "# note\n", "return x\n", "y = 2\n"]
+    for _ in range(3000):
+        old = [rng.choice(pool) if rng.random() < 0.5 else f"line {rng.randint(0, 40)}\n" for _ in range(rng.randint(1, 50))]
+        new = list(old)
+        for _ in range(rng.randint(1, 4)):
+            i = rng.randint(0, len(new))
+            pick = rng.random()
+            if pick < 0.3 and new:
+                new.pop(min(i, len(new) - 1))
+            elif pick < 0.6:
+                new.insert(i, rng.choice(pool))
+            elif new:
+                new[min(i, len(new) - 1)] = f"changed {rng.randint(0, 9)}\n"
+        a, b = "".join(old), "".join(new)
+        a, b = (a.rstrip("\n") if rng.random() < 0.2 else a), (b.rstrip("\n") if rng.random() < 0.3 else b)
+        if a == b:
+            continue
+        parent, child = Solution({"train.py": a}), Solution({"train.py": b})
+        diff = child.diff(parent)
+        assert diff == _reference_diff(a, b), (a, b)
+        assert apply_patch(parent, {"diff": diff}) == child and apply_patch(child, {"diff": parent.diff(child)}) == parent
+
+
 def test_a_hunk_that_does_not_apply_names_file_and_hunk():
     diff = Solution({**PARENT.files, "train.py": PARENT.files["train.py"].replace("A = 1", "A = 2")}).diff(PARENT)
     edited = Solution({**PARENT.files, "train.py": PARENT.files["train.py"].replace("B = 'x'", "B = 'y'")})

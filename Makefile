@@ -31,10 +31,10 @@ demo: setup
 	$(BIN)/synthteam task prepare reverse
 	$(BIN)/synthteam run
 
-# TEST_WORKERS=2: pytest-xdist workers, a module (or a group sharing a fixture) per worker (tests/conftest.py),
-# a test that trains to a threshold in fixed wall time taking every core's token (tests/cpus.py). The default,
-# 0, runs the suite in one process: the parallel run still flakes on time-limited jobs (LOG.md).
-TEST_WORKERS ?= 0
+# Two pytest-xdist workers: a module (or a group sharing a fixture) per worker (tests/conftest.py), each test
+# pinned to the cores of its CPU tokens (tests/cpus.py): one core, or the whole machine for a test marked
+# cpus(2). TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
 test: setup-dev
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from sandbox.jobs import JobResult
 
-__all__ = ["DeviceSlots", "Grant", "charge_by", "cpu_share", "detect_gpus"]
+__all__ = ["DeviceSlots", "Grant", "charge_by", "cpu_share", "detect_gpus", "usable_cpus"]
 
 
 @dataclass(frozen=True)
@@ -134,9 +134,18 @@ class DeviceSlots:
         return Grant(tuple(sorted(chosen)))
 
 
+def usable_cpus() -> int:
+    """The cores this process may run on: its CPU affinity (`taskset`, a container's or a Slurm job's
+    cpuset), which the jobs it starts inherit; `os.cpu_count()` counts the whole machine's."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
 def cpu_share(cpu_threads: int) -> int:
-    """CPU job slots on this machine for jobs of `cpu_threads` threads each."""
-    return max(1, (os.cpu_count() or 1) // max(1, cpu_threads))
+    """CPU job slots for jobs of `cpu_threads` threads each, on the cores this process may use."""
+    return max(1, usable_cpus() // max(1, cpu_threads))
 
 
 def charge_by(results: Iterable[JobResult], key: str = "role") -> dict[str, float]:

@@ -22,8 +22,8 @@ _GROUP_OF = {module: group for group, modules in _GROUPS.items() for module in m
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "cpus(n): the test trains to a threshold in fixed wall time on n cores: "
-                                       "a parallel run gives it n of the machine's CPU tokens (tests/cpus.py)")
+    config.addinivalue_line("markers", "cpus(n): the test needs n cores at once (two jobs that must overlap): "
+                                       "a parallel run pins it to the cores of n CPU tokens (tests/cpus.py)")
 
 
 def _group(nodeid: str) -> str:

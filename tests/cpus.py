@@ -1,17 +1,18 @@
-"""CPU tokens for a parallel test run (pytest-xdist): the workers share one token per core, so that a test
-whose assertions need its training to reach a threshold within a fixed wall-clock budget never shares the
-machine with another test.
+"""CPU tokens for a parallel test run (pytest-xdist): the workers share one token per core, and a worker runs
+pinned to the cores of the tokens it holds, so a test's training never competes with another test's.
 
 Every test holds 1 token; `@pytest.mark.cpus(2)` (on a test or a module; on a 2-core machine: every token)
-marks a test that trains to a threshold in fixed wall time, and a fixture that does so takes them inside
-`with cpus(2):`. Other tests, even ones that run two jobs at once, take one: contention only slows them
-down (jobs that end by their step count, toy jobs, validation). Without xdist (a plain `pytest`) nothing
-waits.
+marks a test that needs the whole machine (two jobs that must run at once, each to a threshold in fixed
+wall time), and a fixture that does so takes them inside `with cpus(2):`. Without xdist (a plain
+`pytest`) nothing waits and nothing is pinned.
 
-Tokens are `flock`s on files under the temp dir named by xdist's run id, so they vanish with the processes
-that hold them (a crashed worker frees its tokens). Deadlock-free by construction: a worker never waits
-while it holds a token, except when it takes every token in index order (a worker that needs more than it
-holds lets go of all of them first, then takes them in order).
+Token i is core i. Pinning covers every thread of the worker, and what it starts inherits the affinity; the
+runtime sizes its job slots by the cores it may use (`sandbox.slots.usable_cpus`), so a one-token test runs
+as on a one-core machine, whatever the other worker does. Tokens are `flock`s on files under the temp dir
+named by xdist's run id, so they vanish with the processes that hold them (a crashed worker frees its
+tokens). Deadlock-free by construction: a worker never waits while it holds a token, except when it takes
+every token in index order (a worker that needs more than it holds lets go of all of them first, then
+takes them in order).
 """
 
 from __future__ import annotations
@@ -25,11 +26,15 @@ from pathlib import Path
 
 __all__ = ["cpus", "tokens_total"]
 
-_HELD: list = []  # open token files this worker holds (flocked)
+_HELD: list = []  # open token files this worker holds (flocked), and the token's index
+try:
+    _CORES = sorted(os.sched_getaffinity(0))  # at import: before any pinning
+except (AttributeError, OSError):  # not Linux: tokens without pinning
+    _CORES = []
 
 
 def tokens_total() -> int:
-    return max(1, int(os.environ.get("SYNTHTEAM_TEST_CPUS") or os.cpu_count() or 1))
+    return max(1, int(os.environ.get("SYNTHTEAM_TEST_CPUS") or len(_CORES) or os.cpu_count() or 1))
 
 
 def _dir() -> Path | None:
@@ -43,9 +48,22 @@ def _dir() -> Path | None:
 
 def _release() -> None:
     while _HELD:
-        handle = _HELD.pop()
+        _, handle = _HELD.pop()
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
+    _pin()
+
+
+def _pin() -> None:
+    """Every thread of this process onto the cores of the tokens held (all of them when none is held)."""
+    if not _CORES or _dir() is None:
+        return
+    cores = {_CORES[i % len(_CORES)] for i, _ in _HELD} or set(_CORES)
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(tid), cores)
+        except OSError:  # a thread that just ended
+            continue
 
 
 def _take(n: int) -> None:
@@ -59,7 +77,8 @@ def _take(n: int) -> None:
         for i in range(total):
             handle = open(folder / str(i), "a")  # noqa: SIM115 - held until released
             fcntl.flock(handle, fcntl.LOCK_EX)
-            _HELD.append(handle)
+            _HELD.append((i, handle))
+        _pin()
         return
     while True:  # some of them: whichever are free, never waiting while holding one
         for i in range(total):
@@ -69,8 +88,9 @@ def _take(n: int) -> None:
             except BlockingIOError:
                 handle.close()
                 continue
-            _HELD.append(handle)
+            _HELD.append((i, handle))
             if len(_HELD) == n:
+                _pin()
                 return
         _release()
         time.sleep(0.05)

@@ -79,3 +79,30 @@ def test_without_xdist_nothing_waits(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env={**env, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "0", out.stderr
+
+
+PINNED = """
+import os, subprocess, sys
+from tests.cpus import cpus
+from sandbox.slots import usable_cpus
+child = "import os; print(sorted(os.sched_getaffinity(0)))"
+with cpus(int(sys.argv[1])):
+    inner = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True).stdout.strip()
+    print(sorted(os.sched_getaffinity(0)), inner, usable_cpus())
+print(sorted(os.sched_getaffinity(0)))
+"""
+
+
+def test_a_worker_runs_on_the_cores_of_its_tokens_and_what_it_starts_too(tmp_path):
+    """One token: the worker, its children and the job slots it sizes see one core; every token: all of
+    them; and all of them again once it lets go."""
+    cores = sorted(os.sched_getaffinity(0))
+    env = {**os.environ, "PYTEST_XDIST_TESTRUNUID": uuid.uuid4().hex, "PYTEST_XDIST_WORKER": "gw-pin",
+           "SYNTHTEAM_TEST_CPUS": str(len(cores)), "PYTHONPATH": str(ROOT)}
+    for n, expected in ((1, cores[:1]), (len(cores), cores)):
+        out = subprocess.run([sys.executable, "-c", PINNED, str(n)], env=env, cwd=ROOT, capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        inside, after = out.stdout.strip().splitlines()
+        assert inside == f"{expected} {expected} {len(expected)}"
+        assert after == str(cores)

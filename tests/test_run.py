@@ -15,7 +15,8 @@ import pytest
 from team import RunOptions, resume_run, start_run
 from team.engine.events import read_events
 
-pytestmark = pytest.mark.cpus(2)  # trains to a threshold in fixed wall time: the whole machine (tests/cpus.py)
+# One CPU token (tests/cpus.py): a parallel run pins the test to one core, and the run sizes one job slot
+# for it, as on a one-core machine; every assertion here holds there (measured: `taskset -c 0`, LOG.md).
 
 ENV = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
 
@@ -143,7 +144,6 @@ def _final_configs(run: Path, result: dict) -> list[dict]:
     return [rows[m]["outcome"]["config"] for m in result["final_members"]]
 
 
-@pytest.mark.cpus(1)  # jobs end by their step count: sharing a core slows it down, nothing else
 def test_resume_after_sigkill_gives_the_same_result(tmp_path, quick):
     task = Path(quick["task"])
     straight = tmp_path / "straight"

@@ -96,3 +96,16 @@ async def test_gpu_jobs_are_pinned_and_charged_per_device(kind, tmp_path):
     charged = charge_by(results)
     assert charged["engineer"] == pytest.approx(results[0].device_seconds + results[2].device_seconds)
     assert charged["critic"] == pytest.approx(results[1].device_seconds)
+
+
+def test_job_slots_follow_the_cores_this_process_may_use():
+    """A process pinned to one core (taskset, a cpuset, a Slurm allocation) sizes one CPU slot, not the
+    machine's count."""
+    import subprocess
+    import sys
+
+    code = ("import os; from sandbox.slots import cpu_share, usable_cpus, DeviceSlots\n"
+            "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
+            "print(usable_cpus(), cpu_share(1), DeviceSlots.detect().cpu_slots)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.split() == ["1", "1", "1"], out.stderr

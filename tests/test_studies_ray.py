@@ -55,8 +55,8 @@ def test_cells_spread_over_ray_each_inside_its_own_budget(tmp_path, ray_cluster)
 ])
 def test_cells_at_once_fits_every_cells_slots_into_the_cluster(monkeypatch, cores, threads, gpus, resources,
                                                               expected):
-    import team.engine.assemble
+    import sandbox.slots
     from team.studies.compare import cells_at_once
 
-    monkeypatch.setattr(team.engine.assemble.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(sandbox.slots, "usable_cpus", lambda: cores)
     assert cells_at_once(resources, RunOptions(cpu_threads=threads, gpus=gpus)) == expected

@@ -53,7 +53,9 @@ def make_executor(options: Any, jobs_dir: Path) -> tuple[Any, int]:
 def local_ray_cpus() -> int:
     """CPUs a local Ray cluster started by us declares: one more than the cores, for the evaluation lane
     (as the LocalExecutor's extra slot). A running cluster (`--address`) keeps its own resources."""
-    return (os.cpu_count() or 1) + 1
+    from sandbox.slots import usable_cpus
+
+    return usable_cpus() + 1
 
 
 def ray_slots(options: Any) -> int:

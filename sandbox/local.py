@@ -174,7 +174,7 @@ class LocalExecutor:
             tick += 1
             if run.reason is None:
                 await self._check_limits(run, deadline, tick)
-        await process.kill_tree(run.job.job_id, run.cgroup, run.proc.pid)  # daemons die with the job
+        await process.kill_tree(run.job.job_id, run.cgroup, run.proc.pid, owner=self.owner)  # daemons die with it
         run.tail.poll()
         return exited.result()
 
@@ -198,7 +198,7 @@ class LocalExecutor:
                 await self._stop(run, 0.0)
                 return
         if run.cgroup is None:
-            pids = await asyncio.to_thread(process.tree_pids, run.job.job_id, None, None)
+            pids = await asyncio.to_thread(process.tree_pids, run.job.job_id, None, None, self.owner)
             run.peak = max(run.peak, process.rss_bytes(pids))
 
     async def _stop(self, run: _Run, grace: float) -> None:
@@ -207,15 +207,15 @@ class LocalExecutor:
             return
         run.stopping = True
         if grace > 0:
-            pids = await asyncio.to_thread(process.tree_pids, run.job.job_id, run.cgroup, None)
+            pids = await asyncio.to_thread(process.tree_pids, run.job.job_id, run.cgroup, None, self.owner)
             process.signal_pids(pids, signal.SIGTERM, spare_bwrap=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(run.proc.wait()), grace)
-        await process.kill_tree(run.job.job_id, run.cgroup, run.proc.pid)
+        await process.kill_tree(run.job.job_id, run.cgroup, run.proc.pid, owner=self.owner)
 
     async def _finish(self, run: _Run, grant: Grant, returncode: int | None, wall: float) -> JobResult:
         if run.proc is not None and returncode is None:
-            await process.kill_tree(run.job.job_id, run.cgroup, run.proc.pid)
+            await process.kill_tree(run.job.job_id, run.cgroup, run.proc.pid, owner=self.owner)
         stdout = await asyncio.to_thread(tail_text, run.workdir / "stdout.log")
         stderr = await asyncio.to_thread(tail_text, run.workdir / "stderr.log")
         status = self._status(run, returncode, stderr)

@@ -89,7 +89,11 @@ def _group_pids(folder: Path) -> set[int]:
 
 def _remove_tree(folder: Path, removed: list[str]) -> None:
     """rmdir the job groups below `folder`, then `folder` (a group with live processes stays)."""
-    for leaf in sorted((p for p in folder.iterdir() if p.is_dir()), reverse=True):
+    try:
+        leaves = sorted((p for p in folder.iterdir() if p.is_dir()), reverse=True)
+    except FileNotFoundError:  # another cleanup (a second run starting at once) removed it first
+        return
+    for leaf in leaves:
         _remove_tree(leaf, removed)
     with contextlib.suppress(OSError):
         folder.rmdir()
@@ -99,7 +103,10 @@ def _remove_tree(folder: Path, removed: list[str]) -> None:
 def _dead_groups(killed: set[int], removed: list[str]) -> None:
     for base in cgroup_bases():
         parent = base / "synthteam"
-        folders = [f for f in parent.iterdir() if f.is_dir()] if parent.is_dir() else []
+        try:
+            folders = [f for f in parent.iterdir() if f.is_dir()]
+        except FileNotFoundError:
+            folders = []
         for folder in folders:
             if folder.name.startswith("o") and not owner_alive(folder.name):
                 _empty(folder, killed)

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from sandbox.cgroups import JobCgroup
-from sandbox.isolation import JOB_ID_VAR
+from sandbox.isolation import JOB_ID_VAR, OWNER_VAR
 
 __all__ = ["spawn_gated", "release_gate", "set_rlimits", "marked_pids", "tree_pids", "signal_pids", "kill_tree",
            "rss_bytes", "disk_usage"]
@@ -65,23 +65,26 @@ def set_rlimits(pid: int, limits: Mapping[int, int]) -> None:
             resource.prlimit(pid, which, (value, value))
 
 
-def marked_pids(job_id: str) -> set[int]:
-    """Processes whose environment carries this job's id (readable to root; survives setsid)."""
-    marker = f"{JOB_ID_VAR}={job_id}".encode()
+def marked_pids(job_id: str, owner: str = "") -> set[int]:
+    """Processes whose environment carries this job's id (readable to root; survives setsid) and, when
+    `owner` is given, its executor's token: job ids derive from the work, so two runs on one machine can
+    start jobs with the same id, and neither may touch the other's."""
+    markers = {f"{JOB_ID_VAR}={job_id}".encode()} | ({f"{OWNER_VAR}={owner}".encode()} if owner else set())
     found: set[int] = set()
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         with contextlib.suppress(OSError):
             with open(f"/proc/{entry.name}/environ", "rb") as fh:
-                if marker in fh.read().split(b"\0"):
+                if markers <= set(fh.read().split(b"\0")):
                     found.add(int(entry.name))
     found.discard(os.getpid())
     return found
 
 
-def tree_pids(job_id: str, cgroup: JobCgroup | None, root_pid: int | None) -> set[int]:
-    pids = marked_pids(job_id) | (cgroup.pids() if cgroup else set())
+def tree_pids(job_id: str, cgroup: JobCgroup | None, root_pid: int | None, owner: str = "") -> set[int]:
+    """The job's processes: marked with its id (and its executor's token), in its cgroup, its first one."""
+    pids = marked_pids(job_id, owner) | (cgroup.pids() if cgroup else set())
     if root_pid is not None and Path(f"/proc/{root_pid}").exists():
         pids.add(root_pid)
     return pids
@@ -103,10 +106,11 @@ def signal_pids(pids: set[int], sig: int, spare_bwrap: bool = False) -> None:
             os.kill(pid, sig)
 
 
-async def kill_tree(job_id: str, cgroup: JobCgroup | None, root_pid: int | None, rounds: int = 50) -> None:
+async def kill_tree(job_id: str, cgroup: JobCgroup | None, root_pid: int | None, rounds: int = 50,
+                    owner: str = "") -> None:
     """SIGKILL every process of the job until none is left (a forking daemon cannot outrun it)."""
     for _ in range(rounds):
-        pids = await asyncio.to_thread(tree_pids, job_id, cgroup, root_pid)
+        pids = await asyncio.to_thread(tree_pids, job_id, cgroup, root_pid, owner)
         if root_pid is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(root_pid, signal.SIGKILL)

@@ -122,3 +122,29 @@ async def test_cleanup_never_touches_a_live_executors_job(kind, tmp_path):
     await executor.cancel(handle)
     result = await executor.wait(handle)
     assert result.status.value == "cancelled" and not _owner_groups(executor.owner)
+
+
+@pytest.mark.parametrize("kind", LOCAL_KINDS)
+async def test_two_runs_with_the_same_job_id_never_kill_each_others_jobs(kind, tmp_path):
+    """Job ids derive from the work (two runs of one team and seed start the same ones): one executor's job
+    ending, timing out or being cancelled must leave the other executor's job of the same id running."""
+    first = make_local(kind, tmp_path / "a")
+    long = py_job('import time\nopen("ready", "w").write("yes")\ntime.sleep(60)\nopen("done", "w").write("yes")\n',
+                  wall=60, job_id="same-id")
+    handle = await first.submit(long)
+    workdir = first.workdir(handle)
+    for _ in range(1000):
+        if (workdir / "ready").exists():
+            break
+        await asyncio.sleep(0.02)
+    alive = marked_pids("same-id", first.owner)
+    assert alive and alive <= marked_pids("same-id")
+    for i, job in enumerate((py_job("print('quick')", job_id="same-id"),  # ends: what is left of it is killed
+                             py_job("import time\ntime.sleep(30)", wall=0.5, job_id="same-id"))):  # SIGTERM, SIGKILL
+        other = make_local(kind, tmp_path / f"other{i}")
+        assert marked_pids("same-id", other.owner) == set()
+        result = await other.wait(await other.submit(job))
+        assert result.status.value in ("ok", "timeout"), result.error
+        assert marked_pids("same-id", first.owner) == alive, "the other run's job was killed"
+    await first.cancel(handle)
+    assert (await first.wait(handle)).status.value == "cancelled"

@@ -100,12 +100,15 @@ def _lines(text: str | None) -> list[str]:
     return lines
 
 
+CONTEXT = 3  # lines of context around each hunk, as `diff -u`
+
+
 def _file_diff(path: str, old: str | None, new: str | None) -> list[str]:
     a = f"a/{path}" if old is not None else "/dev/null"
     b = f"b/{path}" if new is not None else "/dev/null"
     # Only the lines around the change are split and matched: what both texts share at each end is found
     # by comparing characters (C speed), then cut at line boundaries with `CONTEXT` + 1 lines to spare. A
-    # change of constants in a 300-line train.py then costs ~15 µs instead of splitting the whole file twice.
+    # change of constants in the 344-line train.py then takes ~130 µs instead of ~210 (LOG.md).
     shift, lo, hi_x, hi_y = 0, 0, len(old or ""), len(new or "")
     if old and new:
         lo, hi_x, hi_y = _window(old, new)
@@ -119,9 +122,6 @@ def _file_diff(path: str, old: str | None, new: str | None) -> list[str]:
     out = list(difflib.unified_diff(x[start:len(x) - cut], y[start:len(y) - cut], a, b, n=CONTEXT))
     start += shift
     return [_shift(line, start) if line.startswith("@@") else line for line in out] if start else out
-
-
-CONTEXT = 3  # lines of context around each hunk, as `diff -u`
 
 
 def _window(x: str, y: str) -> tuple[int, int, int]:

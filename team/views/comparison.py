@@ -185,15 +185,19 @@ def _curve_plot(name: str, task: dict) -> str:
 
     fig, ax = plt.subplots(figsize=(6.4, 4), dpi=100)
     for i, (arm, data) in enumerate(task["arms"].items()):
-        colour = _COLOURS[i % len(_COLOURS)]
-        for j, row in enumerate(data["seeds"].values()):
+        colour, label = _COLOURS[i % len(_COLOURS)], arm
+        for row in data["seeds"].values():
             if row["curve"]:
                 xs, ys = zip(*row["curve"], strict=True)
-                ax.step(xs, ys, where="post", color=colour, alpha=0.7, label=arm if j == 0 else None)
+                ax.step(xs, ys, where="post", color=colour, alpha=0.7, label=label)
+                label = None  # one legend entry per arm, on its first seed that has a curve
     ax.set_xlabel("job-seconds spent")
     ax.set_ylabel("best dev score so far")
     ax.set_title(f"{name}: best dev score against compute (one line per seed)")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no seed scored a dev evaluation", ha="center", va="center", transform=ax.transAxes)
     return _png(fig)
 
 

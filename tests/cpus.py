@@ -6,7 +6,8 @@ marks a test that needs the whole machine (two jobs that must run at once, each 
 wall time), and a fixture that does so takes them inside `with cpus(2):`. Without xdist (a plain
 `pytest`) nothing waits and nothing is pinned.
 
-Token i is core i. Pinning covers every thread of the worker, and what it starts inherits the affinity; the
+Token i is core i. Pinning covers every thread of the worker (and sizes torch's thread pool to the cores
+when torch is loaded), and what it starts inherits the affinity; the
 runtime sizes its job slots by the cores it may use (`sandbox.slots.usable_cpus`), so a one-token test runs
 as on a one-core machine, whatever the other worker does. Tokens are `flock`s on files under the temp dir
 named by xdist's run id, so they vanish with the processes that hold them (a crashed worker frees its
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -64,6 +66,11 @@ def _pin() -> None:
             os.sched_setaffinity(int(tid), cores)
         except OSError:  # a thread that just ended
             continue
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "set_num_threads"):
+        # torch sized its OpenMP pool by the cores at import; two threads on one core run a small model
+        # ~100x slower (each parallel region waits for a descheduled thread): as many threads as cores
+        torch.set_num_threads(len(cores))
 
 
 def _take(n: int) -> None:

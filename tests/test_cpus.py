@@ -83,19 +83,20 @@ def test_without_xdist_nothing_waits(tmp_path):
 
 PINNED = """
 import os, subprocess, sys
+import torch  # loaded before pinning, as in a worker: its pool was sized by every core
 from tests.cpus import cpus
 from sandbox.slots import usable_cpus
 child = "import os; print(sorted(os.sched_getaffinity(0)))"
 with cpus(int(sys.argv[1])):
     inner = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True).stdout.strip()
-    print(sorted(os.sched_getaffinity(0)), inner, usable_cpus())
-print(sorted(os.sched_getaffinity(0)))
+    print(sorted(os.sched_getaffinity(0)), inner, usable_cpus(), torch.get_num_threads())
+print(sorted(os.sched_getaffinity(0)), torch.get_num_threads())
 """
 
 
 def test_a_worker_runs_on_the_cores_of_its_tokens_and_what_it_starts_too(tmp_path):
-    """One token: the worker, its children and the job slots it sizes see one core; every token: all of
-    them; and all of them again once it lets go."""
+    """One token: the worker, its children, the job slots it sizes and torch's thread pool see one core;
+    every token: all of them; and all of them again once it lets go."""
     cores = sorted(os.sched_getaffinity(0))
     env = {**os.environ, "PYTEST_XDIST_TESTRUNUID": uuid.uuid4().hex, "PYTEST_XDIST_WORKER": "gw-pin",
            "SYNTHTEAM_TEST_CPUS": str(len(cores)), "PYTHONPATH": str(ROOT)}
@@ -104,5 +105,5 @@ def test_a_worker_runs_on_the_cores_of_its_tokens_and_what_it_starts_too(tmp_pat
                              text=True, timeout=60)
         assert out.returncode == 0, out.stderr
         inside, after = out.stdout.strip().splitlines()
-        assert inside == f"{expected} {expected} {len(expected)}"
-        assert after == str(cores)
+        assert inside == f"{expected} {expected} {len(expected)} {len(expected)}"
+        assert after == f"{cores} {len(cores)}"

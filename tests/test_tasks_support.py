@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from sandbox import LocalExecutor
+from sandbox.slots import usable_cpus
 from tasks import list_tasks, prepare_task, recipe_job
-from tests.cpus import cpus
 
 _ONCE: dict[str, object] = {}  # fixtures imported into several modules still build once per session
 RECIPE_WALL = 60.0  # one default job; on a busy 2-core machine shorter runs may not learn yet
@@ -44,9 +44,9 @@ def run_plain(job, workdir: Path) -> subprocess.CompletedProcess:
                           timeout=job.limits.wall_seconds + 60)
 
 
-async def _run_all(jobs, root: Path):
+async def _run_all(jobs, root: Path, at_once: int = 2):
     executor = LocalExecutor(root)
-    sem = asyncio.Semaphore(2)
+    sem = asyncio.Semaphore(at_once)
 
     async def one(job):
         async with sem:
@@ -61,8 +61,12 @@ def trained(prepared, tmp_path_factory):
     if "trained" not in _ONCE:
         jobs = [recipe_job(p, dict(p.task.reference), wall_seconds=RECIPE_WALL, metadata={"test": True})
                 for p in prepared.values()]
-        with cpus(2):  # two jobs at once, each trained to a threshold in fixed wall-clock time
-            results = asyncio.run(_run_all(jobs, tmp_path_factory.mktemp("jobs")))
+        # Each job trains to a threshold in fixed wall-clock time, so each needs a core of its own: as many at
+        # once as this process has cores (a parallel run: one, on the test's token). Taking every token for
+        # two at once (`cpus(2)`) cost the same core-seconds and left a core idle while it waited for the
+        # other worker's test to let go of its token.
+        at_once = max(1, min(2, usable_cpus()))
+        results = asyncio.run(_run_all(jobs, tmp_path_factory.mktemp("jobs"), at_once=at_once))
         _ONCE["trained"] = {name: result for name, result in zip(prepared, results, strict=True)}
     return _ONCE["trained"]
 

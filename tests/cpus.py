@@ -6,10 +6,11 @@ marks a test that needs the whole machine (two jobs that must run at once, each 
 wall time), and a fixture that does so takes them inside `with cpus(2):`. Without xdist (a plain
 `pytest`) nothing waits and nothing is pinned.
 
-Token i is core i. Pinning covers every thread of the worker (and sizes torch's thread pool to the cores
-when torch is loaded), and what it starts inherits the affinity; the
-runtime sizes its job slots by the cores it may use (`sandbox.slots.usable_cpus`), so a one-token test runs
-as on a one-core machine, whatever the other worker does. Tokens are `flock`s on files under the temp dir
+Token i is core i. Pinning covers every thread of the worker and of the processes it started that are
+still alive (a session's Ray cluster), and sizes torch's thread pool to the cores when torch is loaded;
+what it starts later inherits the affinity. The runtime sizes its job slots by the cores it may use
+(`sandbox.slots.usable_cpus`), so a one-token test runs as on a one-core machine, whatever the other
+worker does. Tokens are `flock`s on files under the temp dir
 named by xdist's run id, so they vanish with the processes that hold them (a crashed worker frees its
 tokens). Deadlock-free by construction: a worker never waits while it holds a token, except when it takes
 every token in index order (a worker that needs more than it holds lets go of all of them first, then
@@ -61,16 +62,47 @@ def _pin() -> None:
     if not _CORES or _dir() is None:
         return
     cores = {_CORES[i % len(_CORES)] for i, _ in _HELD} or set(_CORES)
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            os.sched_setaffinity(int(tid), cores)
-        except OSError:  # a thread that just ended
-            continue
+    for pid in (os.getpid(), *_descendants()):
+        _pin_process(pid, cores)
     torch = sys.modules.get("torch")
     if torch is not None and hasattr(torch, "set_num_threads"):
         # torch sized its OpenMP pool by the cores at import; two threads on one core run a small model
         # ~100x slower (each parallel region waits for a descheduled thread): as many threads as cores
         torch.set_num_threads(len(cores))
+
+
+def _pin_process(pid: int, cores: set[int]) -> None:
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:  # it just ended
+        return
+    for tid in threads:
+        try:
+            os.sched_setaffinity(int(tid), cores)
+        except OSError:  # a thread that just ended, or a process that is not ours to pin
+            continue
+
+
+def _descendants() -> list[int]:
+    """The processes this worker started that are still alive, and theirs (a session's Ray cluster: its
+    raylet and workers would otherwise keep the cores of the test that started it)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])  # after "pid (comm) state"
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], list(children.get(os.getpid(), ()))
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children.get(pid, ())
+    return out
 
 
 def _take(n: int) -> None:

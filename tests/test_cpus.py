@@ -87,16 +87,24 @@ import torch  # loaded before pinning, as in a worker: its pool was sized by eve
 from tests.cpus import cpus
 from sandbox.slots import usable_cpus
 child = "import os; print(sorted(os.sched_getaffinity(0)))"
+# started before the tokens and alive through them (a session's Ray cluster), with a child of its own
+kept = subprocess.Popen([sys.executable, "-c", "import subprocess; p = subprocess.Popen(['sleep', '60']); "
+                         "print(p.pid, flush=True); p.wait()"], stdout=subprocess.PIPE, text=True)
+grandchild = int(kept.stdout.readline())
+kept_cores = lambda: sorted(os.sched_getaffinity(kept.pid)) == sorted(os.sched_getaffinity(grandchild)) and \
+    sorted(os.sched_getaffinity(kept.pid))
 with cpus(int(sys.argv[1])):
     inner = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True).stdout.strip()
-    print(sorted(os.sched_getaffinity(0)), inner, usable_cpus(), torch.get_num_threads())
-print(sorted(os.sched_getaffinity(0)), torch.get_num_threads())
+    print(sorted(os.sched_getaffinity(0)), inner, usable_cpus(), torch.get_num_threads(), kept_cores())
+print(sorted(os.sched_getaffinity(0)), torch.get_num_threads(), kept_cores())
+os.kill(grandchild, 9)
 """
 
 
 def test_a_worker_runs_on_the_cores_of_its_tokens_and_what_it_starts_too(tmp_path):
-    """One token: the worker, its children, the job slots it sizes and torch's thread pool see one core;
-    every token: all of them; and all of them again once it lets go."""
+    """One token: the worker, its children (those it starts, and those it started before and their own), the
+    job slots it sizes and torch's thread pool see one core; every token: all of them; and all of them again
+    once it lets go."""
     cores = sorted(os.sched_getaffinity(0))
     env = {**os.environ, "PYTEST_XDIST_TESTRUNUID": uuid.uuid4().hex, "PYTEST_XDIST_WORKER": "gw-pin",
            "SYNTHTEAM_TEST_CPUS": str(len(cores)), "PYTHONPATH": str(ROOT)}
@@ -105,5 +113,5 @@ def test_a_worker_runs_on_the_cores_of_its_tokens_and_what_it_starts_too(tmp_pat
                              text=True, timeout=60)
         assert out.returncode == 0, out.stderr
         inside, after = out.stdout.strip().splitlines()
-        assert inside == f"{expected} {expected} {len(expected)} {len(expected)}"
-        assert after == f"{cores} {len(cores)}"
+        assert inside == f"{expected} {expected} {len(expected)} {len(expected)} {expected}"
+        assert after == f"{cores} {len(cores)} {cores}"

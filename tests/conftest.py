@@ -60,6 +60,7 @@ def pytest_runtest_protocol(item, nextitem):
         yield
     if log:
         row = {"test": item.nodeid, "wall": round(time.monotonic() - wall, 2), "waited": round(waited, 2),
-               "cpu": round(_cpu() - cpu, 2), "cpus": n, "worker": os.environ.get("PYTEST_XDIST_WORKER"), "end": round(time.time(), 2)}
+               "cpu": round(_cpu() - cpu, 2), "cpus": n, "worker": os.environ.get("PYTEST_XDIST_WORKER"),
+               "end": round(time.time(), 2)}
         with open(log, "a") as handle:
             handle.write(json.dumps(row) + "\n")

@@ -10,11 +10,12 @@ Token i is core i. Pinning covers every thread of the worker and of the processe
 still alive (a session's Ray cluster), and sizes torch's thread pool to the cores when torch is loaded;
 what it starts later inherits the affinity. The runtime sizes its job slots by the cores it may use
 (`sandbox.slots.usable_cpus`), so a one-token test runs as on a one-core machine, whatever the other
-worker does. Tokens are `flock`s on files under the temp dir
-named by xdist's run id, so they vanish with the processes that hold them (a crashed worker frees its
-tokens). Deadlock-free by construction: a worker never waits while it holds a token, except when it takes
-every token in index order (a worker that needs more than it holds lets go of all of them first, then
-takes them in order).
+worker does.
+
+Tokens are `flock`s on files under the temp dir named by xdist's run id, so they vanish with the processes
+that hold them (a crashed worker frees its tokens). Deadlock-free by construction: a worker never waits
+while it holds a token, except when it takes every token in index order (a worker that needs more than it
+holds lets go of all of them first, then takes them in order).
 """
 
 from __future__ import annotations

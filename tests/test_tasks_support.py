@@ -44,7 +44,7 @@ def run_plain(job, workdir: Path) -> subprocess.CompletedProcess:
                           timeout=job.limits.wall_seconds + 60)
 
 
-async def _run_all(jobs, root: Path, at_once: int = 2):
+async def _run_all(jobs, root: Path, at_once: int):
     executor = LocalExecutor(root)
     sem = asyncio.Semaphore(at_once)
 
@@ -65,8 +65,7 @@ def trained(prepared, tmp_path_factory):
         # once as this process has cores (a parallel run: one, on the test's token). Taking every token for
         # two at once (`cpus(2)`) cost the same core-seconds and left a core idle while it waited for the
         # other worker's test to let go of its token.
-        at_once = max(1, min(2, usable_cpus()))
-        results = asyncio.run(_run_all(jobs, tmp_path_factory.mktemp("jobs"), at_once=at_once))
+        results = asyncio.run(_run_all(jobs, tmp_path_factory.mktemp("jobs"), at_once=min(2, usable_cpus())))
         _ONCE["trained"] = {name: result for name, result in zip(prepared, results, strict=True)}
     return _ONCE["trained"]
 

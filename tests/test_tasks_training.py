@@ -54,9 +54,6 @@ class _StepClock:
         self.now += 0.002
         return self.now
 
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
 
 def test_a_run_that_would_pass_its_time_bound_decays_by_the_time_fraction(monkeypatch):
     monkeypatch.setattr(training, "time", _StepClock())  # a real clock made this depend on the core's load

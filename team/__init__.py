@@ -29,11 +29,12 @@ __all__ = ["Ledger", "parse_budget", "TeamSpec", "Agent", "Edge", "Team", "load_
 def start_run(options: RunOptions, *, hooks: Hooks | None = None) -> dict[str, Any]:
     """Run a team on a task (progress on stderr unless `options.progress` is off), write the report, and
     return result.json as a dict."""
-    from team.engine.session import load_inputs, run_dir_for, start_session
+    import asyncio
 
-    team, task = load_inputs(options)
-    result = start_session(options, hooks=hooks, observers=_observers(options))
-    return _report(run_dir_for(options, team, task), result)
+    from team.engine.session import new_session
+
+    session = new_session(options, hooks=hooks, observers=_observers(options))
+    return _report(session.run_dir, asyncio.run(session.run()))
 
 
 def resume_run(run_dir: str | Path, *, hooks: Hooks | None = None, progress: bool = True) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from team.engine.preflight import check_cluster, check_devices, check_models
 from team.engine.restore import memos, previous_wall, restore_spend
 from team.engine.result import RunResult
 
-__all__ = ["Session", "Interrupted", "start_session", "resume_session", "load_inputs", "RunResult", "run_dir_for"]
+__all__ = ["Session", "Interrupted", "new_session", "start_session", "resume_session", "load_inputs", "RunResult", "run_dir_for"]
 
 WIND_DOWN = 15.0  # seconds the team gets to finish its steps after the wall clock or an interrupt
 
@@ -57,15 +57,19 @@ def load_inputs(options: RunOptions) -> tuple[Team, Any]:
     return team, task
 
 
-def start_session(options: RunOptions, *, hooks: Hooks | None = None, observers: tuple = ()) -> RunResult:
-    """A new run of a team on a task, in a new run directory."""
+def new_session(options: RunOptions, *, hooks: Hooks | None = None, observers: tuple = ()) -> Session:
+    """A new run of a team on a task: its inputs loaded once and its run directory chosen once."""
     team, task = load_inputs(options)
     limits = effective_limits(team, task, options.budget)
     run_dir = run_dir_for(options, team, task)
     if (run_dir / "events.jsonl").exists():
         raise ConfigError(f"{run_dir}:1: a run already exists here (use `synthteam resume {run_dir}`)")
-    session = Session(run_dir, options, team, task, limits, resume=False, hooks=hooks, observers=observers)
-    return asyncio.run(session.run())
+    return Session(run_dir, options, team, task, limits, resume=False, hooks=hooks, observers=observers)
+
+
+def start_session(options: RunOptions, *, hooks: Hooks | None = None, observers: tuple = ()) -> RunResult:
+    """A new run of a team on a task, in a new run directory."""
+    return asyncio.run(new_session(options, hooks=hooks, observers=observers).run())
 
 
 def resume_session(run_dir: str | Path, *, hooks: Hooks | None = None, observers: tuple = ()) -> RunResult:

@@ -83,3 +83,33 @@ def test_the_last_job_seconds_are_split_between_the_slots_that_will_want_them(tm
     refund = 57.0 - 0.85 * 54 - 2.0
     assert work._fair_share(left=46, wanted=57) == pytest.approx((46 + refund) / 2)
     assert work._fair_share(left=20, wanted=57) == 20  # halves would be too short to be worth a job
+
+
+def test_a_handover_keeps_the_follow_ups_share_and_never_more_than_was_left():
+    ledger = Ledger(limits={"job_seconds": 30})
+    job = ledger.reserve({"job_seconds": 25}, agent="engineer", role="engineer")  # 20 to train, 5 to score
+    with pytest.raises(BudgetExhausted):
+        ledger.reserve({"job_seconds": 6})  # what the job's evaluation needs is not anyone else's
+    follow = ledger.handover(job, {"job_seconds": 12}, {"job_seconds": 5}, role="harness")
+    assert ledger.spent["job_seconds"] == 12 and ledger.left("job_seconds") == pytest.approx(13)
+    assert follow.role == "harness" and follow in ledger.open_reservations() and job not in ledger.open_reservations()
+    ledger.settle(follow, {"job_seconds": 2})
+    assert ledger.spent["job_seconds"] == 14 and ledger.by_role["harness"]["job_seconds"] == 2
+    over = ledger.reserve({"job_seconds": 10})
+    kept = ledger.handover(over, {"job_seconds": 8}, {"job_seconds": 5})  # ran past what it left for scoring
+    assert kept.amounts["job_seconds"] == 2 and ledger.left("job_seconds") == pytest.approx(30 - 14 - 8 - 2)
+
+
+def test_no_job_is_started_that_the_budget_cannot_score(tmp_path):
+    from tests.engine_rig import rows_of, run_scripted
+
+    # two engineers at once; a job (and a dev evaluation) takes 5 s and reserves the 9 s minimum: two jobs
+    # fit in the budget, but not with their two evaluations
+    run, result = run_scripted(tmp_path, "pair", seconds=5.0, budget="wall=60s,job_seconds=20s", job_seconds=6)
+    rows = rows_of(run)
+    trained = [r for r in rows if r["event"] == "job_finished" and r.get("kind") != "dev_eval" and r["status"] == "ok"]
+    assert trained, "no job finished"
+    unscored = [r for r in rows if r["event"] == "node_scored" and r["harness_dev"] is None]
+    assert not unscored, f"{len(unscored)} of {len(trained)} finished jobs were never scored: {unscored[0]['flags']}"
+    assert not any(r["event"] == "budget_stop" and str(r.get("key", "")).endswith(":dev") for r in rows)
+    assert result["final_members"] and result["budget_used"]["job_seconds"] <= 20 + 1e-6

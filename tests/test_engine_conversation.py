@@ -92,7 +92,7 @@ async def test_the_scripted_backend_is_trusted_unchecked(tmp_path):
     empty = ScriptedBackend({"director": lambda ctx: Plan()})  # would break the proposal count
     runner = _runner(tmp_path, empty)
     thought = await runner.think(_dctx(n=2), round=1, key="plan")
-    assert thought.source == "model" and thought.output == Plan()
+    assert thought.source == "scripted" and thought.output == Plan()
 
 
 async def test_the_transcript_keeps_the_prompt_every_reply_and_the_repair(tmp_path):
@@ -117,3 +117,35 @@ async def test_a_new_rule_is_one_more_check_function(tmp_path, monkeypatch):
     thought = await _runner(tmp_path, model).think(_dctx(n=2), round=1, key="plan")
     assert thought.source == "repaired" and thought.output == low
     assert "keep it under 0.005" in model.seen[1].messages[-1].content
+
+
+async def test_a_call_in_flight_when_the_wall_clock_runs_out_is_cancelled_and_charged(tmp_path):
+    import asyncio
+
+    from sandbox.errors import BudgetExhausted
+
+    cancelled = asyncio.Event()
+
+    async def hangs(request):
+        try:
+            await asyncio.sleep(3600)  # a server that never answers
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    ledger = Ledger({"wall": 0.5, "model_calls": 100, "tokens": 1e6})
+    runner = _runner(tmp_path, FunctionModel(hangs, name="openai/test"), ledger=ledger)
+    with pytest.raises(BudgetExhausted, match="wall"):
+        await asyncio.wait_for(runner.think(_dctx(n=2), round=1, key="plan"), 60)
+    assert cancelled.is_set(), "the hanging call was left running"
+    assert ledger.spent["model_calls"] == 1 and ledger.spent["tokens"] > 0  # charged what it reserved
+    assert not ledger.open_reservations()
+
+
+async def test_a_scripted_decision_is_labelled_scripted(tmp_path):
+    from roles.policies import POLICIES
+    from team.models.scripted import ScriptedBackend
+
+    runner = _runner(tmp_path, ScriptedBackend(POLICIES))
+    thought = await runner.think(_dctx(n=2), round=1, key="plan")
+    assert thought.source == "scripted" and _calls(tmp_path)[0]["source"] == "scripted"

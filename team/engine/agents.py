@@ -4,7 +4,7 @@ rules goes back with what is wrong and what is allowed, up to `repair_turns` tim
 its transcript, and memoize the answer so a resumed run replays it.
 
 Who decided is on every `model_call` row: `source` is model (the first reply was taken), repaired (a
-reply after repair turns), fallback (the role's scripted policy answered: the replies stayed unusable, or
+reply after repair turns), scripted (a scripted agent's own policy, by design), fallback (the role's scripted policy answered: the replies stayed unusable, or
 the provider failed `attempts` times; `reason` says which) or memo (replayed from an earlier session).
 """
 
@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from roles.checks import problems as check_problems
 from roles.library import Role, render_prompt
 from sandbox.errors import ModelError
+from team.engine.control import SCRIPTED_NAMES
 from team.engine.conversation import Conversation
 from team.engine.events import EventLog
 from team.engine.ledger import Ledger
@@ -37,7 +38,7 @@ SYSTEM = ("You are the {role} of a synthetic research team ({description}). Answ
 @dataclass(frozen=True)
 class Thought:
     output: BaseModel
-    source: str  # model | repaired | memo | fallback
+    source: str  # model | repaired | scripted | memo | fallback
     call_id: str
     handler: str = ""
 
@@ -100,7 +101,8 @@ class AgentRunner:
                 await asyncio.sleep(self.retry_delay * attempt)
                 continue
             if output is not None:
-                return self._decided(call, output, "repaired" if conv.repairs else "model", tried)
+                source = "scripted" if self.model.name in SCRIPTED_NAMES else "repaired" if conv.repairs else "model"
+                return self._decided(call, output, source, tried)
             what = "its schema" if conv.turns[-1].kind == "schema" else "the task's rules"
             reason = f"the reply broke {what} after {conv.repairs} repair turns"
             self._fault(call, f"attempt {attempt}: {reason}: {'; '.join(conv.problems)[:300]}")

@@ -17,7 +17,7 @@ from team.engine.merger import Merger
 from team.engine.options import Hooks, RunOptions, task_card, task_job_seconds
 from team.engine.runtime import Runtime
 from team.engine.transcripts import TranscriptLog
-from team.engine.tree import AttemptTree
+from team.engine.tree import AttemptTree, edited_files
 from team.engine.workshop import Workshop
 
 __all__ = ["Parts", "assemble", "make_executor", "local_ray_cpus", "ray_slots", "model_route", "ModelRoute"]
@@ -113,11 +113,18 @@ def _runners(agent: Agent, options: RunOptions, team: Team, ledger: Ledger, even
 
 
 def _tree(run_dir: Path, task: Any, events: EventLog) -> AttemptTree:
-    """The tree of attempts, rooted at the task's starter (train.py with the knob defaults)."""
+    """The tree of attempts, rooted at the task's starter (train.py with the knob defaults). A node's code
+    changes are the named operators its program carries, else the files it edited beyond the knob constants,
+    whoever wrote the edit (an LLM engineer's own patch is a code change too)."""
     from roles.operators import applied_operators
     from tasks.solutions import starter
 
-    return AttemptTree(run_dir / "tree", starter(task), events, applied=applied_operators)
+    base, knobs = starter(task), {k.upper() for k in task.knobs}
+
+    def changes(solution: Any) -> tuple[str, ...]:
+        return tuple(applied_operators(solution)) or tuple(f"edited {p}" for p in edited_files(base, solution, knobs))
+
+    return AttemptTree(run_dir / "tree", base, events, applied=changes)
 
 
 def assemble(run_dir: Path, options: RunOptions, team: Team, task: Any, prepared: Any, ledger: Ledger,

@@ -3,18 +3,21 @@ validate against its schema or breaks a rule of the task (roles.checks) — repa
 its reply and say what is wrong and what is allowed, up to a bound. Each turn reserves its budget first
 and settles what the server reported (tokens of every turn, repairs included, and their price).
 
-A reply from the scripted backend is the role's own policy: it is trusted and never checked.
+A reply from the scripted backend is the role's own policy: it is trusted and never checked. The wall-clock
+limit is hard for calls too: one still in flight when it runs out is cancelled.
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import BaseModel
 
-from sandbox.errors import ModelOutputError
+from sandbox.errors import BudgetExhausted, ModelOutputError
 from team.engine.ledger import Ledger
 from team.models import Message, Model, Request, Usage, estimate_tokens
 from team.models.structured import repair_prompt
@@ -92,7 +95,7 @@ class Conversation:
     async def _turn(self, request: Request, check: Callable[[BaseModel], list[str]]) -> tuple[BaseModel | None, Turn]:
         hold = self.ledger.reserve(self._wanted(request), agent=self.agent, role=self.role)
         try:
-            response = await self.model.complete(request)
+            response = await self._complete(request, hold)
         except ModelOutputError as exc:  # it answered, but not in its schema: charge what it used
             usage = exc.usage if isinstance(exc.usage, Usage) else Usage()
             self._settle(hold, usage, exc.cost_usd)
@@ -111,6 +114,18 @@ class Conversation:
         if problems:
             return None, replace(turn, problems=problems, kind="check")
         return response.output, turn
+
+    async def _complete(self, request: Request, hold: Any) -> Any:
+        """The model's reply, cut off when the wall-clock budget runs out: a call in flight then is cancelled
+        and charged its whole reservation (the provider may have billed it)."""
+        left = self.ledger.wall_left()
+        if not math.isfinite(left):
+            return await self.model.complete(request)
+        try:
+            return await asyncio.wait_for(self.model.complete(request), max(left, 0.0))
+        except TimeoutError:
+            self.ledger.settle(hold, dict(hold.amounts))
+            raise BudgetExhausted("wall", 0.0, 0.0) from None
 
     def _wanted(self, request: Request) -> dict[str, float]:
         prompt_tokens = sum(estimate_tokens(m.content) for m in request.messages)

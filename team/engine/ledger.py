@@ -94,6 +94,20 @@ class Ledger:
             used.setdefault(resource, float(amount))
         self.charge(used, agent=r.agent, role=r.role, reservation=r.id)
 
+    def handover(self, r: Reservation, used: Mapping[str, float], keep: Mapping[str, float], *,
+                 role: str | None = None) -> Reservation:
+        """Settle `r` with what was used and keep the part of it a follow-up needs (a training job's dev
+        evaluation) as a new reservation, in one step: nothing else can take it in between. The kept part
+        never exceeds what `r` had left, so a job that ran over its estimate cannot push a limit past."""
+        rest = {k: min(float(v), max(r.amounts.get(k, 0.0) - float(used.get(k, 0.0)), 0.0)) for k, v in keep.items()}
+        self.settle(r, used)
+        for resource, amount in rest.items():
+            self.reserved[resource] += amount
+        follow = Reservation(next(self._ids), rest, r.agent, role or r.role)
+        self._open[follow.id] = follow
+        self._emit("reserve", follow, rest)
+        return follow
+
     def charge(self, used: Mapping[str, float], *, agent: str = "", role: str = "", reservation: int = 0) -> None:
         for resource, amount in used.items():
             self.spent[resource] += amount

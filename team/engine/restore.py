@@ -90,13 +90,16 @@ def _logs(workdir: Path) -> Iterable[Path]:
 def memos(rows: list[dict]) -> tuple[dict[str, dict], dict[str, dict]]:
     """(model calls by call id -> recorded output, finished jobs by key -> their finish row).
 
-    A training job that finished while the run died before its outcome row was written (its dev
-    evaluation had started) is remembered as `{"trained": job_id}` under its key, so that the resumed
-    run scores the model it left instead of training it again."""
+    A training job whose outcome row was never written (the run died or was stopped after it started) is
+    remembered as `{"trained": job_id}` under its key: when its folder shows it finished training, the
+    resumed run scores the model it left instead of training it again (workshop.run_solution)."""
     calls = {r["call"]: r["output"] for r in rows if r.get("event") == "model_call"}
     jobs = {r["key"]: r for r in rows if r.get("event") == "job_finished" and "key" in r}
     for r in rows:
         key = str(r.get("key", ""))
         if r.get("event") == "job_started" and r.get("kind") == "dev_eval" and r.get("of") and key.endswith(":dev"):
-            jobs.setdefault(key.removesuffix(":dev"), {"trained": r["of"]})
+            jobs[key.removesuffix(":dev")] = jobs.get(key.removesuffix(":dev")) or {"trained": r["of"]}
+        elif r.get("event") == "job_started" and "node" in r and not r.get("kind") and key and r.get("job_id"):
+            if "outcome" not in jobs.get(key, {}):
+                jobs[key] = {"trained": r["job_id"]}  # the latest start of this key
     return calls, jobs

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Node", "AttemptTree", "ROOT"]
+from sandbox.errors import SynthteamError
+
+__all__ = ["Node", "AttemptTree", "ROOT", "edited_files"]
 
 ROOT = "starter"
 
@@ -26,7 +28,7 @@ class Node:
     author: str
     round: int
     digest: str
-    operators: tuple[str, ...] = ()  # the code operators applied from the starter to here
+    operators: tuple[str, ...] = ()  # the code changes from the starter to here: operators, else edited files
     status: str = "pending"
     harness_dev: float | None = None
     reported_dev: float | None = None
@@ -110,3 +112,16 @@ class AttemptTree:
             target.write_text(text)
         meta = {k: v for k, v in vars(self.nodes[node_id]).items() if k != "verdicts"}
         (folder.parent / f"{node_id}.json").write_text(json.dumps(meta, default=str))
+
+
+def edited_files(base: Any, solution: Any, knobs: set[str]) -> list[str]:
+    """The files of `solution` that differ from `base` once its knob constants (`LR`, ...) are set back to
+    `base`'s: a change of the program, not of its knobs. Other constants (`GRAD_CLIP`) are code."""
+    from tasks.solutions import constants, set_constants
+
+    try:
+        theirs = constants(solution)
+        reset = set_constants(solution, {k: v for k, v in constants(base).items() if k in knobs and k in theirs})
+    except (SynthteamError, ValueError):  # a train.py that does not parse: every file compares as it is
+        reset = solution
+    return sorted(p for p in set(base.files) | set(reset.files) if base.files.get(p) != reset.files.get(p))

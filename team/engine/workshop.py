@@ -68,7 +68,8 @@ class Workshop:
     gpus: int = 0
     memo: dict[str, dict] = field(default_factory=dict)  # job key -> logged finish row
     running: dict[str, Any] = field(default_factory=dict)  # job id -> handle
-    stopping: bool = False
+    stopping: bool = False  # no new jobs: the budget cannot give one
+    halted: bool = False  # nothing more at all, dev evaluations included: the run is being stopped
 
     def __post_init__(self) -> None:
         self._slots = asyncio.Semaphore(self.capacity)
@@ -79,6 +80,8 @@ class Workshop:
         self._eval_lane = asyncio.Semaphore(1)
         self._returned = asyncio.Event()
         self._holding = 0  # jobs (training and evaluation) holding a reservation right now
+        self._handed: dict[str, Any] = {}  # training key -> the reservation kept for its dev evaluation
+        self._eval_walls: list[float] = []  # wall seconds of this session's evaluations
         self.busy_seconds = 0.0
         # Submissions one at a time, in the order they came: job_started rows then follow the decisions
         # (an arm's prior is its first job even when two lanes submit at once; an executor's submit only
@@ -99,7 +102,7 @@ class Workshop:
         meta = {"agent": agent, "role": role, "round": round, "key": key, "parent": parent, "node": node,
                 "config": {**config, "seed": seed}}
         result = self._restored(self.memo.get(key, {}).get("trained"))
-        if result is not None:  # trained before a crash, its outcome never logged: score what it left
+        if result is not None and result.ok:  # trained before a crash, never scored: score what it left
             started and started.set()
         else:
             result = await self._run(key, meta, lambda secs: solution_job(self.prepared, solution, wall_seconds=secs,
@@ -107,27 +110,28 @@ class Workshop:
                                      started=started)
         if result is None:
             return None
-        dev = await self._dev_of(key, result, meta)
+        dev = await self._dev_of(key, result, meta, self._handed.pop(key, None))
         outcome = outcome_of(result, dev, config, seed, attempt, node)
         self.events.emit("job_finished", key=key, job_id=result.job_id, agent=agent, role=role, round=round,
                          parent=parent, node=node, status=outcome.status, dev_accuracy=outcome.dev_accuracy,
                          reported_dev=outcome.reported_dev, device_seconds=result.device_seconds, outcome=asdict(outcome))
         return outcome
 
-    async def _dev_of(self, key: str, result: JobResult, meta: dict) -> JobResult | None:
-        """The harness's dev evaluation of a training job's final_model/ (None when it left none)."""
+    async def _dev_of(self, key: str, result: JobResult, meta: dict, hold: Any = None) -> JobResult | None:
+        """The harness's dev evaluation of a training job's final_model/ (None when it left none), on the
+        part of the training job's reservation that was kept for it (`hold`), or on a new one when the job
+        was trained by an earlier session."""
         from tasks import dev_eval_job
         from tasks.jobs import model_dir_problem
 
         model = self.jobs_dir / result.job_id / "final_model"
-        if not result.ok or model_dir_problem(model) is not None:
-            return None
         meta = {**meta, "key": f"{key}:dev", "role": "harness", "kind": "dev_eval", "of": result.job_id}
         done = self._restored(self.memo.get(meta["key"], {}).get("job_id"))
-        if done is not None:  # evaluated before a crash (its row is on record): read what it wrote
-            return done
+        if not result.ok or model_dir_problem(model) is not None or done is not None:
+            hold and self.ledger.settle(hold, {"job_seconds": 0.0})
+            return done  # evaluated before a crash (its row is on record): read what it wrote
         dev = await self._run(f"{key}:dev", meta, lambda secs: dev_eval_job(self.prepared, model, wall_seconds=secs),
-                              self._eval_seconds(), read=(model,), lane=self._eval_lane)
+                              self._eval_seconds(), read=(model,), lane=self._eval_lane, hold=hold)
         if dev is not None:
             self.events.emit("job_finished", key=meta["key"], job_id=dev.job_id, agent=meta["agent"], role="harness",
                              round=meta["round"], parent=meta["parent"], status=dev.status.value, kind="dev_eval",
@@ -151,9 +155,15 @@ class Workshop:
                          metadata=saved.get("metadata") or {}, error=saved.get("error") or "")
 
     def _eval_seconds(self) -> float:
-        # An evaluation takes seconds; its reservation is kept small so that it never starves a training
-        # job that starts meanwhile near the end of the budget.
-        return 60.0 if self.prepared.task.kind == "hf" else 20.0
+        """The time limit of a dev evaluation: three times the slowest this session has seen (a third of the
+        cap before any has run), within [4 s, cap]. It is kept small so that the reservation a training job
+        holds for its evaluation never starves the jobs near the end of the budget."""
+        cap = 60.0 if self.prepared.task.kind == "hf" else 20.0
+        return min(max(3.0 * max(self._eval_walls, default=cap / 9), 4.0), cap)
+
+    def _eval_hold(self) -> float:
+        """What a dev evaluation reserves: its limit, the grace period past it, and a second to stop."""
+        return self._eval_seconds() + self._grace() + 1.0
 
     async def dev_score(self, key: str, model_dir: Path, *, round: int, agent: str = "editor",
                         parent: str | None = None) -> float | None:
@@ -174,41 +184,57 @@ class Workshop:
         return score
 
     async def _run(self, key: str, meta: dict, make_job, wall_seconds: float, read: tuple[Path, ...] = (),
-                   started: asyncio.Event | None = None, lane: asyncio.Semaphore | None = None) -> JobResult | None:
-        self._queued += lane is None
+                   started: asyncio.Event | None = None, lane: asyncio.Semaphore | None = None,
+                   hold: Any = None) -> JobResult | None:
+        """One job in a slot (training) or on the evaluation lane, under a reservation: its own, or `hold`,
+        the part of a training job's reservation kept for its dev evaluation (used even once the budget
+        stops new jobs: a job that was started is always scored)."""
+        training = lane is None
+        self._queued += training
         try:
             await (lane or self._slots).acquire()
         finally:
-            self._queued -= lane is None
+            self._queued -= training
         try:
             started and started.set()
-            if self.stopping:
+            if self.halted or self.stopping and hold is None:
+                hold and self.ledger.settle(hold, {"job_seconds": 0.0})
                 return None
-            limit = await self._wait_for_budget(key, wall_seconds, training=lane is None)
-            if limit is None:
-                return None
-            seconds = limit + self._grace() + 1.0
-            devices = max(self.gpus, 1) if lane is None else 1
+            if hold is None:
+                hold, limit = await self._reserve(key, meta, wall_seconds, training)
+                if hold is None:
+                    return None
+            else:
+                limit = max(min(hold.amounts.get("job_seconds", 0.0), self.ledger.wall_left()) - self._grace() - 1.0, 1.0)
             job = make_job(limit)
             if read:
                 job = _with_reads(job, read)
-            try:
-                hold = self.ledger.reserve({"job_seconds": seconds * devices, "wall": 0.0},
-                                           agent=meta["agent"], role=meta["role"])
-            except BudgetExhausted as exc:
-                self.stopping = True
-                self.events.emit("budget_stop", reason=str(exc), key=key)
-                return None
-            if lane is None:
-                self._live[key] = (time.monotonic(), limit, seconds)
+            if training:
+                self._live[key] = (time.monotonic(), limit, limit + self._grace() + 1.0)
             self._holding += 1
             try:
-                return await self._submit(job, key, meta, hold, training=lane is None)
+                return await self._submit(job, key, meta, hold, training=training)
             finally:
                 self._holding -= 1
                 self._live.pop(key, None)
         finally:
             (lane or self._slots).release()
+
+    async def _reserve(self, key: str, meta: dict, wall_seconds: float, training: bool) -> tuple[Any, float | None]:
+        """The job's reservation and time limit (None, None when the budget cannot give them). A training
+        job's reservation also holds its dev evaluation's, handed to the evaluation when training ends."""
+        limit = await self._wait_for_budget(key, wall_seconds, training=training)
+        if limit is None:
+            return None, None
+        devices = max(self.gpus, 1) if training else 1
+        seconds = (limit + self._grace() + 1.0) * devices + (self._eval_hold() if training else 0.0)
+        try:
+            return self.ledger.reserve({"job_seconds": seconds, "wall": 0.0}, agent=meta["agent"],
+                                       role=meta["role"]), limit
+        except BudgetExhausted as exc:
+            self.stopping = True
+            self.events.emit("budget_stop", reason=str(exc), key=key)
+            return None, None
 
     def _grace(self) -> float:
         return float(self.executor.term_grace)
@@ -230,8 +256,9 @@ class Workshop:
         has left. None, with a `budget_stop` row, only when the ledger cannot give the minimum."""
         floor = MIN_JOB_SECONDS + self._grace() + 1.0  # a job past its limit gets SIGTERM and a grace period
         devices = max(self.gpus, 1) if training else 1
-        left = self.ledger.left("job_seconds") / devices
-        seconds = min(max(wanted, floor), self.ledger.wall_left() - 2.0, left)
+        scoring = self._eval_hold() if training else 0.0  # a training job's dev evaluation is part of it
+        left = (self.ledger.left("job_seconds") - scoring) / devices
+        seconds = min(max(wanted, floor), self.ledger.wall_left() - 2.0 - scoring, left)
         if training:
             seconds = min(seconds, self._fair_share(left, max(wanted, floor)))
         limit = seconds - self._grace() - 1.0
@@ -278,15 +305,21 @@ class Workshop:
             raise
         finally:
             self.running.pop(handle.job_id, None)
-        self._settle(hold, result, training)
+        self._settle(hold, result, training, key)
         return result
 
     async def _cancel(self, handle: Any) -> JobResult:
         await self.executor.cancel(handle)
         return await self.executor.wait(handle)
 
-    def _settle(self, hold: Any, result: JobResult, training: bool) -> None:
-        self.ledger.settle(hold, {"job_seconds": result.device_seconds})
+    def _settle(self, hold: Any, result: JobResult, training: bool, key: str = "") -> None:
+        used = {"job_seconds": result.device_seconds}
+        if training and key and result.ok:  # what was kept for its dev evaluation goes to the evaluation
+            self._handed[key] = self.ledger.handover(hold, used, {"job_seconds": self._eval_hold()}, role="harness")
+        else:
+            self.ledger.settle(hold, used)
+        if not training:
+            self._eval_walls.append(result.wall_seconds)
         self._returned.set()  # a job handed back what it did not use: waiting jobs look again
         self._returned = asyncio.Event()
         if training:  # the busy share is of the training slots; evaluations run on a lane of their own
@@ -305,7 +338,8 @@ class Workshop:
              "error": result.error, "metadata": dict(result.metadata)}, indent=2, default=str))
 
     async def stop(self) -> None:
-        self.stopping = True
+        """Stop every job now (the wall clock ran out, or the run was interrupted)."""
+        self.stopping = self.halted = True
         for handle in list(self.running.values()):
             await self.executor.cancel(handle)
 

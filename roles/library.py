@@ -85,9 +85,10 @@ def check_settings(kind: str, settings: Mapping[str, Any]) -> dict[str, Any]:
     try:
         return SETTINGS[kind](**dict(settings)).model_dump()
     except ValidationError as exc:
-        lines = [f"settings.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        lines = [f"settings.{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+                 for e in exc.errors()]
         known = ", ".join(SETTINGS[kind].model_fields)
-        raise ValueError("; ".join(lines) + f" (a {kind}'s settings: {known})") from None
+        raise ValueError("; ".join(lines) + f" ({'an' if kind[:1] in 'aeiou' else 'a'} {kind}'s settings: {known})") from None
 
 
 @cache
@@ -162,7 +163,7 @@ def labels_section(settings: Mapping[str, Any]) -> str:
     labels = settings.get("labels") or {}
     if not labels:
         return ""
-    parts = [f"{name} = {spec['means']} when {LABEL_CONDITIONS[spec['condition']]}"
+    parts = [f"{name} = {spec['means']} when {LABEL_CONDITIONS[spec['if']]}"
              + (f" ({spec['note']})" if spec.get("note") else "") for name, spec in labels.items()]
     return ("Labels: when one applies, set `label` to it and the decision to what it means (the first that "
             "applies; none: no label): " + "; ".join(parts) + ".")

@@ -28,7 +28,7 @@ def labelled(verdict: Verdict, settings: Mapping[str, Any], **facts: bool) -> Ve
     """The verdict with the first label of `settings` (file order) whose `means` is its decision and whose
     condition (`if`, roles.settings.LABEL_CONDITIONS) holds; unchanged when none applies."""
     for name, spec in (settings.get("labels") or {}).items():
-        if spec["means"] == verdict.decision and (spec["condition"] == "always" or facts.get(spec["condition"])):
+        if spec["means"] == verdict.decision and (spec["if"] == "always" or facts.get(spec["if"])):
             return verdict.model_copy(update={"label": name})
     return verdict
 

@@ -47,7 +47,8 @@ class EngineerSettings(_Settings):
 class Label(_Settings):
     """A custom decision label: a refinement of accept, revise or reject that `when:` can route on."""
 
-    model_config = ConfigDict(**_Settings.model_config, populate_by_name=True)  # `if:` in a team file
+    model_config = ConfigDict(**_Settings.model_config, populate_by_name=True, serialize_by_alias=True)  # `if:`, as
+    # a team file says it, in errors, dumps and `synthteam show`
     means: Literal["accept", "revise", "reject"] = Field(description="what the verdict decides (the harness and "
                                                                      "whoever receives it act on this)")
     condition: Literal["always", "within_noise", "beats_best", "failed", "flagged"] = Field(

@@ -50,8 +50,20 @@ def load_yaml(path: Path | str, text: str | bytes | None = None) -> Any:
     if data is None:
         raise ConfigError(f"{path}:1: the file is empty")
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}:{_line(data)}: expected a mapping at the top level, got {type(data).__name__}")
+        raise ConfigError(f"{path}:{_line(data)}: expected a mapping (key: value lines) at the top level, got "
+                          f"{_what(data)}")
     return data
+
+
+def _what(value: Any) -> str:
+    """A YAML value's kind in the words of a YAML file, not Python's (CommentedSeq is a list)."""
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, int | float):
+        return "a number"
+    return "text" if isinstance(value, str) else f"a {type(value).__name__}"
 
 
 def _read_bytes(path: Path) -> bytes:

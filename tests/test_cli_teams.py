@@ -93,3 +93,52 @@ def test_the_json_schema_accepts_every_builtin_and_test_team_file():
     bad["budget"] = {"wall": "10 minutes"}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema)
+
+
+def test_validate_checks_task_files_and_task_folders_as_tasks(tmp_path):
+    import shutil
+
+    from tasks.spec import BUILTIN_DIR
+
+    task = tmp_path / "mytask"
+    shutil.copytree(BUILTIN_DIR / "reverse", task)
+    out = synthteam("validate", str(task), str(task / "task.yaml"), "add3", "solo")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        f"ok: {task}: task 'reverse' (tiny, base model tinylm-base), 13 knobs",
+        f"ok: {task / 'task.yaml'}: task 'reverse' (tiny, base model tinylm-base), 13 knobs",
+        "ok: add3: task 'add3' (tiny, base model tinylm-base), 13 knobs",
+        "ok: solo: team 'solo', 1 agent, 1 edge"]  # one, not "1 agents"
+    text = (task / "task.yaml").read_text()
+    (task / "task.yaml").write_text(text.replace("kind: tiny", "kind: tiny\ncolour: blue"))
+    (task / "copy.yaml").write_text(text.replace("reference: {lr: 3.0e-3", "reference: {lr: [1, 2]"))
+    out = synthteam("validate", str(task), str(task / "copy.yaml"), str(tmp_path))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    line = 1 + text.splitlines().index("kind: tiny") + 1
+    assert out.stderr.strip().splitlines() == [
+        f"{task / 'task.yaml'}:{line}: top level: unknown key 'colour'",  # not 14 team-schema lines
+        f"{task / 'copy.yaml'}:32: reference.lr: lr: expected a number, got [1, 2]",
+        f"{tmp_path}:1: not a task folder (it holds no task.yaml); validate takes team files, task files "
+        "(task.yaml) and task folders"]
+
+
+def test_validate_words_yaml_kinds_and_show_uses_the_files_key_names(tmp_path):
+    bad = tmp_path / "list.yaml"
+    bad.write_text("- engineer\n- critic\n")
+    out = synthteam("validate", str(bad))
+    assert out.stderr.strip() == f"{bad}:1: expected a mapping (key: value lines) at the top level, got a list"
+    team = tmp_path / "labels.yaml"
+    team.write_text("name: labels\nagents:\n  engineer: {role: engineer}\n  critic:\n    role: critic\n"
+                    "    settings: {labels: {close: {means: reject, if: within_noise}}}\nedges:\n"
+                    "  - {from: engineer, to: critic}\n  - {from: critic, to: engineer, when: [revise, close], "
+                    "max_loops: 2}\n")
+    out = synthteam("show", str(team))
+    assert out.returncode == 0, out.stderr
+    assert "'close': {'means': 'reject', 'if': 'within_noise'" in out.stdout and "condition" not in out.stdout
+    team.write_text(team.read_text().replace("if: within_noise", "if: sometimes"))
+    out = synthteam("validate", str(team))
+    assert out.stderr.strip().startswith(f"{team}:6: agent 'critic': settings.labels.close.if: Input should be "), \
+        out.stderr
+    assert "condition" not in out.stderr and "(a critic's settings" in out.stderr
+    team.write_text(team.read_text().replace("{role: engineer}", "{role: engineer, settings: {seed_offset: -1}}"))
+    assert "(an engineer's settings: seed_offset)" in synthteam("validate", str(team)).stderr

@@ -126,3 +126,53 @@ def test_a_when_that_cannot_be_a_label_is_one_line(tmp_path, when):
     found = problems(tmp_path, GOOD.replace("when: accept}", f"when: {when}}}"))
     assert len(found) == 1 and ":11: " in found[0] and "is not a decision: `when` takes accept, revise, reject or " \
                                                         "a label" in found[0], found
+
+
+def test_a_duplicate_edge_is_refused_at_the_line_of_the_second(tmp_path):
+    found = problems(tmp_path, GOOD + "  - {to: critic, from: engineer}\n")
+    assert found == [f"{tmp_path / 'team.yaml'}:13: edges[5] engineer -> critic: the same edge as edges[1] (line 9): "
+                     "every message would travel twice (remove one)"]
+    problems(tmp_path, GOOD + "  - {from: critic, to: editor, when: [accept]}\n")  # `when: accept` said twice
+    (tmp_path / "ok.yaml").write_text(GOOD + "  - {from: critic, to: editor, when: reject}\n")  # other messages
+    assert len(load_team(tmp_path / "ok.yaml").edges) == 6
+
+
+def _rename(agent: str, to: str) -> str:
+    return GOOD.replace(f"  {agent}: ", f"  {to}: ").replace(f"from: {agent}", f"from: {to}").replace(
+        f"to: {agent}", f"to: {to}")
+
+
+@pytest.mark.parametrize("text, line, says", [
+    (GOOD.replace("name: t", 'name: "Bad Name!/../x"'), 1,
+     "name 'Bad Name!/../x': a team name holds only a-z, 0-9, '-' and '_' (it names the run folder), e.g. bad_name_x"),
+    (GOOD.replace("name: t", "name: T1"), 1, "name 'T1': a team name holds only"),
+    (_rename("critic", "Critic"), 5, "agent 'Critic': an agent name holds only a-z, 0-9, '-' and '_', e.g. critic"),
+    (_rename("editor", "edit.or"), 6, "agent 'edit.or': an agent name holds only"),
+])
+def test_team_and_agent_names_are_lowercase_letters_digits_dash_underscore(tmp_path, text, line, says):
+    found = problems(tmp_path, text)
+    assert len(found) == 1 and f":{line}: {says}" in found[0], found
+
+
+@pytest.mark.parametrize("edit, line, says", [
+    (("{from: engineer, to: critic}", "{from: engineer, to: critic, max_loops: 0}"), 9,
+     "edges[1].max_loops: Input should be greater than or equal to 1"),
+    (("{from: editor, to: director, max_loops: 3}", "{from: editor, to: director, max_loops: x}"), 12,
+     "edges[4].max_loops: Input should be a valid integer"),
+    (("  director: {role: director}\n  engineer: {role: engineer, replicas: 2}\n  critic: {role: critic}\n"
+      "  editor: {role: editor}\n", "  - director\n  - engineer\n"), 2, "agents: Input should be a valid dictionary"),
+    (("replicas: 2}", "replicas: 0}"), 4, "agents.engineer.replicas: Input should be greater than or equal to 1"),
+])
+def test_only_the_root_cause_is_reported(tmp_path, edit, line, says):
+    """One wrong value, one line: not also the critic "unreachable", "no entry agent" or a free cycle that
+    follow from it."""
+    found = problems(tmp_path, GOOD.replace(*edit))
+    assert len(found) == 1 and f":{line}: {says}" in found[0], found
+
+
+def test_a_and_an_before_a_role_kind(tmp_path):
+    found = problems(tmp_path, GOOD.replace("{from: engineer, to: critic}", "{from: engineer, to: critic, when: accept}"))
+    assert len(found) == 1 and found[0].endswith("(engineer is an engineer)"), found
+    found = problems(tmp_path, GOOD.replace("{from: director, to: engineer}", "{from: critic, to: engineer}")
+                     + "entry: editor\n")
+    assert any("entry: an editor cannot start a run" in p for p in found), found

@@ -10,10 +10,25 @@ import sys
 
 from sandbox.errors import ConfigError, SynthteamError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "duration", "plural"]
 
 # Each module exposes register(sub) and adds its commands with handlers returning an exit code.
 COMMAND_MODULES = ["team.cli.teams", "team.cli.job", "team.cli.tasks", "team.cli.solution", "team.cli.run", "team.cli.compare"]
+
+
+def duration(text: str) -> float:
+    """An argparse type for every time flag: 90, 90s, 10m, 1.5h (seconds, > 0)."""
+    from sandbox.units import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def plural(n: int, word: str) -> str:
+    """`1 agent`, `2 agents`."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _version() -> str:

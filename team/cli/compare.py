@@ -1,4 +1,4 @@
-"""`synthteam compare` (team vs solo vs best-of-k vs random vs optuna, compute-matched, across seeds; with
+"""`synthteam compare` (team vs solo vs best-of-k vs random vs tpe search, compute-matched, across seeds; with
 `--plan`, only the power it would have) and `synthteam noise` (the reference recipe's seed-to-seed spread)."""
 
 from __future__ import annotations
@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
+from team.cli import duration, plural
 
 __all__ = ["register"]
 
@@ -15,21 +17,26 @@ def _executor_flags(p: argparse.ArgumentParser, slurm: bool = False) -> None:
                    help="local: cells one after another, each using every job slot; ray: cells run concurrently"
                         + ("; slurm: each cell one Slurm job through submitit (extra slurm)" if slurm else ""))
     p.add_argument("--address", dest="ray_address", help="the Ray cluster address (with --executor ray)")
-    p.add_argument("--isolation", choices=["auto", "bwrap", "none"], default="auto")
+    p.add_argument("--isolation", choices=["auto", "bwrap", "none"], default="auto",
+                   help="auto: bubblewrap when it works here (required when an LLM writes the code), else none")
+    p.add_argument("--no-isolation", dest="isolation", action="store_const", const="none",
+                   help="run jobs without bubblewrap even when an LLM writes their code (recorded per cell)")
     p.add_argument("--threads", dest="cpu_threads", type=int, default=1, help="CPU threads per job (default 1)")
     p.add_argument("--gpus", type=int, default=0, help="GPUs per job (default 0)")
-    p.add_argument("--job-seconds", type=float, help="the time limit of one recipe job (default: the task's)")
+    p.add_argument("--job-seconds", type=duration, help="the time limit of one recipe job, e.g. 90s or 5m "
+                                                        "(default: the task's)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compare", help="compare teams, solo, best-of-k, random and optuna search at equal compute",
+    p = sub.add_parser("compare", help="compare teams, solo, best-of-k, random and tpe search at equal compute",
                        description="Run every arm on every task and seed with the same budget, pair arms by seed, "
                                    "and write OUT/comparison.json, comparison.md and comparison.html. Rerunning the "
                                    "same command resumes: finished cells are not run again.")
     p.add_argument("--task", dest="tasks", action="append", required=True, help="a task (repeatable)")
     p.add_argument("--arm", dest="arms", action="append", default=[],
-                   help="NAME=TEAM (team YAML or built-in name), a built-in team name, best-of-k[=K], random or "
-                        "optuna (repeatable); differences are paired against the arm named solo")
+                   help="a built-in team (see `synthteam teams`: solo, pair, research, random, tpe, ...), NAME=TEAM "
+                        "(a team YAML or a built-in team) or best-of-k[=K] (repeatable; `optuna` is another name "
+                        "for tpe); differences are paired against the arm named solo")
     p.add_argument("--seeds", type=int, default=5, help="seeds per arm (0..N-1; default 5)")
     p.add_argument("--budget", help="per cell: a wall-clock duration (job-seconds scale with it), e.g. 3m, or "
                                     "key=value pairs wall=3m,job_seconds=5m,tokens=100000,usd=1")
@@ -44,9 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="run no cell: measure (or read --noise) the noise floor and print per task the minimum "
                         "detectable difference (paired t, two-sided α 0.05, power 0.8) for --seeds")
     p.add_argument("--detect", type=float, help="a difference you want to see (e.g. 0.1): the seeds it needs")
-    p.add_argument("--prior", default="reference",
-                   help="what every arm starts from: reference (the task's reference recipe), defaults (its knob "
-                        "defaults), starter (the constants of its starter train.py) or none; the team's first plan, solo's first job and the samplers' first trial")
+    p.add_argument("--prior", choices=["starter", "reference", "defaults", "none"], default="starter",
+                   help="what every arm starts from: starter (the constants of its starter train.py, the default), "
+                        "reference (the task's reference recipe), defaults (its knob defaults) or none; the team's first plan, solo's first job and the samplers' first trial")
     p.add_argument("--ablate", metavar="TEAM",
                    help="add the team and one arm per removable agent group of it (without each critic, without the "
                         "editor, one engineer, ...; rules in team/studies/ablate.py): what each role adds is its "
@@ -153,6 +160,6 @@ def cmd_noise(args: argparse.Namespace) -> int:
     noise = measure_noise(args.task, args.runs, out, _run_options(args), args.budget,
                           on_seed=lambda r: print(f"seed {r['seed']}: test {r['test']:.3f} dev {r['dev']}", file=sys.stderr))
     print(f"{noise['task']}: test {noise['test']['mean']} ± {noise['test']['sd']} (sd), dev {noise['dev']['mean']} ± "
-          f"{noise['dev']['sd']}; {noise['failures']} failures; {out}/noise.json", file=sys.stderr)
+          f"{noise['dev']['sd']}; {plural(noise['failures'], 'failure')}; {out}/noise.json", file=sys.stderr)
     print(json.dumps({"noise": f"{out}/noise.json", "test_sd": noise["test"]["sd"], "dev_sd": noise["dev"]["sd"]}))
     return 0

@@ -63,12 +63,20 @@ def build_job(args: argparse.Namespace):
         problems.append("--gpus must be >= 0 and --threads >= 1")
     if problems:
         raise ConfigError(problems)
+    _check_gpus(args)
     resources = Resources(gpus=args.gpus, cpu_threads=args.threads,
                           memory_bytes=_parse("--memory", parse_size, args.memory))
     limits = Limits(wall_seconds=_parse("--timeout", parse_duration, args.timeout),
                     disk_bytes=_parse("--disk", parse_size, args.disk))
     return Job(tuple(command), read_paths=_task_paths(args.task), resources=resources, limits=limits,
                metadata={"role": "cli", "task": args.task or ""})
+
+
+def _check_gpus(args: argparse.Namespace) -> None:
+    """`--gpus N` on a machine with fewer: one line now (the job would wait for them forever)."""
+    from team.engine.preflight import check_devices
+
+    check_devices(argparse.Namespace(gpus=args.gpus, cpu_threads=args.threads, executor=args.executor))
 
 
 def _task_paths(name: str | None) -> tuple[Path, ...]:

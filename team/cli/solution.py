@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from team.cli import duration
+
 __all__ = ["register"]
 
 
@@ -23,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = cmds.add_parser("run", help="run DIR/train.py as a sandboxed job and print the harness's dev score")
     p.add_argument("dir", type=Path, help="the solution folder (train.py and its files)")
     p.add_argument("--task", required=True, help="built-in task name or task folder")
-    p.add_argument("--seconds", type=float, default=None, help="the job's wall limit (default: the task's job budget)")
+    p.add_argument("--seconds", type=duration, default=None,
+                   help="the job's wall limit, e.g. 90s or 5m (default: the task's job budget)")
     p.add_argument("--out", type=Path, default=None, help="a new folder for the job (default runs/solutions/...)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads of the job")
     p.add_argument("--gpus", type=int, default=0, help="GPUs of the job")
@@ -36,7 +39,9 @@ def _inputs(args: argparse.Namespace):
     from sandbox.units import parse_duration
     from tasks import load_task, prepare_task
     from tasks.solutions import load_solution
+    from team.engine.preflight import check_devices
 
+    check_devices(argparse.Namespace(gpus=args.gpus, cpu_threads=args.threads, executor="local"))
     solution = load_solution(args.dir)
     task = load_task(args.task)
     seconds = args.seconds if args.seconds is not None else parse_duration(task.budget.get("job", "60s"))

@@ -31,9 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     start.set_defaults(handler=_starter)
 
     ver = sub.add_parser("verify", help="score a model on a task's sealed test split, with integrity checks")
-    ver.add_argument("model_dir", help="the final model directory (missing: the baseline score)")
+    ver.add_argument("model_dir", help="the final model folder, e.g. runs/<id>/final_model")
     ver.add_argument("--task", required=True, help="built-in task name or task folder")
-    ver.add_argument("--workspace", default=None, help="the team's workspace to scan for test items and edits")
+    ver.add_argument("--workspace", default=None, help="the team's workspace folder (e.g. runs/<id>) to scan for "
+                                                       "test items and edited protected files")
     ver.add_argument("--cache-dir", default=None)
     ver.set_defaults(handler=_verify)
 
@@ -89,9 +90,27 @@ def _starter(args: argparse.Namespace) -> int:
     return 0
 
 
+def _folder_problem(text: str, what: str, fix: str) -> str | None:
+    """A path verify scores or scans must be an existing folder (else no check would run, and exit 0 would lie)."""
+    path = Path(text)
+    if not path.exists():
+        return f"{text}:1: no such {what} ({fix})"
+    if not path.is_dir():
+        return f"{text}:1: a file, not a {what} ({fix})"
+    return None
+
+
 def _verify(args: argparse.Namespace) -> int:
+    from sandbox.errors import ConfigError
     from tasks import load_task, verify
 
+    problems = [_folder_problem(args.model_dir, "model folder", "give the final model folder, e.g. "
+                                                                "runs/<id>/final_model")]
+    if args.workspace is not None:
+        problems.append(_folder_problem(args.workspace, "workspace folder", "give the run folder, e.g. runs/<id>, "
+                                                                            "or leave out --workspace"))
+    if any(problems):
+        raise ConfigError([p for p in problems if p])
     task = load_task(args.task)
     verdict = verify(Path(args.model_dir), task, Path(args.workspace) if args.workspace else None,
                      cache_dir=Path(args.cache_dir) if args.cache_dir else None)

@@ -6,12 +6,17 @@ import argparse
 import json
 import sys
 
+from team.cli import plural
+
 __all__ = ["register"]
+
+SCHEMAS = ["team"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("validate", help="check team (and task) files; one FILE:LINE line per problem, exit 2")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="team YAML files or built-in team names")
+    p = sub.add_parser("validate", help="check team and task files; one FILE:LINE line per problem, exit 2")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="team YAML files or built-in team names; task.yaml files, task folders or built-in task names")
     p.set_defaults(handler=cmd_validate)
 
     p = sub.add_parser("show", help="print a team's role graph as text (--png draws it)")
@@ -20,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_show)
 
     p = sub.add_parser("schema", help="print a JSON Schema (for editor completion of team files)")
-    p.add_argument("what", choices=["team"], help="which schema")
+    p.add_argument("what", nargs="?", choices=SCHEMAS, help="which schema: team (the only one)")
     p.set_defaults(handler=cmd_schema)
 
     p = sub.add_parser("teams", help="list the built-in teams")
@@ -30,21 +35,63 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from sandbox.errors import ConfigError
-    from team.config.topology import load_team
 
     problems = []
     for path in args.paths:
         try:
-            team = load_team(path)
+            print(_validate_task(path) if _is_task(path) else _validate_team(path))
         except ConfigError as exc:
             problems += exc.problems
-            continue
-        agents = sum(a.replicas for a in team.agents.values())
-        print(f"ok: {path}: team {team.name!r}, {len(team.agents)} agents ({agents} with replicas), "
-              f"{len(team.edges)} edges")
     if problems:
         raise ConfigError(problems)
     return 0
+
+
+def _validate_team(path: str) -> str:
+    from team.config.topology import load_team
+
+    team = load_team(path)
+    agents = sum(a.replicas for a in team.agents.values())
+    replicas = f" ({agents} with replicas)" if agents != len(team.agents) else ""
+    return (f"ok: {path}: team {team.name!r}, {plural(len(team.agents), 'agent')}{replicas}, "
+            f"{plural(len(team.edges), 'edge')}")
+
+
+def _validate_task(path: str) -> str:
+    from pathlib import Path
+
+    from sandbox.errors import ConfigError
+    from tasks import BUILTIN_TASKS, load_task
+
+    folder = Path(path)
+    if path not in BUILTIN_TASKS and folder.is_dir() and not (folder / "task.yaml").is_file():
+        raise ConfigError(f"{path}:1: not a task folder (it holds no task.yaml); validate takes team files, task "
+                          "files (task.yaml) and task folders")
+    task = load_task(path)
+    return f"ok: {path}: task {task.name!r} ({task.kind}, base model {task.base_model}), " \
+           f"{plural(len(task.knobs), 'knob')}"
+
+
+def _is_task(text: str) -> bool:
+    """Task files and folders (and built-in task names) are validated as tasks, everything else as a team:
+    a task.yaml, a folder, or a YAML file with a task's keys and no agents."""
+    from pathlib import Path
+
+    from roles.library import team_files
+    from sandbox.errors import ConfigError
+    from tasks import BUILTIN_TASKS
+    from tasks.yamlio import load_yaml
+
+    path = Path(text)
+    if text in team_files():
+        return False
+    if text in BUILTIN_TASKS or path.is_dir() or path.name in ("task.yaml", "task.yml"):
+        return True
+    try:
+        data = load_yaml(path)
+    except ConfigError:
+        return False  # the team loader says what is wrong with it
+    return "agents" not in data and bool({"knobs", "base_model", "benchmark"} & set(data))
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -60,7 +107,12 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    from sandbox.errors import ConfigError
     from team.config.spec import TeamSpec
+
+    if args.what is None:
+        raise ConfigError(f"schema: name the schema to print: {', '.join(SCHEMAS)} "
+                          "(e.g. synthteam schema team > team.schema.json)")
 
     schema = TeamSpec.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -6,6 +6,7 @@ engineers whose results reach no critic or editor. One `FILE:LINE: what is wrong
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,14 +18,22 @@ from roles.library import builtin_roles, check_settings
 from roles.settings import is_label_name
 from tasks.yamlio import line_of
 
-__all__ = ["check_graph", "role_kinds", "entry_agents", "loop_backs", "received_kinds", "agent_labels"]
+__all__ = ["check_graph", "role_kinds", "entry_agents", "loop_backs", "received_kinds", "agent_labels", "a_or_an",
+           "NAME_PATTERN"]
+
+NAME_PATTERN = r"^[a-z0-9_-]+$"  # team and agent names: they become parts of folder names and transcripts
+
+
+def a_or_an(word: str) -> str:
+    """`a critic`, `an engineer`."""
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
 
 
 def check_graph(data: Mapping[str, Any], path: Path) -> list[str]:
     """Graph problems of a raw (not yet validated) team mapping, each as `FILE:LINE: ...`."""
     agents = data.get("agents") if isinstance(data.get("agents"), Mapping) else {}
     roles = data.get("roles") if isinstance(data.get("roles"), Mapping) else {}
-    problems = _check_roles(data, roles, path)
+    problems = _check_names(data, agents, path) + _check_roles(data, roles, path)
     kinds = role_kinds(agents, roles)
     for name, spec in agents.items():
         role = spec.get("role") if isinstance(spec, Mapping) else None
@@ -33,12 +42,69 @@ def check_graph(data: Mapping[str, Any], path: Path) -> list[str]:
             problems.append(f"{path}:{line_of(data, ('agents', name, 'role'))}: agent {name!r}: unknown role "
                             f"{role!r} (known: {', '.join(known)})")
     problems += _check_settings(data, agents, roles, kinds, path)
+    if "agents" in data and not isinstance(data["agents"], Mapping):
+        return problems  # the schema says what agents should be; every edge's agent would be "unknown"
     good, edge_problems = _known_edges(data, agents, path)
-    problems += edge_problems
+    problems += edge_problems + _duplicate_edges(data, good, path)
     problems += _unbounded_cycles(data, agents, good, path)
-    if len(kinds) == len(agents):
-        problems += _check_flow(data, agents, good, kinds, path)
+    if len(kinds) == len(agents) and not edge_problems and _well_formed(data):  # else the flow's problems
+        problems += _check_flow(data, agents, good, kinds, path)  # would be echoes of the ones above
     return problems
+
+
+def _well_formed(data: Mapping[str, Any]) -> bool:
+    """The agents and edges pass the schema: only then is the payload flow worth checking (an edge with
+    `max_loops: 0` would otherwise also make its target "unreachable")."""
+    from pydantic import ValidationError
+
+    from team.config.spec import AgentSpec, EdgeSpec
+
+    agents, edges = data.get("agents"), data.get("edges", [])
+    if not isinstance(agents, Mapping) or not agents or not isinstance(edges, list):
+        return False
+    try:
+        for spec in agents.values():
+            AgentSpec.model_validate(spec)
+        for edge in edges:
+            EdgeSpec.model_validate(edge)
+    except ValidationError:
+        return False
+    return True
+
+
+def _check_names(data: Mapping[str, Any], agents: Mapping[str, Any], path: Path) -> list[str]:
+    """Team and agent names are `[a-z0-9_-]`: a team's name becomes part of its run folder's name."""
+    def fix(name: str) -> str:
+        return re.sub(r"[^a-z0-9_-]+", "_", name.lower()).strip("_") or "x"
+
+    out = []
+    name = data.get("name")
+    if isinstance(name, str) and name and not re.match(NAME_PATTERN, name):
+        out.append(f"{path}:{line_of(data, ('name',))}: name {name!r}: a team name holds only a-z, 0-9, '-' and "
+                   f"'_' (it names the run folder), e.g. {fix(name)}")
+    for agent in agents:
+        if isinstance(agent, str) and not re.match(NAME_PATTERN, agent):
+            out.append(f"{path}:{line_of(data, ('agents', agent))}: agent {agent!r}: an agent name holds only a-z, "
+                       f"0-9, '-' and '_', e.g. {fix(agent)}")
+    return out
+
+
+def _duplicate_edges(data: Mapping[str, Any], edges: list[tuple[int, Mapping]], path: Path) -> list[str]:
+    """Two edges with the same ends and the same `when` would carry every message twice."""
+    seen: dict[tuple, int] = {}
+    out = []
+    for i, e in edges:
+        when = e.get("when")
+        whens = tuple(sorted(map(str, when))) if isinstance(when, list) else (str(when),) if when else None
+        key = (e["from"], e["to"], whens)
+        if key in seen:
+            j = seen[key]
+            out.append(f"{path}:{line_of(data, ('edges', i))}: edges[{i}] {e['from']} -> {e['to']}: the same edge as "
+                       f"edges[{j}] (line {line_of(data, ('edges', j))}): every message would travel twice (remove "
+                       "one)")
+        else:
+            seen[key] = i
+    return out
 
 
 def role_kinds(agents: Mapping[str, Any], roles: Mapping[str, Any]) -> dict[str, str]:
@@ -133,7 +199,7 @@ def _unbounded_cycles(data: Mapping[str, Any], agents: Mapping[str, Any], edges:
     """A cycle is allowed only when one of its edges has max_loops: look for cycles among the rest."""
     free = nx.MultiDiGraph()
     free.add_nodes_from(str(a) for a in agents)
-    free.add_edges_from((e["from"], e["to"], {"index": i}) for i, e in edges if not isinstance(e.get("max_loops"), int))
+    free.add_edges_from((e["from"], e["to"], {"index": i}) for i, e in edges if e.get("max_loops") is None)
     problems = []
     for component in nx.strongly_connected_components(free):
         sub = free.subgraph(component)
@@ -170,10 +236,10 @@ def _check_flow(data: Mapping[str, Any], agents: Mapping[str, Any], edges: list[
     if isinstance(data.get("entry"), str) and data["entry"] not in agents:
         return [f"{path}:{line_of(data, ('entry',))}: entry: unknown agent {data['entry']!r}"]
     if isinstance(data.get("entry"), str) and not takes(kinds[data["entry"]], "start"):
-        return [f"{path}:{line_of(data, ('entry',))}: entry: a {kinds[data['entry']]} cannot start a run"]
+        return [f"{path}:{line_of(data, ('entry',))}: entry: {a_or_an(kinds[data['entry']])} cannot start a run"]
     for name in set(entry_agents(data, agents, edges)) - set(entries):
         problems.append(f"{path}:{line_of(data, ('agents', name))}: agent {name!r} is unreachable: it has no incoming "
-                        f"edge, and a {kinds[name]} cannot start a run (directors, engineers, solo agents and "
+                        f"edge, and {a_or_an(kinds[name])} cannot start a run (directors, engineers, solo agents and "
                         "samplers can)")
     if not entries:
         return problems + [f"{path}:{line_of(data, ('edges',))}: no entry agent: every agent has an incoming edge that is not "
@@ -253,7 +319,8 @@ def _edge_problems(data: Mapping[str, Any], i: int, e: Mapping[str, Any], kinds:
     where = f"{path}:{line_of(data, ('edges', i))}: edges[{i}] {u} -> {v}"
     out = []
     if e.get("when") is not None and not makes_decisions(kinds[u]):
-        out.append(f"{where}: `when` routes a decision, and only a critic's verdicts carry one ({u} is a {kinds[u]})")
+        out.append(f"{where}: `when` routes a decision, and only a critic's verdicts carry one ({u} is "
+                   f"{a_or_an(kinds[u])})")
     elif e.get("when") is not None:
         declared = labels.get(u, [])
         for item in _whens(e):
@@ -263,8 +330,8 @@ def _edge_problems(data: Mapping[str, Any], i: int, e: Mapping[str, Any], kinds:
                            + (f" or its labels {', '.join(declared)}" if declared else
                               f", or a label declared in {u}'s settings (labels: {{{item}: {{means: reject}}}})"))
     if got[u] and not carried[i]:
-        out.append(f"{where}: carries nothing {v} can take (a {kinds[u]} that receives {', '.join(sorted(got[u]))} "
-                   f"sends no payload a {kinds[v]} has a handler for)")
+        out.append(f"{where}: carries nothing {v} can take ({a_or_an(kinds[u])} that receives "
+                   f"{', '.join(sorted(got[u]))} sends no payload {a_or_an(kinds[v])} has a handler for)")
     return out
 
 

@@ -109,11 +109,11 @@ class StopSpec(_Strict):
 
 class TeamSpec(_Strict):
     version: Literal[1] = 1
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, json_schema_extra={"pattern": "^[a-z0-9_-]+$"})
     description: str = ""
     defaults: ModelDefaults = ModelDefaults()
     budget: BudgetSpec = BudgetSpec()
-    agents: dict[str, AgentSpec] = Field(min_length=1)
+    agents: dict[str, AgentSpec] = Field(min_length=1, json_schema_extra={"propertyNames": {"pattern": "^[a-z0-9_-]+$"}})
     roles: dict[str, RoleSpec] = Field(default_factory=dict)
     edges: list[EdgeSpec] = Field(default_factory=list)
     entry: str | None = Field(None, description="the one agent that starts each round (default: every agent "
@@ -123,7 +123,7 @@ class TeamSpec(_Strict):
     providers: dict[str, ModelDefaults] = Field(default_factory=dict,
                                                 description="per-provider settings (rpm, tpm, api_base)")
 
-    @field_validator("agents", "roles")
+    @field_validator("roles")  # team and agent names: the graph pass (team.config.checks), with their lines
     @classmethod
     def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:

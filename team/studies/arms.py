@@ -18,7 +18,7 @@ from sandbox.errors import ConfigError
 
 __all__ = ["ArmSpec", "Cell", "parse_arm", "matched_limits", "budget_text", "run_cell", "SAMPLER_TEAMS"]
 
-SAMPLER_TEAMS = {"random": "random", "optuna": "tpe", "tpe": "tpe"}  # arm name -> built-in sampler team
+SAMPLER_TEAMS = {"random": "random", "tpe": "tpe", "optuna": "tpe"}  # arm name -> built-in sampler team (optuna: tpe)
 DEFAULT_K = 3
 
 
@@ -49,8 +49,8 @@ class Cell:
 
 
 def parse_arm(text: str) -> ArmSpec:
-    """`solo`, `research`, `NAME=TEAM` (a built-in name or a YAML path), `best-of-k[=K]`, `random`, `optuna`
-    (or `tpe`): every arm is a team."""
+    """`solo`, `research`, `random`, `tpe` (any built-in team), `NAME=TEAM` (a built-in name or a YAML path),
+    `best-of-k[=K]`; `optuna` is another name for `tpe`: every arm is a team."""
     name, sep, value = (part.strip() for part in text.partition("="))
     if not name:
         raise ConfigError(f"--arm {text!r}: an arm needs a name")

@@ -34,7 +34,7 @@ class CompareOptions:
     extra: dict[str, Any] = field(default_factory=dict)
     detect: float | None = None  # a difference the researcher names: the power brief gives the seeds it needs
     slurm: SlurmOptions | None = None  # set: each cell is one submitit job (--executor slurm); run.executor local
-    prior: str = "reference"  # what every arm starts from (team.engine.options.PRIORS)
+    prior: str = "starter"  # what every arm starts from (team.engine.options.PRIORS)
     reference: str | None = None  # the arm differences are paired against (default: solo; the full team for --ablate)
     hooks: Any = None  # team.Hooks for every cell's runs (tests)
 
@@ -50,24 +50,41 @@ def reference_arm(arms: tuple[ArmSpec, ...], named: str | None = None) -> str | 
 
 
 def _check(options: CompareOptions) -> None:
-    names = [a.name for a in options.arms]
-    if not names:
+    if not options.arms:
         raise ConfigError("--arm: name at least one arm (e.g. --arm team=research --arm solo)")
-    if len(set(names)) != len(names):
-        raise ConfigError(f"--arm: arm names must be unique (got {', '.join(names)})")
     if options.seeds < 1:
         raise ConfigError("--seeds: at least one seed")
     _check_detect(options.detect)
+    _check_arms(options)
+
+
+def _check_arms(options: CompareOptions) -> None:
+    """Every arm loads (a bad team file or an unknown name fails now, before a noise job or a cell runs)."""
     from team.config.topology import load_team
     from team.engine.options import PRIORS
 
+    names = [a.name for a in options.arms]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--arm: arm names must be unique (got {', '.join(names)})")
     if options.prior not in PRIORS:
         raise ConfigError(f"--prior {options.prior!r}: unknown prior (known: {', '.join(PRIORS)})")
     if options.reference is not None and options.reference not in names:
         raise ConfigError(f"--reference {options.reference!r}: no such arm (arms: {', '.join(names)})")
+    problems = []
     for arm in options.arms:
-        if arm.kind in ("team", "best_of_k"):
-            load_team(arm.team)  # a bad team file fails now, before any cell runs
+        try:
+            load_team(arm.team)
+        except ConfigError as exc:
+            problems += [_unknown_arm(arm) if "no such team" in p else p for p in exc.problems]
+    if problems:
+        raise ConfigError(list(dict.fromkeys(problems)))
+
+
+def _unknown_arm(arm: ArmSpec) -> str:
+    from roles.library import team_files
+
+    return (f"--arm {arm.name}{'=' + arm.team if arm.team != arm.name else ''}: no such arm (give a built-in team: "
+            f"{', '.join(team_files())}; best-of-k[=K]; or NAME=PATH.yaml)")
 
 
 def _check_detect(detect: float | None) -> None:
@@ -115,6 +132,7 @@ def run_plan(options: CompareOptions, say: Callable[[str], None] | None = None) 
         raise ConfigError("--plan --seeds: at least 2 seeds (a paired test needs two)")
     if options.noise_file is None and options.noise_runs < 2:
         raise ConfigError("--plan: needs a noise floor: --noise-runs 2 or more, or --noise FILE")
+    _check_arms(options)
     out = Path(options.out).absolute()
     _, limits = plan_cells(replace(options, arms=()), out)
     check_dispatch(_dispatch(options, out))

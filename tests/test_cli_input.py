@@ -1,0 +1,123 @@
+"""Bad input on the command line, as a new user types it: one line naming the problem and the fix, exit 2,
+no traceback and nothing left behind in the folder the command ran from. Also the wording of the
+answers (durations with units everywhere, `schema` without an argument, the arm names compare takes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ENV = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1"}
+MANY_GPUS = "4096"  # more than any machine this runs on has: the refusal is the same with or without GPUs
+
+
+def synthteam(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "team.cli", *args], capture_output=True, text=True, env=ENV,
+                          timeout=120, cwd=cwd)
+
+
+def refused(proc: subprocess.CompletedProcess, cwd: Path, *says: str, lines: int = 1, keep: tuple = ()) -> str:
+    """Exit 2, `lines` lines on stderr saying each of `says`, no traceback, nothing new in `cwd`."""
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    err = proc.stderr.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == lines, err
+    for text in says:
+        assert text in err, err
+    assert sorted(p.name for p in cwd.iterdir()) == sorted(keep), list(cwd.iterdir())
+    return err
+
+
+def test_job_run_with_more_gpus_than_the_machine_has_is_refused_before_any_job(tmp_path):
+    proc = synthteam(tmp_path, "job", "run", "--gpus", MANY_GPUS, "--", "true")
+    refused(proc, tmp_path, f"--gpus {MANY_GPUS}: this machine has", "a job would wait for one forever")
+
+
+def test_solution_run_with_more_gpus_than_the_machine_has_is_refused_before_any_job(tmp_path):
+    assert synthteam(tmp_path, "task", "starter", "reverse", "sol").returncode == 0
+    proc = synthteam(tmp_path, "solution", "run", "sol", "--task", "reverse", "--gpus", MANY_GPUS)
+    refused(proc, tmp_path, f"--gpus {MANY_GPUS}: this machine has", keep=("sol",))
+
+
+def test_verify_refuses_a_missing_model_or_workspace_instead_of_scoring_nothing(tmp_path):
+    proc = synthteam(tmp_path, "verify", "nosuch", "--task", "reverse")
+    refused(proc, tmp_path, "nosuch:1: no such model folder", "runs/<id>/final_model")
+    (tmp_path / "model").mkdir()
+    proc = synthteam(tmp_path, "verify", "model", "--task", "reverse", "--workspace", "nosuchws")
+    refused(proc, tmp_path, "nosuchws:1: no such workspace folder", "leave out --workspace", keep=("model",))
+    (tmp_path / "weights.bin").write_bytes(b"\0")
+    proc = synthteam(tmp_path, "verify", "weights.bin", "--task", "reverse", "--workspace", "gone")
+    refused(proc, tmp_path, "weights.bin:1: a file, not a model folder", "gone:1: no such workspace folder", lines=2,
+            keep=("model", "weights.bin"))
+
+
+@pytest.mark.parametrize("arm, says", [
+    ("nosuch", "--arm nosuch: no such arm (give a built-in team: "),
+    ("x=nosuch", "--arm x=nosuch: no such arm"),
+    ("x=bad.yaml", "bad.yaml:3: YAML error"),
+    ("x=missing.yaml", "missing.yaml:1: no such file"),
+])
+def test_compare_plan_loads_every_arm_before_the_noise_floor(tmp_path, arm, says):
+    """Before the fix `--plan` ran the reference recipe for the noise floor first (minutes), then printed an
+    MDE for arms that could never run."""
+    (tmp_path / "bad.yaml").write_text("name: x\nagents: [\n")
+    proc = synthteam(tmp_path, "compare", "--plan", "--task", "reverse", "--arm", "solo", "--arm", arm,
+                     "--noise-runs", "2", "--out", "cmp")
+    refused(proc, tmp_path, says, keep=("bad.yaml",))
+    assert "noise floor" not in proc.stderr and proc.stdout == ""
+
+
+def test_compare_without_plan_refuses_an_unknown_arm_by_name_too(tmp_path):
+    proc = synthteam(tmp_path, "compare", "--task", "reverse", "--arm", "solo", "--arm", "nosuch", "--out", "cmp")
+    refused(proc, tmp_path, "--arm nosuch: no such arm")
+
+
+def test_schema_without_an_argument_names_the_choices(tmp_path):
+    proc = synthteam(tmp_path, "schema")
+    err = refused(proc, tmp_path, "schema: name the schema to print: team")
+    assert "required: what" not in err
+    assert json.loads(synthteam(tmp_path, "schema", "team").stdout)["title"].startswith("synthteam team file")
+
+
+@pytest.mark.parametrize("argv, dest", [
+    (["run", "--job-seconds", "{}"], "job_seconds"),
+    (["compare", "--task", "reverse", "--job-seconds", "{}"], "job_seconds"),
+    (["noise", "--task", "reverse", "--job-seconds", "{}"], "job_seconds"),
+    (["solution", "run", "sol", "--task", "reverse", "--seconds", "{}"], "seconds"),
+])
+def test_every_time_flag_takes_units(argv, dest):
+    from team.cli import build_parser
+
+    for text, seconds in (("1s", 1.0), ("90", 90.0), ("2m", 120.0), ("1.5h", 5400.0)):
+        args = build_parser().parse_args([a.format(text) for a in argv])
+        assert getattr(args, dest) == seconds, (argv, text)
+
+
+@pytest.mark.parametrize("value, says", [("1x", "unknown duration unit 'x'"), ("0", "duration must be positive"),
+                                         ("soon", "")])
+def test_a_bad_duration_is_an_argument_error_that_names_units(tmp_path, value, says):
+    proc = synthteam(tmp_path, "run", "--job-seconds", value, "--out", "r")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("synthteam run: error: argument --job-seconds: ") and says in last, last
+    assert "invalid float value" not in proc.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_the_arm_names_in_compare_help_are_the_ones_that_work():
+    """The built-in sampler team is `tpe`; `optuna` stays as another name for it."""
+    from roles.library import team_files
+    from team.cli import build_parser
+    from team.studies.arms import parse_arm
+
+    parser = build_parser()._subparsers._group_actions[0].choices["compare"]
+    text = " ".join(parser.format_help().split())
+    assert "`optuna` is another name for tpe" in text and text.count("optuna") == 1, text
+    assert "tpe search" in build_parser().format_help()
+    for name in team_files():
+        arm = parse_arm(name)
+        assert (arm.name, arm.kind, arm.team) == (name, "team", name)
+    assert parse_arm("optuna").team == "tpe" and parse_arm("best-of-k=2").k == 2

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from team.cli import duration
+
 __all__ = ["register"]
 
 
@@ -26,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--isolation", choices=["auto", "bwrap", "none"], default="auto")
     p.add_argument("--threads", dest="cpu_threads", type=int, default=1, help="CPU threads per job (default 1)")
     p.add_argument("--gpus", type=int, default=0, help="GPUs per job (default 0)")
-    p.add_argument("--job-seconds", type=float, help="the time limit of one recipe job (default: the task's)")
+    p.add_argument("--job-seconds", type=duration, help="the time limit of one recipe job, e.g. 90s or 5m "
+                                                        "(default: the task's)")
     p.add_argument("--record", metavar="FILE", help="record every model call into a cassette")
     p.add_argument("--replay", metavar="FILE", help="serve model calls from a cassette (strict)")
     p.add_argument("--out", help="the run directory (default runs/<time>-<team>-<task>-s<seed>)")

@@ -71,8 +71,12 @@ def test_compare_plan_loads_every_arm_before_the_noise_floor(tmp_path, arm, says
     assert "noise floor" not in proc.stderr and proc.stdout == ""
 
 
-def test_compare_without_plan_refuses_an_unknown_arm_by_name_too(tmp_path):
-    proc = synthteam(tmp_path, "compare", "--task", "reverse", "--arm", "solo", "--arm", "nosuch", "--out", "cmp")
+@pytest.mark.parametrize("extra", [(), ("--plan", "--noise-runs", "2"), ("--ablate", "research")],
+                         ids=["compare", "plan", "ablate"])
+def test_compare_refuses_an_unknown_arm_by_name_and_writes_nothing(tmp_path, extra):
+    """With --ablate the ablation team files were written into OUT before the other arms were loaded."""
+    proc = synthteam(tmp_path, "compare", "--task", "reverse", "--arm", "solo", "--arm", "nosuch", "--out", "cmp",
+                     *extra)
     refused(proc, tmp_path, "--arm nosuch: no such arm")
 
 

@@ -98,12 +98,13 @@ def _slurm(args: argparse.Namespace):
 def cmd_compare(args: argparse.Namespace) -> int:
     from sandbox.errors import ConfigError
     from team.studies.arms import parse_arm
-    from team.studies.compare import CompareOptions, run_compare, run_plan
+    from team.studies.compare import CompareOptions, load_arms, run_compare, run_plan
 
     if args.seeds < 1:
         raise ConfigError("--seeds: at least one seed")
     arms, reference = tuple(parse_arm(a) for a in args.arms), args.reference
     if args.ablate:
+        load_arms(arms)  # the other arms load before the ablations are written into OUT
         arms, reference = _ablation_arms(args.ablate, args.out) + arms, reference or "full"
     options = CompareOptions(tasks=tuple(args.tasks), arms=arms, seeds=args.seeds,
                              budget=args.budget, out=args.out, run=_run_options(args), noise_runs=args.noise_runs,

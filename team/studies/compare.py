@@ -17,7 +17,7 @@ from sandbox.errors import ConfigError
 from team.studies.arms import ArmSpec, Cell, matched_limits, run_cell
 from team.studies.dispatch import Dispatch, SlurmOptions, cells_at_once, check_dispatch, dispatch, map_remote
 
-__all__ = ["CompareOptions", "run_compare", "run_plan", "plan_cells", "reference_arm", "cells_at_once"]
+__all__ = ["CompareOptions", "run_compare", "run_plan", "plan_cells", "reference_arm", "cells_at_once", "load_arms"]
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,6 @@ def _check(options: CompareOptions) -> None:
 
 def _check_arms(options: CompareOptions) -> None:
     """Every arm loads (a bad team file or an unknown name fails now, before a noise job or a cell runs)."""
-    from team.config.topology import load_team
     from team.engine.options import PRIORS
 
     names = [a.name for a in options.arms]
@@ -70,8 +69,15 @@ def _check_arms(options: CompareOptions) -> None:
         raise ConfigError(f"--prior {options.prior!r}: unknown prior (known: {', '.join(PRIORS)})")
     if options.reference is not None and options.reference not in names:
         raise ConfigError(f"--reference {options.reference!r}: no such arm (arms: {', '.join(names)})")
+    load_arms(options.arms)
+
+
+def load_arms(arms: tuple[ArmSpec, ...]) -> None:
+    """Each arm's team loads: one line per problem (an unknown name says which names work)."""
+    from team.config.topology import load_team
+
     problems = []
-    for arm in options.arms:
+    for arm in arms:
         try:
             load_team(arm.team)
         except ConfigError as exc:

@@ -32,8 +32,12 @@ def refused(proc: subprocess.CompletedProcess, cwd: Path, *says: str, lines: int
     return err
 
 
-def test_job_run_with_more_gpus_than_the_machine_has_is_refused_before_any_job(tmp_path):
-    proc = synthteam(tmp_path, "job", "run", "--gpus", MANY_GPUS, "--", "true")
+@pytest.mark.parametrize("argv", [("job", "run", "--gpus", MANY_GPUS, "--", "true"),
+                                  ("compare", "--task", "reverse", "--arm", "solo", "--gpus", MANY_GPUS),
+                                  ("noise", "--task", "reverse", "--gpus", MANY_GPUS)], ids=["job", "compare", "noise"])
+def test_more_gpus_than_the_machine_has_is_refused_before_any_job(tmp_path, argv):
+    """job run: a ValueError traceback from the slots; compare and noise: the noise floor's folders first."""
+    proc = synthteam(tmp_path, *argv)
     refused(proc, tmp_path, f"--gpus {MANY_GPUS}: this machine has", "a job would wait for one forever")
 
 

@@ -82,6 +82,10 @@ def _run_options(args: argparse.Namespace):
     from team.engine.options import RunOptions
 
     executor = "local" if args.executor == "slurm" else args.executor  # on slurm a cell's jobs run on its node
+    if args.executor == "local":  # GPUs this machine lacks: one line now, not after the noise floor has started
+        from team.engine.preflight import check_devices
+
+        check_devices(argparse.Namespace(gpus=args.gpus, cpu_threads=args.cpu_threads, executor="local"))
     return RunOptions(executor=executor, ray_address=args.ray_address, isolation=args.isolation,
                       cpu_threads=args.cpu_threads, gpus=args.gpus, job_seconds=args.job_seconds, progress=False)
 

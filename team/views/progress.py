@@ -10,6 +10,8 @@ import sys
 import time
 from typing import Any
 
+from team.views.units import budget_line, scripted_only
+
 __all__ = ["Progress"]
 
 NOTABLE = {"job_started", "job_finished", "verdict", "merge", "budget_stop", "model_error", "isolation_reduced",
@@ -24,10 +26,11 @@ class Progress:
         self.counts = {"running": 0, "finished": 0}
         self.best: float | None = None
         self.ledger: Any = None
+        self.scripted = False
         self._tty = sys.stderr.isatty()
 
     def start(self, run_dir, team, task, ledger, backends) -> None:
-        self.run_dir, self.ledger = run_dir, ledger
+        self.run_dir, self.ledger, self.scripted = run_dir, ledger, scripted_only(backends)
         if not self.enabled:
             return
         print(f"run {run_dir.name}: team {team.name} on task {task.name} (backend={','.join(backends)})",
@@ -55,8 +58,8 @@ class Progress:
             self.counts["finished"] += 1
         elif event == "merge" and row.get("best_dev") is not None:
             self.best = row["best_dev"]
-        if event in NOTABLE:
-            line = _describe(row)
+        line = _describe(row) if event in NOTABLE else None
+        if line:
             self.recent = (self.recent + [line])[-8:]
             if self.live is not None:
                 self.live.update(self._panel())
@@ -71,7 +74,7 @@ class Progress:
         table.add_row("jobs", f"{self.counts['running']} running, {self.counts['finished']} finished")
         table.add_row("best dev", f"{self.best:.3f}" if self.best is not None else "-")
         if self.ledger is not None:
-            table.add_row("budget", _budget_line(self.ledger.snapshot(), self.ledger.limits))
+            table.add_row("budget", _budget_line(self.ledger.snapshot(), self.ledger.limits, self.scripted))
         for line in self.recent:
             table.add_row("", line)
         return Panel(table, title=f"synthteam run {self.run_dir.name}", subtitle=time.strftime("%H:%M:%S"))
@@ -83,23 +86,49 @@ def _console() -> Any:
     return Console(stderr=True)
 
 
-def _budget_line(used: dict, limits: dict) -> str:
-    parts = []
-    for key in ("wall", "job_seconds", "tokens", "usd"):
-        limit = limits.get(key)
-        parts.append(f"{key} {used.get(key, 0):.4g}" + (f"/{limit:.4g}" if limit else ""))
-    return ", ".join(parts)
+def _budget_line(used: dict, limits: dict, scripted: bool = False) -> str:
+    """'wall 1m 20s of 10m, job_seconds 2m 47s of 6m, tokens 18,256 of 2,000,000, usd $0.00 of $5.00'."""
+    line = budget_line(used, limits, ("wall", "job_seconds", "tokens", "usd"))
+    return line + (" (tokens: prompt sizes an LLM would have been sent; none was)" if scripted else "")
 
 
-def _describe(row: dict) -> str:
+def _is_dev_eval(row: dict) -> bool:
+    """The harness's dev evaluation of a finished training job (not a job an agent asked for)."""
+    return row.get("role") == "harness" or str(row.get("key", "")).endswith(":dev")
+
+
+def _is_merge_eval(row: dict) -> bool:
+    return not _is_dev_eval(row) and (row.get("kind") == "dev_eval" or (row.get("role") == "editor"
+                                                                        and not row.get("node")))
+
+
+def _job_started(row: dict) -> str:
+    job, who = row.get("job_id"), row.get("agent", "")
+    if _is_dev_eval(row):
+        return f"harness: dev evaluation of job {row.get('of')} ({who}'s, node {row.get('node')}) started as job {job}"
+    if _is_merge_eval(row):
+        return f"{who or 'editor'}: dev evaluation of a merged model started as job {job} (round {row.get('round')})"
+    node = f" on node {row['node']}" if row.get("node") else ""
+    return f"{who} started training job {job}{node} (round {row.get('round')})"
+
+
+def _job_finished(row: dict) -> str | None:
+    dev, status = row.get("dev_accuracy"), row.get("status")
+    score = f", dev {dev:.3f}" if dev is not None else ""
+    if _is_dev_eval(row):  # when it is ok, the training job's line that follows carries the score
+        return None if status == "ok" else f"harness: dev evaluation of job {row.get('of')} {status}"
+    if _is_merge_eval(row):
+        return f"{row.get('agent') or 'editor'}: merged model {status}{score} (job {row.get('job_id')})"
+    return f"job {row.get('job_id')} ({row.get('agent')}) {status}" + (f", harness dev {dev:.3f}" if dev is not None else "")
+
+
+def _describe(row: dict) -> str | None:
     event = row["event"]
     who = row.get("agent", "")
     if event == "job_started":
-        return f"{who} started job {row.get('job_id')} (round {row.get('round')})"
+        return _job_started(row)
     if event == "job_finished":
-        dev = row.get("dev_accuracy")
-        return (f"job {row.get('job_id')} {row.get('status')}" + (f", dev {dev:.3f}" if dev is not None else "")
-                + (" (dev eval)" if row.get("kind") == "dev_eval" else ""))
+        return _job_finished(row)
     if event == "verdict":
         about = row.get("job_id") or row.get("subject", "")
         return f"{who}: {row.get('decision')} {about} — {'; '.join(row.get('reasons', []))[:90]}"

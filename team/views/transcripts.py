@@ -49,6 +49,12 @@ def _stem(replica: str) -> str:
     return replica.replace("[", "-").replace("]", "")
 
 
+def _source(row: dict) -> str:
+    """Who decided: a decision the scripted policy made reads 'scripted', not 'model' (no model was called)."""
+    source = row.get("source", "")
+    return "scripted" if source == "model" and row.get("model") == "scripted" else source
+
+
 def _headline(row: dict) -> str:
     turns = row.get("turns", [])
     repairs = sum(1 for t in turns if t.get("repair"))
@@ -56,7 +62,7 @@ def _headline(row: dict) -> str:
     fb = row.get("fallback")
     why = f" — scripted policy {fb['policy']!r}: {fb['reason']}" if fb else ""
     return f"{row['call']} (round {row['round']}, {row.get('handler') or 'decision'} → {row.get('schema')}): " \
-           f"{row['source']}{extra}{why}"
+           f"{_source(row)}{extra}{why}"
 
 
 def _markdown(replica: str, rows: list[dict]) -> str:
@@ -81,7 +87,7 @@ def _pre(text: str, cls: str = "") -> str:
 
 
 def _call_html(row: dict) -> str:
-    parts = [f"<summary class='{row['source']}'>{html.escape(_headline(row))}</summary>"]
+    parts = [f"<summary class='{_source(row)}'>{html.escape(_headline(row))}</summary>"]
     for m in row.get("messages", []):
         parts.append(f"<h4>{m['role']}</h4>" + _pre(m["content"]))
     for t in row.get("turns", []):
@@ -100,7 +106,7 @@ def _page(agent: str, replicas: dict[str, list[dict]]) -> str:
     for replica, rows in sorted(replicas.items()):
         counts: dict[str, int] = {}
         for r in rows:
-            counts[r["source"]] = counts.get(r["source"], 0) + 1
+            counts[_source(r)] = counts.get(_source(r), 0) + 1
         said = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
         body.append(f"<h2 id='{html.escape(replica)}'>{html.escape(replica)}: {len(rows)} decisions ({said})</h2>")
         body += [_call_html(r) for r in rows]

@@ -72,8 +72,8 @@ def _node_label(node: Node, facts: RunFacts) -> Text:
     parts: list = [f"{node.id} · {node.operator} by {node.agent or '-'}, round {node.round} · "]
     if node.status not in ("ok", "-"):
         parts.append(f"{node.status} · ")
-    parts.append(f"dev {score(node.harness_dev)}")
-    if node.reported_dev is not None and node.reported_dev != node.harness_dev:
+    parts.append(f"dev {score(node.harness_dev)}" if job is not None or node.harness_dev is not None else "not run")
+    if node.reported_dev is not None and score(node.reported_dev) != score(node.harness_dev):
         parts.append(f" (the job printed {score(node.reported_dev)})")
     if node.verdicts:
         parts.append(" · " + ", ".join(f"{d} ({who})" for d, who in node.verdicts))

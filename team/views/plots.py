@@ -55,7 +55,8 @@ def score_plot(facts: RunFacts, path: Path) -> Path:
             a.scatter(*zip(*pts, strict=True), s=18, color=colour, label=label, zorder=3)
     merges = [(r["ts"] - facts.rows[0]["ts"], r["dev_accuracy"]) for r in facts.rows
               if r.get("event") == "merge" and r.get("dev_accuracy") is not None]
-    if merges:
+    if merges:  # held until the run's last job ended
+        merges.append((max(merges[-1][0], max(j.start + j.seconds for j in facts.jobs)), merges[-1][1]))
         a.step(*zip(*merges, strict=True), where="post", color="C3", label="final model, dev")
     _test_marks(a, facts)
     a.set(xlabel="seconds since the run began", ylabel="accuracy", title="score over time")
@@ -102,7 +103,7 @@ def timeline_plot(facts: RunFacts, path: Path) -> Path | None:
     ax.set_yticks(range(len(slots)), slots)
     ax.invert_yaxis()
     ax.set(xlabel="seconds since the run began", title="jobs per slot (bars: training, labelled with the node)")
-    kinds = {j.kind for j in facts.jobs} | {"failed" for j in facts.training if j.status not in ("ok", "running")}
+    kinds = {j.kind for j in facts.jobs} | {"failed" for j in facts.training if j.status not in ("ok", "unfinished")}
     handles = [Patch(color=c, label=f"training, {a}") for a, c in colours.items()]
     handles += [patch for kind, patch in (
         ("failed", Patch(facecolor="0.6", alpha=0.45, edgecolor="k", label="training that failed (pale)")),
@@ -119,7 +120,7 @@ def _bar_style(job: Job, colour: Any) -> dict:
         return {"color": "white", "edgecolor": colour, "hatch": "////", "linewidth": 1}
     if job.kind == "merge_eval":
         return {"color": "0.85", "edgecolor": "0.3", "hatch": "xx", "linewidth": 1}
-    failed = job.status not in ("ok", "running")
+    failed = job.status not in ("ok", "unfinished")
     return {"color": colour, "edgecolor": "k" if failed else colour, "alpha": 0.45 if failed else 0.9}
 
 

@@ -115,7 +115,7 @@ def _job(run_dir: Path, start: dict, end: dict, t0: float) -> Job:
         config["seed"] = outcome["seed"]
     return Job(job_id=start["job_id"], kind=_kind(start if start.get("kind") else {**start, **end}), agent=start.get("agent") or start.get("role") or "-",
                node=start.get("node"), round=start.get("round"), start=start["ts"] - t0, seconds=float(seconds),
-               status=end.get("status") or kept.get("status") or "running", slot=",".join(kept.get("devices") or []),
+               status=end.get("status") or kept.get("status") or "unfinished", slot=",".join(kept.get("devices") or []),
                dev=end.get("dev_accuracy"), of=start.get("of") or end.get("of"), config=config,
                curve=tuple((float(p[0]), float(p[1])) for p in outcome.get("dev_curve") or ()),
                logs=tuple(f"jobs/{start['job_id']}/{name}" for name in LOGS if (folder / name).is_file()))

@@ -96,7 +96,7 @@ def _budget(result: dict) -> str:
     used, limits = result.get("budget_used", {}), result.get("budget_limits", {})
     line = budget_line(used, limits)
     if scripted_only(result.get("backend")) and "tokens" in used:
-        line += f" (tokens: {TOKENS_SCRIPTED})"
+        line += f"; the tokens are {TOKENS_SCRIPTED}"
     return line
 
 

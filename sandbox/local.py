@@ -276,6 +276,14 @@ def _enforcement(cgroup: JobCgroup | None, isolation: str) -> str:
     return f"{limits}, isolation {isolation}"
 
 
+def bwrap_problem() -> str | None:
+    """Why jobs on this machine could not run inside bubblewrap (None: they can)."""
+    bwrap = find_bwrap()
+    if bwrap is not None and _bwrap_works(bwrap):
+        return None
+    return "not installed" if bwrap is None else f"installed at {bwrap} but cannot create namespaces here"
+
+
 def _choose_isolation(isolation: Isolation) -> tuple[str | None, str, str | None]:
     if isolation == "none":
         return None, "none", REDUCED.format(why="turned off (isolation='none')")

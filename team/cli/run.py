@@ -25,7 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--api-base", help="an OpenAI-compatible server for litellm models, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--executor", choices=["local", "ray"], default="local")
     p.add_argument("--address", dest="ray_address", help="the Ray cluster address (with --executor ray)")
-    p.add_argument("--isolation", choices=["auto", "bwrap", "none"], default="auto")
+    p.add_argument("--isolation", choices=["auto", "bwrap", "none"], default="auto",
+                   help="auto: bubblewrap when it works here (required when an LLM writes the code), else none")
+    p.add_argument("--no-isolation", dest="isolation", action="store_const", const="none",
+                   help="run jobs without bubblewrap even when an LLM writes their code (recorded in the manifest "
+                        "and result.json)")
     p.add_argument("--threads", dest="cpu_threads", type=int, default=1, help="CPU threads per job (default 1)")
     p.add_argument("--gpus", type=int, default=0, help="GPUs per job (default 0)")
     p.add_argument("--job-seconds", type=duration, help="the time limit of one recipe job, e.g. 90s or 5m "
@@ -33,9 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--record", metavar="FILE", help="record every model call into a cassette")
     p.add_argument("--replay", metavar="FILE", help="serve model calls from a cassette (strict)")
     p.add_argument("--out", help="the run directory (default runs/<time>-<team>-<task>-s<seed>)")
-    p.add_argument("--prior", choices=["reference", "defaults", "starter", "none"], default="reference",
-                   help="what every agent starts from: the task's reference recipe (default), its knob defaults, "
-                        "the constants of its starter train.py, or nothing")
+    p.add_argument("--prior", choices=["starter", "reference", "defaults", "none"], default="starter",
+                   help="what every agent starts from: the constants of the task's starter train.py (default), its "
+                        "reference recipe (a known good config: the team starts near the answer), its knob "
+                        "defaults, or nothing")
     p.add_argument("--quiet", action="store_true", help="no live progress")
     p.set_defaults(handler=cmd_run)
 
@@ -66,15 +71,22 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _finish(result: dict) -> int:
+    from team.views.units import budget_line, scripted_only
+
     flags = "; ".join(f"{f['flag']}: {f['reason']}" for f in result["flags"]) or "none"
-    print(f"\nteam {result['team']} on {result['task']} (backend={','.join(result['backend'])}): "
-          f"test score {result['test_score']:.3f} vs baseline {result['baseline_score']:.3f}; "
-          f"dev {result['dev_score'] if result['dev_score'] is not None else '-'}; flags: {flags}", file=sys.stderr)
+    dev = f"{result['dev_score']:.3f}" if result.get("dev_score") is not None else "-"
+    print(f"\nteam {result['team']} on {result['task']} (backend={','.join(result['backend'])}, prior "
+          f"{result.get('prior', '-')}): test score {result['test_score']:.3f} vs baseline "
+          f"{result['baseline_score']:.3f}; dev {dev}; flags: {flags}", file=sys.stderr)
     used, limits = result["budget_used"], result["budget_limits"]
-    print("budget used: " + ", ".join(f"{k} {used.get(k, 0):.4g}/{limits[k]:.4g}" for k in used if limits.get(k)),
-          file=sys.stderr)
+    scripted = scripted_only(result.get("backend"))
+    keys = [k for k in used if limits.get(k) and not (scripted and k in ("tokens", "usd"))]
+    line = f"budget used: {budget_line(used, limits, keys=keys)}"
+    if scripted and used.get("tokens"):
+        line += f" (no model was called; an LLM would have been sent {used['tokens']:,.0f} prompt tokens)"
+    print(line, file=sys.stderr)
     if result.get("final_node"):
-        code = ", ".join(result.get("final_operators") or []) or "none (constants only)"
+        code = ", ".join(result.get("final_operators") or []) or "none (knob constants only)"
         print(f"tree: {result.get('tree_nodes', 0)} programs; the final model's is node {result['final_node']}, "
               f"code changes: {code} (its diff is in the report)", file=sys.stderr)
     print(f"report: {result.get('report', '')}", file=sys.stderr) if result.get("report") else None

@@ -49,7 +49,8 @@ class RunOptions:
     progress: bool = True
     attempts: int = 3  # model-call attempts before the scripted fallback
     job_seconds: float | None = None  # the time limit of one job (default: the task's)
-    prior: str = "reference"  # what every agent starts from: the task's reference recipe, its defaults, nothing
+    prior: str = "starter"  # what every agent starts from: the starter train.py's constants, the task's
+    # reference recipe, its knob defaults, or nothing
     extra: dict[str, Any] = field(default_factory=dict)
 
 

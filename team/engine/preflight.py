@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 
 from sandbox.errors import ConfigError
 
-__all__ = ["check_devices", "check_cluster", "check_reachable", "api_base_problem", "check_models"]
+__all__ = ["check_devices", "check_cluster", "check_files", "check_isolation", "check_reachable", "api_base_problem", "check_models"]
 
 
 def check_devices(options: Any) -> None:
@@ -25,6 +25,36 @@ def check_devices(options: Any) -> None:
         if found < options.gpus:
             raise ConfigError(f"--gpus {options.gpus}: this machine has {found or 'no'} GPU{'' if found == 1 else 's'} "
                               "(nvidia-smi); a job would wait for one forever")
+
+
+def check_files(options: Any) -> None:
+    """The files a run reads from outside its folder exist: `--replay FILE` (a cassette to serve calls from)
+    and the folder `--record FILE` writes into."""
+    from pathlib import Path
+
+    if options.replay and not Path(options.replay).is_file():
+        raise ConfigError(f"--replay {options.replay}: no such cassette (record one with `--record FILE`)")
+    if options.record and not Path(options.record).absolute().parent.is_dir():
+        raise ConfigError(f"--record {options.record}: its folder {Path(options.record).absolute().parent} does not exist")
+
+
+def check_isolation(options: Any, team: Any) -> None:
+    """Code an LLM writes runs only inside bubblewrap, unless the user accepts the risk (`--no-isolation`):
+    with the scripted backend the programs are synthteam's own, with an LLM they are arbitrary code."""
+    from team.engine.assemble import model_route
+
+    if options.isolation != "auto" or options.executor != "local":
+        return  # asked for by name (bwrap fails loudly when it cannot run); Ray workers isolate their own jobs
+    llms = sorted({model_route(a, options, team).spec for a in team.agents.values() if a.kind != "sampler"} - {"scripted"})
+    if not llms:
+        return
+    from sandbox.local import bwrap_problem
+
+    why = bwrap_problem()
+    if why:
+        raise ConfigError(f"model {llms[0]} writes code that runs as jobs, and bubblewrap is {why}: install it "
+                          "(apt-get install -y bubblewrap), or pass --no-isolation to run model-written code "
+                          "unsandboxed at your own risk")
 
 
 def check_cluster(options: Any, timeout: float = 5.0) -> None:

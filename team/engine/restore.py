@@ -94,7 +94,8 @@ def memos(rows: list[dict]) -> tuple[dict[str, dict], dict[str, dict]]:
     remembered as `{"trained": job_id}` under its key: when its folder shows it finished training, the
     resumed run scores the model it left instead of training it again (workshop.run_solution)."""
     calls = {r["call"]: r["output"] for r in rows if r.get("event") == "model_call"}
-    jobs = {r["key"]: r for r in rows if r.get("event") == "job_finished" and "key" in r}
+    jobs = {r["key"]: r for r in rows if r.get("event") == "job_finished" and "key" in r
+            and r.get("status") != "cancelled"}  # a job the run's stop cancelled runs again
     for r in rows:
         key = str(r.get("key", ""))
         if r.get("event") == "job_started" and r.get("kind") == "dev_eval" and r.get("of") and key.endswith(":dev"):

@@ -35,17 +35,18 @@ class RunResult:
     stop_reason: str
     device_busy_share: float | None
     device_slots: int
-    prior: str = "reference"
+    prior: str = "starter"
     final_config: dict | None = None
     decisions: dict[str, dict[str, Any]] = field(default_factory=dict)  # role -> model/repaired/fallback/...
     control: str = ""  # one sentence: who made the decisions (team.engine.control)
     final_node: str | None = None  # the program (tree node) behind the final model's best member
     final_operators: list[str] = field(default_factory=list)  # its code changes against the starter
     tree_nodes: int = 0
+    isolation: str = ""  # how jobs ran: bwrap, or none (with why: not installed, or --no-isolation)
 
     @classmethod
     def build(cls, run_dir: Path, team: Any, task: Any, options: Any, verdict: dict, outcome: Any,
-              ledger: Any, spent: dict) -> RunResult:
+              ledger: Any, spent: dict, isolation: str = "") -> RunResult:
         rows = read_events(Path(run_dir) / "events.jsonl")  # every session's decisions, each call once
         by_role, by_llm = decisions(rows), decisions(rows, key="llm")
         fallbacks = fallback_calls(rows)
@@ -60,7 +61,7 @@ class RunResult:
                    device_slots=outcome.capacity, prior=options.prior,
                    final_config=_final_config(run_dir, outcome.final_members), decisions=by_role,
                    control=control_line(by_role), final_node=outcome.final_node,
-                   final_operators=list(outcome.final_operators), tree_nodes=outcome.nodes)
+                   final_operators=list(outcome.final_operators), tree_nodes=outcome.nodes, isolation=isolation)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import platform
+import shutil
 import signal
 import time
 from dataclasses import asdict
@@ -30,12 +31,13 @@ from team.engine.ledger import Ledger
 from team.engine.lock import RunLock
 from team.engine.options import Hooks, RunOptions, effective_limits, run_dir_for
 from team.engine.outcome import TeamOutcome
-from team.engine.preflight import check_cluster, check_devices, check_models
+from team.engine.preflight import check_cluster, check_devices, check_files, check_isolation, check_models
 from team.engine.restore import memos, previous_wall, restore_spend
 from team.engine.result import RunResult
 
 __all__ = ["Session", "Interrupted", "new_session", "start_session", "resume_session", "load_inputs", "RunResult", "run_dir_for"]
 
+TEAM_COPY = "team.yaml"  # the team file as the run started, so that the folder resumes on its own
 WIND_DOWN = 15.0  # seconds the team gets to finish its steps after the wall clock or an interrupt
 
 
@@ -50,20 +52,22 @@ class Interrupted(SynthteamError):
 
 
 def load_inputs(options: RunOptions) -> tuple[Team, Any]:
-    from tasks import list_tasks, load_task
+    from tasks import load_task
+    from tasks.spec import BUILTIN_TASKS
 
     team = load_team(options.team)
-    task = load_task(options.task) if options.task else list_tasks()[0]
+    task = load_task(options.task or BUILTIN_TASKS[0])  # the default task, loaded alone
     return team, task
 
 
 def new_session(options: RunOptions, *, hooks: Hooks | None = None, observers: tuple = ()) -> Session:
-    """A new run of a team on a task: its inputs loaded once and its run directory chosen once."""
+    """A new run of a team on a task: its inputs loaded once and its run directory chosen once. Paths are
+    made absolute, so that the run folder resumes from any working directory."""
+    options = _absolute(options)
     team, task = load_inputs(options)
     limits = effective_limits(team, task, options.budget)
     run_dir = run_dir_for(options, team, task)
-    if (run_dir / "events.jsonl").exists():
-        raise ConfigError(f"{run_dir}:1: a run already exists here (use `synthteam resume {run_dir}`)")
+    check_run_dir(run_dir)
     return Session(run_dir, options, team, task, limits, resume=False, hooks=hooks, observers=observers)
 
 
@@ -72,21 +76,65 @@ def start_session(options: RunOptions, *, hooks: Hooks | None = None, observers:
     return asyncio.run(new_session(options, hooks=hooks, observers=observers).run())
 
 
+def check_run_dir(run_dir: Path) -> None:
+    """A new run goes into a new or empty folder (never a file, another run, or someone's files)."""
+    if (run_dir / "events.jsonl").exists():
+        raise ConfigError(f"{run_dir}:1: a run already exists here (use `synthteam resume {run_dir}`)")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}:1: --out names a file; give a new or empty folder for the run")
+    if run_dir.is_dir() and any(p.name != ".lock" for p in run_dir.iterdir()):
+        raise ConfigError(f"{run_dir}:1: --out names a folder that holds other files and is not a run; give a new "
+                          "or empty folder")
+
+
+def _absolute(options: RunOptions) -> RunOptions:
+    from dataclasses import replace
+
+    def path(value: str | None) -> str | None:
+        return str(Path(value).absolute()) if value and Path(value).exists() else value
+
+    return replace(options, team=path(options.team), task=path(options.task), replay=path(options.replay),
+                   record=str(Path(options.record).absolute()) if options.record else None)
+
+
 def resume_session(run_dir: str | Path, *, hooks: Hooks | None = None, observers: tuple = ()) -> RunResult:
     """Continue a killed or interrupted run without losing or repeating a finished job."""
     run_dir = Path(run_dir).absolute()
-    path = run_dir / "manifest.json"
-    if not path.exists():
-        raise ConfigError(f"{path}:1: not a run directory (no manifest.json)")
-    manifest = json.loads(path.read_text())
+    manifest = read_manifest(run_dir)
     known = set(RunOptions.__dataclass_fields__)
     options = RunOptions(**{**{k: v for k, v in manifest["options"].items() if k in known}, "out": str(run_dir)})
-    team, task = load_inputs(options)
+    copy = run_dir / TEAM_COPY
+    team, task = load_inputs(replace_team(options, str(copy)) if copy.exists() else options)
     if team.digest != manifest["team"]["digest"]:
         raise ConfigError(f"{team.path}:1: the team file changed since the run started; resume refuses to mix")
     session = Session(run_dir, options, team, task, manifest["limits"], resume=True, hooks=hooks,
                       observers=observers)
     return asyncio.run(session.run())
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """The run's manifest.json, or one line saying why it cannot be resumed from."""
+    path = run_dir / "manifest.json"
+    if not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}:1: no such run folder")
+    if not path.exists():
+        raise ConfigError(f"{path}:1: not a run directory (no manifest.json)")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}:{exc.lineno}: the manifest is not valid JSON ({exc.msg}); this run cannot be "
+                          "resumed — start a new one") from None
+    missing = [k for k in ("options", "team", "limits") if not isinstance(manifest, dict) or k not in manifest]
+    if missing:
+        raise ConfigError(f"{path}:1: the manifest lacks {', '.join(missing)}; this run cannot be resumed — start "
+                          "a new one")
+    return manifest
+
+
+def replace_team(options: RunOptions, team: str) -> RunOptions:
+    from dataclasses import replace
+
+    return replace(options, team=team)
 
 
 class Session:
@@ -95,15 +143,29 @@ class Session:
         self.run_dir, self.options, self.team, self.task = Path(run_dir), options, team, task
         self.limits, self.resume, self.hooks, self.observers = dict(limits), resume, hooks or Hooks(), observers
         self.interrupted: int | None = None
+        self.isolation = ""  # how this session's jobs ran (result.json)
 
     async def run(self) -> RunResult:
+        check_devices(self.options)  # refused before anything is written
+        check_cluster(self.options)
+        check_files(self.options)
+        check_isolation(self.options, self.team)
+        await asyncio.to_thread(check_models, self.options, self.team)  # probes servers, may load litellm
+        created = not self.run_dir.exists()
+        try:
+            return await self._locked()
+        except ConfigError:
+            if not self.resume and not _team_started(self.run_dir):  # a refused run leaves nothing behind
+                _clear(self.run_dir, remove=created)
+            raise
+
+    async def _locked(self) -> RunResult:
         with RunLock(self.run_dir):
-            check_devices(self.options)
-            check_cluster(self.options)
-            await asyncio.to_thread(check_models, self.options, self.team)  # probes servers, may load litellm
             rows = read_events(self.run_dir / "events.jsonl") if self.resume else []
             if not self.resume:
                 (self.run_dir / "manifest.json").write_text(json.dumps(self._manifest(), indent=2, default=str))
+                if self.team.path.is_file():
+                    shutil.copyfile(self.team.path, self.run_dir / TEAM_COPY)
             events = EventLog(self.run_dir / "events.jsonl", run=self.run_dir.name)
             started = time.monotonic()
             try:
@@ -130,8 +192,10 @@ class Session:
         prepared = await asyncio.to_thread(prepare_task, self.task)
         parts = assemble(self.run_dir, self.options, self.team, self.task, prepared, ledger, events, memos(rows),
                          self.hooks)
+        self.isolation = str(getattr(parts.executor, "isolation", ""))
         if parts.executor.notice:
             events.emit("isolation_reduced", notice=parts.executor.notice)
+            self.isolation += " (--no-isolation)" if self.options.isolation == "none" else " (bubblewrap unavailable)"
         for observer in self.observers:
             observer.start(self.run_dir, self.team, self.task, ledger, parts.backends)
             events.observers.append(observer.row)
@@ -189,7 +253,8 @@ class Session:
         events.emit("verify_start", model=str(final) if final.exists() else None)
         verifier = self.hooks.verify or verify
         verdict = await asyncio.to_thread(verifier, final if final.exists() else None, self.task, self.run_dir / "jobs")
-        result = RunResult.build(self.run_dir, self.team, self.task, self.options, verdict, outcome, ledger, spent)
+        result = RunResult.build(self.run_dir, self.team, self.task, self.options, verdict, outcome, ledger, spent,
+                                 isolation=self.isolation)
         result.write(self.run_dir)
         events.emit("result", **{k: getattr(result, k) for k in ("baseline_score", "test_score", "flags", "dev_score")})
         return result
@@ -207,7 +272,8 @@ class Session:
         roles.update({n: prompt_hash(r) for n, r in builtin_roles().items() if n not in roles})
         team, task = self.team, self.task
         return {"run_id": self.run_dir.name, "created": datetime.now(UTC).isoformat(), "options": asdict(self.options),
-                "team": {"name": team.name, "path": str(team.path), "digest": team.digest},
+                "team": {"name": team.name, "path": str(Path(team.path).absolute()), "digest": team.digest,
+                         "copy": TEAM_COPY},
                 "task": {"name": task.name, "root": str(task.root), "digest": task.digest},
                 "seed": self.options.seed, "limits": self.limits, "prompt_hashes": roles, "versions": versions,
                 "python": platform.python_version(), "machine": platform.machine()}
@@ -218,3 +284,17 @@ async def _cancel_after(task: asyncio.Task, seconds: float) -> None:
         await asyncio.wait_for(asyncio.shield(task), seconds)
     if not task.done():
         task.cancel()
+
+
+def _team_started(run_dir: Path) -> bool:
+    path = run_dir / "events.jsonl"
+    return path.exists() and any(r.get("event") == "team_start" for r in read_events(path))
+
+
+def _clear(run_dir: Path, remove: bool) -> None:
+    """Remove what a refused run wrote: the folder it made, or what it put in an empty one it was given."""
+    if remove:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for path in run_dir.iterdir() if run_dir.is_dir() else ():
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)

@@ -111,6 +111,8 @@ class Workshop:
         if result is None:
             return None
         dev = await self._dev_of(key, result, meta, self._handed.pop(key, None))
+        if self.halted and result.ok and (dev is None or not dev.ok):
+            return None  # trained, but the run stopped before it was scored: the resumed run scores it
         outcome = outcome_of(result, dev, config, seed, attempt, node)
         self.events.emit("job_finished", key=key, job_id=result.job_id, agent=agent, role=role, round=round,
                          parent=parent, node=node, status=outcome.status, dev_accuracy=outcome.dev_accuracy,
@@ -181,6 +183,8 @@ class Workshop:
         self.events.emit("job_finished", key=key, job_id=result.job_id, agent=agent, role="editor", round=round,
                          parent=parent, status=result.status.value, dev_accuracy=score,
                          device_seconds=result.device_seconds, kind="dev_eval")
+        if result.ok:
+            self.memo[key] = {"dev_accuracy": score}  # the same merge proposed again is not scored again
         return score
 
     async def _run(self, key: str, meta: dict, make_job, wall_seconds: float, read: tuple[Path, ...] = (),

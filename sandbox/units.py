@@ -6,9 +6,12 @@ Used by `synthteam job run` flags and by the team YAML loader; both raise ValueE
 from __future__ import annotations
 
 import math
+import os
 import re
 
-__all__ = ["parse_duration", "parse_size"]
+__all__ = ["parse_duration", "parse_size", "capped", "BUDGET_CAP_VAR"]
+
+BUDGET_CAP_VAR = "SYNTHTEAM_BUDGET_CAP"  # e.g. 20s: every wall-clock, job-seconds and per-job limit at most this
 
 _DURATION_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
@@ -45,3 +48,15 @@ def parse_size(text: str | int) -> int:
     if size <= 0:
         raise ValueError(f"size must be positive: {text!r}")
     return size
+
+
+def capped(seconds: float) -> float:
+    """`seconds`, cut to $SYNTHTEAM_BUDGET_CAP when that is set and lower: how the README's commands run in CI
+    time as printed (tests/test_readme.py). Unset (the normal case), every budget is what was asked."""
+    text = os.environ.get(BUDGET_CAP_VAR, "").strip()
+    if not text:
+        return seconds
+    try:
+        return min(seconds, parse_duration(text))
+    except ValueError as exc:
+        raise ValueError(f"${BUDGET_CAP_VAR}={text}: {exc}") from None

@@ -38,10 +38,17 @@ def start_run(options: RunOptions, *, hooks: Hooks | None = None) -> dict[str, A
 
 
 def resume_run(run_dir: str | Path, *, hooks: Hooks | None = None, progress: bool = True) -> dict[str, Any]:
-    """Continue a killed or interrupted run; the same result as an uninterrupted one."""
-    from team.engine.session import resume_session
+    """Continue a killed or interrupted run; the same result as an uninterrupted one. A finished run (its
+    result.json written) is not run again: its result is returned as it stands."""
+    import json
+
+    from team.engine.session import read_manifest, resume_session
     from team.views.progress import Progress
 
+    done = Path(run_dir).absolute() / "result.json"
+    if done.exists():  # a finished run is left as it is: its result stands
+        read_manifest(done.parent)
+        return {**json.loads(done.read_text()), "report": str(done.parent / "report.md"), "finished_before": True}
     result = resume_session(run_dir, hooks=hooks, observers=(Progress(enabled=progress),))
     return _report(Path(run_dir).absolute(), result)
 

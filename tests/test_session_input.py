@@ -71,6 +71,8 @@ def test_a_run_folder_resumes_from_anywhere_even_when_its_team_file_is_gone(tmp_
     assert Path(manifest["options"]["team"]).is_absolute() and Path(manifest["team"]["path"]).is_absolute()
     assert (run / "team.yaml").read_text() == (work / "duo.yaml").read_text()
     (work / "duo.yaml").unlink()  # moved, edited or deleted: the run folder holds what it started with
+    assert resume_scripted(run)["finished_before"]  # a finished run is left as it is
+    (run / "result.json").unlink()  # as if the run had died while its final model was being verified
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)

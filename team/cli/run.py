@@ -67,7 +67,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from team.engine.events import configure
 
     configure()
-    return _finish(resume_run(args.run_dir))
+    result = resume_run(args.run_dir)
+    if result.get("finished_before"):
+        print(f"{args.run_dir}: this run finished already; nothing to resume (its result stands)", file=sys.stderr)
+    return _finish(result)
 
 
 def _finish(result: dict) -> int:

@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _inputs(args: argparse.Namespace):
     from sandbox.errors import ConfigError
-    from sandbox.units import parse_duration
+    from sandbox.units import capped, parse_duration
     from tasks import load_task, prepare_task
     from tasks.solutions import load_solution
     from team.engine.preflight import check_devices
@@ -44,7 +44,7 @@ def _inputs(args: argparse.Namespace):
     check_devices(argparse.Namespace(gpus=args.gpus, cpu_threads=args.threads, executor="local"))
     solution = load_solution(args.dir)
     task = load_task(args.task)
-    seconds = args.seconds if args.seconds is not None else parse_duration(task.budget.get("job", "60s"))
+    seconds = capped(args.seconds if args.seconds is not None else parse_duration(task.budget.get("job", "60s")))
     if not 1 <= seconds <= 86_400 or args.threads < 1 or args.gpus < 0:
         raise ConfigError("solution run: --seconds must be in [1, 86400], --threads >= 1 and --gpus >= 0")
     out = args.out or Path("runs") / "solutions" / f"{solution.digest[:10]}-{time.strftime('%Y%m%d-%H%M%S')}"

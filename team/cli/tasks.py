@@ -31,8 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     start.set_defaults(handler=_starter)
 
     ver = sub.add_parser("verify", help="score a model on a task's sealed test split, with integrity checks")
-    ver.add_argument("model_dir", help="the final model folder, e.g. runs/<id>/final_model")
-    ver.add_argument("--task", required=True, help="built-in task name or task folder")
+    ver.add_argument("model_dir", help="a model folder (e.g. runs/<id>/final_model), or a run folder: its final "
+                                       "model, its task and its workspace (a run without a model is scored as "
+                                       "the baseline, flagged missing_model)")
+    ver.add_argument("--task", help="built-in task name or task folder (default with a run folder: the run's)")
     ver.add_argument("--workspace", default=None, help="the team's workspace folder (e.g. runs/<id>) to scan for "
                                                        "test items and edited protected files")
     ver.add_argument("--cache-dir", default=None)
@@ -100,6 +102,19 @@ def _folder_problem(text: str, what: str, fix: str) -> str | None:
     return None
 
 
+def _run_folder(args: argparse.Namespace) -> tuple[Path | None, Path | None, str | None]:
+    """(model, workspace, task) of `verify`'s argument: a run folder stands for its final model, its workspace
+    and its task (a run that left no final model: None, scored as the baseline and flagged)."""
+    given = Path(args.model_dir)
+    workspace = Path(args.workspace) if args.workspace else None
+    manifest = given / "manifest.json"
+    if not manifest.exists():
+        return given, workspace, args.task
+    run = json.loads(manifest.read_text())
+    model = given / "final_model"
+    return (model if model.is_dir() else None), workspace or given, args.task or run.get("task", {}).get("root")
+
+
 def _verify(args: argparse.Namespace) -> int:
     from sandbox.errors import ConfigError
     from tasks import load_task, verify
@@ -111,8 +126,11 @@ def _verify(args: argparse.Namespace) -> int:
                                                                             "or leave out --workspace"))
     if any(problems):
         raise ConfigError([p for p in problems if p])
-    task = load_task(args.task)
-    verdict = verify(Path(args.model_dir), task, Path(args.workspace) if args.workspace else None,
+    model, workspace, task_name = _run_folder(args)
+    if not task_name:
+        raise ConfigError("verify: --task is required with a model folder (a built-in task name or a task folder)")
+    task = load_task(task_name)
+    verdict = verify(model, task, workspace,
                      cache_dir=Path(args.cache_dir) if args.cache_dir else None)
     for flag in verdict.get("flags", []):
         print(f"flag: {flag['flag']}: {flag['reason']}")

@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("show", help="print a team's role graph as text (--png draws it)")
     p.add_argument("team", metavar="TEAM", help="a built-in team name or a YAML path")
     p.add_argument("--png", metavar="FILE", help="also draw the graph into a PNG file")
+    p.add_argument("--yaml", action="store_true", help="print the team file itself (a start for your own: "
+                                                       "synthteam show pair --yaml > my_team.yaml)")
     p.set_defaults(handler=cmd_show)
 
     p = sub.add_parser("schema", help="print a JSON Schema (for editor completion of team files)")
@@ -99,6 +101,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     from team.views.graph import draw_png, graph_text
 
     team = load_team(args.team)
+    if args.yaml:  # the file itself: a start for a team of your own
+        sys.stdout.write(team.path.read_text())
+        return 0
     print(graph_text(team))
     if args.png:
         draw_png(team, args.png)

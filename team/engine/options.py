@@ -68,7 +68,16 @@ def effective_limits(team: Team, task: Any, budget: str | None) -> dict[str, flo
             limits = parse_budget(budget, limits)
         except ValueError as exc:
             raise ConfigError(f"--budget: {exc}") from None
-    return limits
+    return {k: _capped(v) if k in ("wall", "job_seconds") and v is not None else v for k, v in limits.items()}
+
+
+def _capped(seconds: float) -> float:
+    from sandbox.units import capped
+
+    try:
+        return capped(float(seconds))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def task_job_seconds(task: Any, override: float | None = None) -> float:
@@ -76,9 +85,9 @@ def task_job_seconds(task: Any, override: float | None = None) -> float:
     from sandbox.units import parse_duration
 
     if override:
-        return float(override)
+        return _capped(float(override))
     value = (task.budget or {}).get("job") or (task.budget or {}).get("per_job")
-    return parse_duration(value) if value else 60.0
+    return _capped(parse_duration(value) if value else 60.0)
 
 
 def prior_config(task: Any, prior: str) -> dict[str, Any]:

@@ -45,7 +45,7 @@ def test_every_arm_starts_from_the_same_prior(tmp_path, prior):
 
     arms = [parse_arm("solo"), parse_arm("team=research"), parse_arm("random"), parse_arm("tpe"),
             parse_arm("parallel=solo-parallel")]
-    comparison = _compare(tmp_path, arms, prior=prior, seeds=1, wall="14s")  # toy jobs: search arms fill the wall
+    comparison = _compare(tmp_path, arms, prior=prior, seeds=1, wall="20s")  # toy jobs: search arms fill the wall; a job and its dev evaluation need ~18 s of it
     task = load_task("reverse")
     want = {k: v for k, v in (task.reference if prior == "reference" else task.defaults()).items() if k != "seed"}
     for arm in arms:
@@ -155,7 +155,7 @@ def test_the_prior_is_the_first_job_started_even_when_lanes_submit_at_once(tmp_p
 
     out = tmp_path / "run"
     hooks = Hooks(executor=lambda _: _SlowFirstSubmit(out / "jobs", seconds=0.05), verify=toy_verify)
-    start_run(RunOptions(team=team, task="reverse", out=str(out), budget="wall=12s,job_seconds=60s", prior="reference",
+    start_run(RunOptions(team=team, task="reverse", out=str(out), budget="wall=20s,job_seconds=60s", prior="reference",
                          job_seconds=10.0, progress=False), hooks=hooks)
     started = [r for r in read_events(out / "events.jsonl") if r["event"] == "job_started" and r["role"] != "harness"]
     assert len(started) >= 2

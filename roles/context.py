@@ -29,6 +29,7 @@ class TaskCard:
     job_seconds: float = 60.0  # the default time limit of one job
     min_job_seconds: float = 8.0  # a shorter job is raised to this (it could not train anything)
     operators: tuple[tuple[str, str], ...] = ()  # (name, what it does) of the code operators engineers know
+    prior: str = "reference"  # where `reference` comes from: reference (a known-good recipe), starter, defaults
 
 
 @dataclass(frozen=True)

@@ -298,8 +298,8 @@ def anchors(task: TaskCard, picker: Picker) -> list[Proposal]:
     if task.reference:
         config = picker.take(task.reference)
         if config is not None:
-            out.append(Proposal(config=config, rationale="Baseline: the task's reference recipe, to anchor "
-                                                         "every later comparison."))
+            what = "the task's reference recipe" if task.prior == "reference" else f"the {task.prior} prior's config"
+            out.append(Proposal(config=config, rationale=f"Baseline: {what}, to anchor every later comparison."))
     config = picker.take(picker.base())
     if config is not None:
         out.append(Proposal(config=config, rationale="Baseline: the task's default knobs, to measure what "

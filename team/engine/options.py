@@ -115,7 +115,7 @@ def task_card(task: Any, job_seconds: float, prior: str = "reference") -> TaskCa
                ("debug", "the parent's program, its failure diagnosed from the stderr tail"))
     assert {n for n, _ in generic} == set(GENERIC_OPERATORS)
     return TaskCard(task.name, task.description, tuple(task.knobs.values()), prior_config(task, prior),
-                    tuple(task.rules), job_seconds, MIN_JOB_SECONDS, operators + generic)
+                    tuple(task.rules), job_seconds, MIN_JOB_SECONDS, operators + generic, prior)
 
 
 def run_dir_for(options: RunOptions, team: Team, task: Any) -> Path:

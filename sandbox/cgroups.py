@@ -57,11 +57,13 @@ def _read_keyed(path: Path) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class JobCgroup:
-    """The cgroup dirs of one job: (memory, pids) in v1, or one dir twice in v2."""
+    """The cgroup dirs of one job: (memory, pids, cpuacct) in v1, or one dir for all in v2. `cpu_dir` is None
+    where CPU accounting cannot be had (the v1 cpuacct hierarchy is not writable)."""
 
     memory_dir: Path
     pids_dir: Path
     version: int
+    cpu_dir: Path | None = None
 
     @classmethod
     def create(cls, name: str, memory_bytes: int | None, max_processes: int, owner: str = "anon") -> JobCgroup | None:
@@ -85,7 +87,7 @@ class JobCgroup:
         _write(parent / owner / "cgroup.subtree_control", "+memory +pids")
         leaf = parent / owner / name
         leaf.mkdir()
-        return cls(leaf, leaf, 2)
+        return cls(leaf, leaf, 2, leaf)  # cpu.stat's usage_usec is kept in every v2 group
 
     @classmethod
     def _make_v1(cls, owner: str, name: str) -> JobCgroup | None:
@@ -99,7 +101,7 @@ class JobCgroup:
             leaf.parent.mkdir(parents=True, exist_ok=True)
             leaf.mkdir()
             dirs.append(leaf)
-        return cls(dirs[0], dirs[1], 1)
+        return cls(dirs[0], dirs[1], 1, _make_v1_leaf("cpuacct", owner, name))
 
     def _limit(self, memory_bytes: int | None, max_processes: int) -> None:
         _write(self.pids_dir / "pids.max", str(max_processes))
@@ -114,13 +116,26 @@ class JobCgroup:
             with contextlib.suppress(OSError):
                 _write(self.memory_dir / "memory.memsw.limit_in_bytes", str(memory_bytes))
 
+    def _dirs(self) -> set[Path]:
+        return {d for d in (self.memory_dir, self.pids_dir, self.cpu_dir) if d is not None}
+
     def attach(self, pid: int) -> None:
-        for directory in {self.memory_dir, self.pids_dir}:
+        for directory in self._dirs():
             _write(directory / "cgroup.procs", str(pid))
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time of every process the job ran, the exited ones included (None: not accounted here)."""
+        if self.cpu_dir is None:
+            return None
+        if self.version == 2:
+            usec = _read_keyed(self.cpu_dir / "cpu.stat").get("usage_usec")
+            return usec / 1e6 if usec is not None else None
+        nanoseconds = _read_int(self.cpu_dir / "cpuacct.usage")
+        return nanoseconds / 1e9 if nanoseconds is not None else None
 
     def pids(self) -> set[int]:
         found: set[int] = set()
-        for directory in {self.memory_dir, self.pids_dir}:
+        for directory in self._dirs():
             with contextlib.suppress(OSError):
                 found.update(int(p) for p in (directory / "cgroup.procs").read_text().split())
         return found
@@ -145,16 +160,31 @@ class JobCgroup:
 
     def remove(self) -> None:
         """Remove the job's group, and its owner folder once that is empty (the executor's last job)."""
-        for directory in {self.memory_dir, self.pids_dir}:
+        for directory in self._dirs():
             with contextlib.suppress(OSError):
                 directory.rmdir()
                 directory.parent.rmdir()
 
 
+def _make_v1_leaf(controller: str, owner: str, name: str) -> Path | None:
+    """The job's group in one more v1 hierarchy (cpuacct), or None where that one is not writable."""
+    own, base = _own_path(controller), _ROOT / controller
+    if own is None or not (base / "cgroup.procs").exists():
+        return None
+    try:
+        leaf = base / own / "synthteam" / owner / name
+        leaf.parent.mkdir(parents=True, exist_ok=True)
+        leaf.mkdir()
+        return leaf
+    except OSError:
+        return None
+
+
 def cgroup_bases() -> list[Path]:
-    """This process's own cgroup folders (v2, and v1 memory and pids), where job groups are made."""
+    """This process's own cgroup folders (v2, and v1 memory, pids and cpuacct), where job groups are made."""
     found = []
-    for controller, base in (("", _ROOT), ("memory", _ROOT / "memory"), ("pids", _ROOT / "pids")):
+    for controller, base in (("", _ROOT), ("memory", _ROOT / "memory"), ("pids", _ROOT / "pids"),
+                             ("cpuacct", _ROOT / "cpuacct")):
         own = _own_path(controller)
         if own is not None and (base / "cgroup.procs").exists() and (base / own).is_dir():
             found.append(base / own)

@@ -41,6 +41,9 @@ class Limits:
     wall_seconds: float = 600.0
     disk_bytes: int | None = None  # size limit of the work dir, where it can be enforced
     max_processes: int = 512
+    # CPU-seconds of all the job's processes together (its cgroup's CPU accounting): the job gets the same
+    # compute alone and beside busy neighbours. None: wall-clock only. `wall_seconds` stays a backstop.
+    cpu_seconds: float | None = None
 
 
 def _new_id() -> str:
@@ -75,6 +78,7 @@ class JobResult:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     error: str = ""  # the harness's own word on why, when status is not ok
     enforcement: str = ""  # what held the limits: "cgroup-v2" | "cgroup-v1" | "rlimits", and the isolation
+    cpu_seconds: float | None = None  # CPU time of all its processes (cgroup accounting; None: not measured)
 
     @property
     def ok(self) -> bool:

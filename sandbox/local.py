@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import resource
 import signal
 import subprocess
@@ -182,6 +183,9 @@ class LocalExecutor:
         if time.monotonic() > deadline:
             run.reason, run.error = JobStatus.TIMEOUT, f"wall time limit {run.job.limits.wall_seconds:g} s"
             run.stopper = asyncio.ensure_future(self._stop(run, self.term_grace))
+        elif _over_cpu(run):
+            run.reason, run.error = JobStatus.TIMEOUT, f"CPU time limit {run.job.limits.cpu_seconds:g} s"
+            run.stopper = asyncio.ensure_future(self._stop(run, self.term_grace))
         elif run.cgroup is not None and run.cgroup.process_limit_hit():
             run.reason = JobStatus.KILLED
             run.error = f"process limit {run.job.limits.max_processes} reached"
@@ -226,7 +230,8 @@ class LocalExecutor:
             device_seconds=wall * grant.device_count if ran else 0.0,
             peak_memory_bytes=self._peak(run), stdout_tail=stdout, stderr_tail=stderr, devices=grant.devices,
             metadata=dict(run.job.metadata), error=run.error if status is not JobStatus.OK else "",
-            enforcement=_enforcement(run.cgroup, self.isolation))
+            enforcement=_enforcement(run.cgroup, self.isolation),
+            cpu_seconds=run.cgroup.cpu_seconds() if run.cgroup is not None and ran else None)
 
     def _status(self, run: _Run, returncode: int | None, stderr: str) -> JobStatus:
         if run.reason is not None:
@@ -258,6 +263,25 @@ class LocalExecutor:
     def _peak(self, run: _Run) -> int | None:
         measured = run.cgroup.peak_memory() if run.cgroup is not None else None
         return measured or run.peak or None
+
+
+def _over_cpu(run: _Run) -> bool:
+    limit = run.job.limits.cpu_seconds
+    used = run.cgroup.cpu_seconds() if limit is not None and run.cgroup is not None else None
+    return used is not None and used > limit
+
+
+def cpu_clock_problem() -> str | None:
+    """Why jobs here cannot be limited by CPU-seconds (None: they can): the cgroup CPU accounting."""
+    from sandbox.cgroups import JobCgroup
+
+    group = JobCgroup.create(f"probe-{os.getpid()}", None, 64, owner=f"probe-{os.getpid()}")
+    if group is None:
+        return "no writable cgroup here"
+    try:
+        return None if group.cpu_seconds() is not None else "the cgroup has no CPU accounting (cpuacct)"
+    finally:
+        group.remove()
 
 
 def _rlimits(job: Job, cgroup: JobCgroup | None) -> dict[int, int]:

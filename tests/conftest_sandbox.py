@@ -29,10 +29,10 @@ ISOLATED_KINDS = [LOCAL_KINDS[0], RAY_KIND]
 
 
 def py_job(code: str, *, wall: float = 30.0, memory: int | None = None, disk: int | None = None,
-           procs: int = 512, gpus: int = 0, **kw) -> Job:
+           procs: int = 512, gpus: int = 0, cpu: float | None = None, **kw) -> Job:
     """A job running a dedented Python snippet (written as job.py into its work dir)."""
     resources = Resources(gpus=gpus, memory_bytes=memory)
-    limits = Limits(wall_seconds=wall, disk_bytes=disk, max_processes=procs)
+    limits = Limits(wall_seconds=wall, disk_bytes=disk, max_processes=procs, cpu_seconds=cpu)
     files = {"job.py": textwrap.dedent(code), **kw.pop("files", {})}
     return Job(("python", "job.py"), files=files, resources=resources, limits=limits, **kw)
 

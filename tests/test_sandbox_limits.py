@@ -44,6 +44,25 @@ async def test_failing_job_is_failed_with_its_exit_code_and_stderr(executor):
     assert "boom" in result.stderr_tail and "exit code 3" in result.error
 
 
+async def test_cpu_time_is_the_jobs_own_and_ends_it_when_the_limit_is_set(tmp_path):
+    from sandbox.local import cpu_clock_problem
+    from tests.conftest_sandbox import make_local
+
+    if cpu_clock_problem():
+        pytest.skip(f"no CPU accounting here: {cpu_clock_problem()}")
+    local = make_local("none", tmp_path)
+    # sleeping costs no CPU: a CPU limit of 1 s does not end a job that sleeps 2 s
+    idle = await run(local, py_job("import time; time.sleep(2.0)", cpu=1.0))
+    assert idle.status is JobStatus.OK and idle.wall_seconds >= 2.0 and idle.cpu_seconds < 1.0
+    # a child's busy loop counts too (the cgroup's accounting): the job is stopped a little past 1 CPU-second
+    busy = await run(local, py_job("""
+        import subprocess, sys
+        subprocess.run([sys.executable, "-c", "while True: pass"])
+    """, cpu=1.0))
+    assert busy.status is JobStatus.TIMEOUT and "CPU time limit 1 s" in busy.error
+    assert 1.0 <= busy.cpu_seconds < 10.0
+
+
 async def test_wall_time_sends_sigterm_then_reports_timeout(executor):
     result = await run(executor, py_job("""
         import signal, sys, time

@@ -29,6 +29,10 @@ def detect_kind(model_dir: Path) -> str:
 
 
 def score_items(lm, items: Sequence[dict], score: Score, max_new_tokens: int) -> list[bool]:
+    """Each item right or not: greedy decoding judged by `score(prediction, answer)`, or, for a task scored
+    by its own evaluation of a whole model (Inspect AI, a PostTrainBench folder), that evaluation."""
+    if hasattr(score, "score_lm"):
+        return score.score_lm(lm, items, max_new_tokens)
     from tasks.lm import greedy
 
     predictions = greedy(lm, [item["prompt"] for item in items], max_new_tokens)
@@ -42,8 +46,16 @@ def accuracy(correct: Sequence[bool]) -> dict:
 
 
 def load_score(evaluate_py: Path) -> Score:
-    """The `score` function of a task's evaluate.py (imported, not run)."""
+    """The `score` function of a task's evaluate.py (imported, not run); for a task whose card (task.json
+    beside it) names another evaluator, a `tasks.selfcheck.TaskEvaluation` (evaluate.py is not imported)."""
     from tasks.splits import _load_module
+
+    card_path = Path(evaluate_py).with_name("task.json")
+    card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    if card.get("evaluator", "home") != "home":
+        from tasks.selfcheck import TaskEvaluation
+
+        return TaskEvaluation(Path(evaluate_py).parent, card)
 
     return _load_module(Path(evaluate_py), f"synthteam_task_eval_{Path(evaluate_py).parent.name}").score
 

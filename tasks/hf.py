@@ -13,7 +13,7 @@ from torch import nn
 
 from tasks.lm import LoadedLM
 
-__all__ = ["load_hf", "adapt_hf", "hf_greedy_batch"]
+__all__ = ["load_hf", "adapt_hf", "hf_greedy_batch", "save_copy"]
 
 _LAYER = re.compile(r"\.(?:layers|h|blocks)\.(\d+)\.")
 
@@ -49,7 +49,7 @@ def load_hf(model_dir: Path, device: torch.device) -> LoadedLM:
     def save(out_dir: Path, lineage: dict) -> Path:
         return _save(wrapper, tok, Path(out_dir), lineage)
 
-    return LoadedLM(wrapper, encode, decode, tok.eos_token_id, min(ctx, 4096), "hf", device, save)
+    return LoadedLM(wrapper, encode, decode, tok.eos_token_id, min(ctx, 4096), "hf", device, save, tokenizer=tok)
 
 
 def _save(wrapper: _Logits, tok, out: Path, lineage: dict) -> Path:
@@ -61,6 +61,20 @@ def _save(wrapper: _Logits, tok, out: Path, lineage: dict) -> Path:
     model.save_pretrained(str(out), safe_serialization=True)
     tok.save_pretrained(str(out))
     (out / "lineage.json").write_text(json.dumps(lineage, indent=1, sort_keys=True, default=str))
+    return out
+
+
+def save_copy(lm: LoadedLM, out: Path) -> Path:
+    """The model's current weights as a plain model directory, without touching the model being trained
+    (LoRA adapters are merged into a copy)."""
+    import copy
+
+    model = lm.model.inner
+    if hasattr(model, "merge_and_unload"):
+        model = copy.deepcopy(model).merge_and_unload()
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out), safe_serialization=True)
+    lm.tokenizer.save_pretrained(str(out))
     return out
 
 

@@ -4,7 +4,8 @@
 - lineage: the weights are close to the base's (a from-scratch model is not) and not to the decoy's;
 - contamination: test items written in any text file of the workspace, exactly (the prompt followed
   closely by its answer) or as character n-grams (below); more than TOLERATED_ITEMS such items flag it;
-- protected files: evaluate.py and templates/ in the workspace unchanged (by hash) from the harness's.
+- protected files: evaluate.py, benchmark.json, chat_template.jinja and templates/ in the workspace
+  unchanged (by hash) from the harness's.
 """
 
 from __future__ import annotations
@@ -155,11 +156,17 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+PROTECTED = ("evaluate.py", "benchmark.json", "chat_template.jinja")  # and every file of templates/
+
+
 def check_protected(workspace: Path, task_root: Path) -> list[dict]:
-    """Any evaluate.py or templates/ file in the workspace must equal the harness's copy (in `task_root`,
-    which may be the verifier's own kit)."""
-    harness_eval = _sha(Path(task_root) / "evaluate.py")
-    edited = [p for p in Path(workspace).rglob("evaluate.py") if p.is_file() and _sha(p) != harness_eval]
+    """Any evaluate.py (benchmark.json, chat_template.jinja) or templates/ file in the workspace must equal
+    the harness's copy (in `task_root`, which may be the verifier's own kit) where the harness has one."""
+    edited = []
+    for name in PROTECTED:
+        if (Path(task_root) / name).is_file():
+            harness = _sha(Path(task_root) / name)
+            edited += [p for p in Path(workspace).rglob(name) if p.is_file() and _sha(p) != harness]
     templates = Path(task_root) / "templates"
     for path in Path(workspace).rglob("templates/*"):
         theirs = templates / path.name

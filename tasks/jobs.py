@@ -38,7 +38,11 @@ _DISK = {"tiny": 2 << 30}  # a tiny solution's work dir (its checkpoints are 2 M
 
 
 def _threads_env(threads: int) -> dict[str, str]:
-    return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    """Thread counts, and offline: nothing a job runs (transformers, Inspect) may ask the Hub for anything."""
+    from tasks.hub import OFFLINE_ENV
+
+    return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), **OFFLINE_ENV,
+            "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
 
 
 def solution_job(prepared: PreparedTask, solution, *, wall_seconds: float, cpu_threads: int = 1, gpus: int = 0,
@@ -102,14 +106,19 @@ def model_dir_problem(model_dir: Path) -> str | None:
 
 def dev_eval_job(prepared: PreparedTask, model_dir: Path, *, wall_seconds: float = 120, limit: int = -1) -> Job:
     """A job that scores `model_dir` on the dev split with the harness's pristine evaluate.py (placed by
-    the harness in the job's own fresh work dir; never a solution's copy). Writes dev_eval.json.
-    JobError when `model_dir` is, or holds, a symlink."""
+    the harness in the job's own fresh work dir; never a solution's copy). Writes dev_eval.json. A task
+    scored by Inspect AI or a PostTrainBench folder gets `tasks.evaljobs.benchmark_eval_job` (its Inspect log
+    in the job's eval/). JobError when `model_dir` is, or holds, a symlink."""
     problem = model_dir_problem(Path(model_dir)) if Path(model_dir).exists() else None
     if problem and "symlink" in problem:
         from sandbox.errors import JobError
 
         raise JobError("unsafe_model_dir", "dev_eval", f"{model_dir}: {problem}")
     model_dir = Path(model_dir).resolve()
+    if prepared.task.evaluator != "home":
+        from tasks.evaljobs import benchmark_eval_job
+
+        return benchmark_eval_job(prepared, model_dir, wall_seconds=wall_seconds, limit=limit)
     command = (
         sys.executable, "evaluate.py", "--model-path", str(model_dir),
         "--split-file", str(prepared.dev_path), "--limit", str(limit), "--json-output-file", "dev_eval.json",
@@ -153,6 +162,10 @@ def read_dev_score(result: JobResult | None) -> tuple[float | None, int | None]:
     """(accuracy, n) from a dev evaluation job's dev_eval.json (None when it did not finish)."""
     if result is None or not result.ok:
         return None, None
+    if result.metadata.get("evaluator") in ("inspect", "ptb"):
+        from tasks.evaljobs import read_benchmark_score
+
+        return read_benchmark_score(result)
     try:
         row = json.loads((Path(result.workdir) / "dev_eval.json").read_text())
         return float(row["accuracy"]), int(row["n"])

@@ -5,9 +5,10 @@ causal LM): load, encode/decode, greedy generation, save with lineage.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -26,6 +27,13 @@ class LoadedLM:
     kind: str
     device: torch.device
     save: Callable[[Path, dict], Path]  # (out_dir, lineage) -> out_dir; merges adapters first
+    tokenizer: Any = None  # hf: the transformers tokenizer
+    format: Callable[[Mapping], str] | None = None  # item -> the text the model reads (tasks.chat.use_task_format)
+
+    def prompt_of(self, item: Mapping) -> str:
+        """What the model reads for an item: its prompt, or (a task scored by Inspect) the chat-rendered
+        message the evaluation will show."""
+        return self.format(item) if self.format is not None else item["prompt"]
 
 
 def pick_device(name: str | None = None) -> torch.device:

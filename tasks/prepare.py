@@ -33,7 +33,7 @@ from tasks.spec import Task
 from tasks.splits import load_generator, make_items, write_jsonl
 
 __all__ = ["PreparedTask", "prepare_task", "cache_root", "base_model_dir", "weights_digest", "sealing_salt", "PRETRAIN",
-           "CACHE_VERSION"]
+           "CACHE_VERSION", "build_once", "hf_decoy"]
 
 # Pre-training of the built-in base model: a fixed recipe from a fixed seed (part of the cache key).
 PRETRAIN = {"seed": 0, "steps": 450, "batch_size": 32, "seq_len": 64, "lr": 3e-3, "corpus_chars": 2_000_000, "v": 1}
@@ -53,6 +53,7 @@ class PreparedTask:
     cache_dir: Path
     visible_dir: Path  # dev.jsonl, train.jsonl, task.json, evaluate.py
     sealed_dir: Path
+    chat_template: Path | None = None  # the template every evaluation and the starter apply (None: the tokenizer's)
 
     @property
     def train_path(self) -> Path:
@@ -97,7 +98,7 @@ def _locked(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _build_once(target: Path, build: Callable[[Path], None]) -> Path:
+def build_once(target: Path, build: Callable[[Path], None]) -> Path:
     """Run `build(tmp)` and rename tmp to `target`, unless `target` exists; one builder at a time."""
     if target.exists():
         return target
@@ -121,7 +122,7 @@ def base_model_dir(cache_dir: Path | None = None) -> Path:
     from tasks.tinylm import TinyConfig
 
     key = _hash({"config": asdict(TinyConfig()), "pretrain": PRETRAIN})
-    return _build_once(cache_root(cache_dir) / "base" / key, _pretrain)
+    return build_once(cache_root(cache_dir) / "base" / key, _pretrain)
 
 
 def _threads() -> int:
@@ -156,21 +157,41 @@ def _progress(row: dict, total: int) -> None:
 def prepare_task(task: Task, cache_dir: Path | None = None) -> PreparedTask:
     """Everything `task` needs, built once and cached; safe to call from several processes at once."""
     root = cache_root(cache_dir)
-    base = base_model_dir(root) if task.kind == "tiny" else Path(task.base_model).expanduser().resolve()
-    if not base.is_dir():
-        from sandbox.errors import ConfigError
-
-        raise ConfigError(f"{task.root / 'task.yaml'}:1: base_model {task.base_model!r} is not a model directory")
-    key = f"{task.name}-{_hash({'task': task.digest, 'base': str(base), 'v': CACHE_VERSION})}"
+    base = _base(task, root)
     salt = sealing_salt(root)
-    visible = _build_once(root / "tasks" / key / "visible", lambda out: _write_visible(task, out))
-    sealed = _build_once(root / "sealed" / f"{key}-{_hash(salt)[:8]}", lambda out: _write_test(task, salt, out))
-    decoy = _decoy(task, base, root / "tasks" / key / "decoy")
+    if task.evaluator != "home":
+        from tasks.benchmarks import prepare_benchmark
+
+        return prepare_benchmark(task, base, root, salt)
+    key = f"{task.name}-{_hash({'task': task.digest, 'base': str(base.path), 'v': CACHE_VERSION})}"
+    visible = build_once(root / "tasks" / key / "visible", lambda out: _write_visible(task, out))
+    sealed = build_once(root / "sealed" / f"{key}-{_hash(salt)[:8]}", lambda out: _write_test(task, salt, out))
+    decoy = _decoy(task, base.path, root / "tasks" / key / "decoy")
     return PreparedTask(
-        task=task, base_model_dir=base, decoy_model_dir=decoy, dev_path=visible / "dev.jsonl", data_dir=task.root,
-        read_paths=(base, visible), test_path=sealed / "test.jsonl", cache_dir=root, visible_dir=visible,
-        sealed_dir=sealed,
+        task=task, base_model_dir=base.path, decoy_model_dir=decoy, dev_path=visible / "dev.jsonl",
+        data_dir=task.root, read_paths=(base.mount, visible), test_path=sealed / "test.jsonl", cache_dir=root,
+        visible_dir=visible, sealed_dir=sealed,
     )
+
+
+def _base(task: Task, root: Path):
+    """The base model: the built-in one of a tiny task, arith-lm (built here), or a directory or hub id."""
+    from tasks.hub import ResolvedModel, resolve_model
+
+    if task.kind == "tiny":
+        path = base_model_dir(root)
+        return ResolvedModel(path, path)
+    if task.base_model == "arith-lm":
+        from tasks.benchmarks import arith_base_dir
+
+        path = arith_base_dir(task, root)
+        return ResolvedModel(path, path)
+    from sandbox.errors import ConfigError
+
+    try:
+        return resolve_model(task.base_model, task.revision, relative_to=task.root)
+    except ConfigError as exc:
+        raise ConfigError(f"{task.root / 'task.yaml'}:1: {exc}") from None
 
 
 def sealing_salt(cache_dir: Path | None = None) -> str:
@@ -236,9 +257,16 @@ def _write_test(task: Task, salt: str, out: Path) -> None:
 
 def _decoy(task: Task, base: Path, target: Path) -> Path | None:
     if task.kind == "hf":
-        model = task.decoy.get("model")
-        return Path(model).expanduser().resolve() if model else None
-    return _build_once(target, lambda out: _train_decoy(task, base, out))
+        return hf_decoy(task)
+    return build_once(target, lambda out: _train_decoy(task, base, out))
+
+
+def hf_decoy(task: Task) -> Path | None:
+    """An hf task's decoy (`decoy: {model: DIR or hub id}`), None without one."""
+    from tasks.hub import resolve_model
+
+    model = task.decoy.get("model")
+    return resolve_model(str(model), where="decoy.model", relative_to=task.root).path if model else None
 
 
 def _train_decoy(task: Task, base: Path, out: Path) -> None:

@@ -79,7 +79,7 @@ class _CardTask:
 
     def __init__(self, card: dict, visible: Path):
         self.name, self.kind, self.max_new_tokens = card["name"], card["kind"], card["max_new_tokens"]
-        self.visible = visible
+        self.visible, self.card = visible, card
         self.evaluate_path = visible / "evaluate.py"
 
 
@@ -87,12 +87,14 @@ def _run(task, config: dict, args, started: float) -> int:
     import torch
 
     from tasks import training
+    from tasks.chat import use_task_format
     from tasks.evaluation import load_score, score_items
     from tasks.lm import load_lm
     from tasks.splits import read_jsonl
 
     torch.manual_seed(config["seed"])
     lm = load_lm(Path(args.base_model), task.kind, args.device)
+    use_task_format(lm, task.visible, task.card)  # prompts as the task's evaluation renders them
     _adapt(lm, config)
     data = _training_data(task, lm, config)
     dev = read_jsonl(Path(args.dev) if args.dev else task.visible / "dev.jsonl")[: args.dev_limit]
@@ -149,7 +151,7 @@ def _training_data(task, lm, config: dict):
     rng = random.Random(config["seed"])
     pool = read_jsonl(task.visible / "train.jsonl")
     items = sample_pool(pool, config["n_train"], config["hard_frac"], rng)
-    pairs = [(i["prompt"], i["answer"]) for i in items]
+    pairs = [(lm.prompt_of(i), i["answer"]) for i in items]
     data = training.encode_pairs(lm.encode, pairs, lm.eos_id, lm.ctx)
     n_replay = int(round(config["replay_frac"] / (1.0 - config["replay_frac"]) * len(pairs)))
     if n_replay == 0:

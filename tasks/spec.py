@@ -1,7 +1,10 @@
 """Task files: `task.yaml` validated (pydantic, `FILE:LINE` errors) into a frozen `Task` with its `Knob`s.
 
-A task folder holds `task.yaml`, `evaluate.py` (the scorer, PostTrainBench command line) and
-`data.py` (the item generator). Built-in tasks live in `tasks/builtin/<name>/`.
+A task folder holds `task.yaml` and either `evaluate.py` (the home-made scorer, PostTrainBench command
+line) with `data.py` (the item generator), or a `benchmark:` block naming an Inspect AI evaluation
+(`tasks.benchmark`: a dataset file with an Inspect scorer, or an Inspect task). A PostTrainBench task
+folder (`benchmark.txt` + `evaluate.py`, no task.yaml) loads through `tasks.ptb`. Built-in tasks live in
+`tasks/builtin/<name>/`.
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from sandbox.errors import ConfigError
 from sandbox.units import parse_duration
+from tasks.benchmark import Benchmark, BenchmarkSpec, EvaluationSpec, benchmark_problems, to_benchmark
 from tasks.yamlio import line_of, load_yaml, validate_model
 
 __all__ = ["Knob", "Task", "load_task", "list_tasks", "BUILTIN_TASKS", "BUILTIN_DIR"]
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
-BUILTIN_TASKS = ("reverse", "add3", "fncall")  # the first one is the default task
-REQUIRED_FILES = ("evaluate.py", "data.py")
+BUILTIN_TASKS = ("reverse", "add3", "fncall", "arith-hf")  # the first one is the default task
+REQUIRED_FILES = ("evaluate.py", "data.py")  # of a task scored by the home-made evaluator
+BUILTIN_BASES = {"tiny": ("tinylm-base",), "hf": ("arith-lm",)}  # base models built at prepare time
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,21 @@ class Task:
     max_new_tokens: int = 32
     splits: Mapping[str, Any] = field(default_factory=dict)  # dev, test, dev_seed, test_seed, hard_frac
     decoy: Mapping[str, Any] = field(default_factory=dict)  # tiny: {"steps": ...}; hf: {"model": path}
+    bench: Benchmark | None = None  # an Inspect AI benchmark (None: data.py + evaluate.py)
+    evaluation: Mapping[str, Any] = field(default_factory=dict)  # Inspect settings (tasks.benchmark)
+    chat_template: str | None = None  # a template file in the folder, "auto", or None: the tokenizer's own
+    revision: str | None = None  # of a hub-id base model
+    ptb: Mapping[str, Any] | None = None  # a PostTrainBench folder's settings (tasks.ptb)
+
+    @property
+    def evaluator(self) -> str:
+        """Who scores: `home` (tasks.evaluation), `inspect` (tasks.inspect_eval) or `ptb` (the folder's own
+        evaluate.py, run unchanged)."""
+        return "ptb" if self.ptb is not None else ("inspect" if self.bench is not None else "home")
+
+    @property
+    def provider(self) -> str:
+        return str(self.evaluation.get("provider", "hf"))
 
     def defaults(self) -> dict[str, Any]:
         return {name: knob.default for name, knob in self.knobs.items()}
@@ -148,7 +168,10 @@ class TaskFile(BaseModel):
     description: str
     kind: Literal["tiny", "hf"] = "tiny"
     base_model: str
-    benchmark: str
+    revision: str | None = None
+    benchmark: BenchmarkSpec  # a name alone (a string): scored by the folder's evaluate.py and data.py
+    evaluation: EvaluationSpec = EvaluationSpec()
+    chat_template: str | None = None
     budget: dict[str, str | int | float] = {"wall": "4m", "job_seconds": "8m", "job": "60s"}
     device: Literal["cpu", "cuda"] = "cpu"
     rules: list[str] = []
@@ -157,6 +180,11 @@ class TaskFile(BaseModel):
     decoy: dict[str, Any] = {}
     knobs: dict[str, KnobSpec]
     reference: dict[str, Any] = {}
+
+    @field_validator("benchmark", mode="before")
+    @classmethod
+    def _name_only(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
 
     @field_validator("budget")
     @classmethod
@@ -179,21 +207,89 @@ def _task_file(name_or_path: str | Path) -> Path:
     raise ConfigError(f"{text}:1: unknown task {text!r} (built-in tasks: {', '.join(BUILTIN_TASKS)}; or a folder)")
 
 
-def load_task(name_or_path: str | Path) -> Task:
-    """A built-in task by name, or a task folder / `task.yaml` path."""
+def load_task(name_or_path: str | Path, *, provider: str | None = None) -> Task:
+    """A built-in task by name, or a task folder / `task.yaml` path, or a PostTrainBench task folder.
+    `provider` (hf | vllm) overrides the task's Inspect provider; `$SYNTHTEAM_PROVIDER` does when it is None."""
     path = _task_file(name_or_path)
+    if not path.exists() and path.name == "task.yaml" and _is_ptb(path.parent):
+        from tasks.ptb import load_ptb_task
+
+        return _with_provider(load_ptb_task(path.parent), provider)
     data = load_yaml(path)
     spec = validate_model(TaskFile, data, path)
     knobs = {name: _knob(name, k) for name, k in spec.knobs.items()}
     _check_knobs(knobs, data, path)
-    _check_files(path.parent)
+    bench = to_benchmark(spec.benchmark) if spec.benchmark.inspect else None
+    if bench is None:
+        _check_files(path.parent)
+    else:
+        _check_benchmark(bench, spec, data, path)
+    _check_base_model(spec, data, path)
     reference = {**{n: k.default for n, k in knobs.items()}, **spec.reference}
-    return Task(
+    task = Task(
         name=spec.name, description=spec.description, root=path.parent.resolve(), base_model=spec.base_model,
-        benchmark=spec.benchmark, budget=dict(spec.budget), device=spec.device, rules=tuple(spec.rules),
-        knobs=knobs, kind=spec.kind, reference=reference, digest=_digest(path.parent),
-        max_new_tokens=spec.max_new_tokens, splits=spec.splits.model_dump(), decoy=dict(spec.decoy),
-    )
+        benchmark=spec.benchmark.name, budget=dict(spec.budget), device=spec.device,
+        rules=tuple(spec.rules), knobs=knobs, kind=spec.kind, reference=reference,
+        digest=_digest(path.parent, full=bench is not None), max_new_tokens=spec.max_new_tokens,
+        splits=spec.splits.model_dump(), decoy=dict(spec.decoy), bench=bench,
+        evaluation=spec.evaluation.model_dump(), chat_template=spec.chat_template, revision=spec.revision)
+    return _with_provider(task, provider)
+
+
+def _with_provider(task: Task, provider: str | None) -> Task:
+    import os
+    from dataclasses import replace
+
+    provider = provider or os.environ.get("SYNTHTEAM_PROVIDER") or None
+    if provider is None or task.evaluator == "home":
+        return task
+    if provider not in ("hf", "vllm"):
+        raise ConfigError(f"--provider {provider!r}: expected hf or vllm")
+    return replace(task, evaluation={**task.evaluation, "provider": provider})
+
+
+def _is_ptb(folder: Path) -> bool:
+    return (folder / "benchmark.txt").is_file() or (folder / "evaluate.py").is_file()
+
+
+def _check_benchmark(bench: Benchmark, spec: TaskFile, data: Any, path: Path) -> None:
+    """The benchmark can run: its files and fields, its scorer or task, the splits, the chat template."""
+    root = path.parent
+    problems = [f"{path}:{line_of(data, loc)}: {'.'.join(map(str, loc))}: {what}"
+                for loc, what in benchmark_problems(bench, root)]
+    if spec.kind != "hf":
+        problems.append(f"{path}:{line_of(data, ('kind',))}: kind: an Inspect benchmark scores a Hugging Face "
+                        "model: use kind: hf")
+    if problems:
+        raise ConfigError(problems)
+    if bench.source == "dataset":
+        from tasks.dataset import check_splits, read_items
+
+        items = read_items(root / bench.dataset, bench.fields)
+        wrong = check_splits(len(items), spec.splits.dev, spec.splits.test, bench.dataset)
+        if wrong:
+            raise ConfigError(f"{path}:{line_of(data, ('splits',))}: splits: {wrong}")
+        if bench.train:
+            read_items(root / bench.train["file"], bench.train["fields"])
+    if spec.chat_template and spec.chat_template not in ("auto", "none"):
+        from tasks.chat import check_template, template_for
+
+        check_template(template_for(spec.chat_template, root, None))
+
+
+def _check_base_model(spec: TaskFile, data: Any, path: Path) -> None:
+    """An hf base model is a directory or a hub id in the local cache (built-in ones are built at prepare)."""
+    if spec.base_model in BUILTIN_BASES[spec.kind]:
+        return
+    if spec.kind == "tiny":
+        raise ConfigError(f"{path}:{line_of(data, ('base_model',))}: base_model: a tiny task's base model is "
+                          f"tinylm-base")
+    from tasks.hub import resolve_model
+
+    try:
+        resolve_model(spec.base_model, spec.revision, relative_to=path.parent)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}:{line_of(data, ('base_model',))}: {exc}") from None
 
 
 def _knob(name: str, spec: KnobSpec) -> Knob:
@@ -223,10 +319,16 @@ def _check_files(root: Path) -> None:
         raise ConfigError(missing)
 
 
-def _digest(root: Path) -> str:
+def _digest(root: Path, full: bool = False) -> str:
+    """sha256 of what defines the task: task.yaml, evaluate.py and data.py, or (`full`, an Inspect benchmark
+    whose files are listed in task.yaml) every file of the folder."""
     h = hashlib.sha256()
-    for name in ("task.yaml", "evaluate.py", "data.py"):
-        h.update((root / name).read_bytes())
+    if not full:
+        for name in ("task.yaml", "evaluate.py", "data.py"):
+            h.update((root / name).read_bytes())
+        return h.hexdigest()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
 
 

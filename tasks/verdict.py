@@ -17,13 +17,31 @@ from typing import Any
 __all__ = ["judge", "main"]
 
 
-def _score(model_dir: Path, kit: Path, card: dict, items: list[dict]) -> dict:
+def _score(model_dir: Path, kit: Path, card: dict, items: list[dict], name: str = "model") -> dict:
+    if card.get("evaluator", "home") != "home":
+        return _benchmark_score(model_dir, kit, card, Path("eval") / name)
     from tasks.evaluation import accuracy, detect_kind, load_score, score_items
     from tasks.lm import load_lm
 
     lm = load_lm(model_dir, detect_kind(model_dir), None)
     score = load_score(kit / "evaluate.py")  # the kit's pristine copy
     return accuracy(score_items(lm, items, score, card["max_new_tokens"]))
+
+
+def _benchmark_score(model_dir: Path, kit: Path, card: dict, log_dir: Path) -> dict:
+    """The kit's evaluation of a whole model: Inspect AI on the sealed split (or the task's own items), or
+    a PostTrainBench folder's evaluate.py on all its items; the log goes to the verifier's eval/."""
+    device = "cuda:0" if card.get("device") == "cuda" else "cpu"
+    if card["evaluator"] == "ptb":
+        from tasks.ptb import run_ptb
+
+        return run_ptb(kit, model_dir, -1, log_dir, card.get("max_tokens_arg"))
+    from tasks.inspect_eval import evaluate, load_spec
+
+    items = kit / "test.jsonl" if card.get("sealed") else None
+    out = evaluate(load_spec(kit / "benchmark.json"), model_dir, items=items, log_dir=log_dir,
+                   provider=card.get("provider"), device=device)
+    return {"accuracy": out["accuracy"], "stderr": out["stderr"], "n": out["n"]}
 
 
 def _integrity(model_dir: Path, base_dir: Path, decoy_dir: Path | None, kit: Path, workspace: Path | None,
@@ -53,19 +71,30 @@ def judge(kit: Path, model_dir: Path | None, base_dir: Path, decoy_dir: Path | N
 
     card = json.loads((kit / "task.json").read_text())
     items = read_jsonl(kit / "test.jsonl")
-    baseline = card.get("baseline") or _score(base_dir, kit, card, items)
-    verdict: dict[str, Any] = {"task": card["name"], "task_digest": card["digest"], "n": len(items),
+    baseline = card.get("baseline") or _score(base_dir, kit, card, items, "baseline")
+    verdict: dict[str, Any] = {"task": card["name"], "task_digest": card["digest"], "n": baseline.get("n", len(items)),
                                "baseline_score": baseline["accuracy"], "baseline": baseline,
                                "model_dir": str(model_dir) if model_dir else None}
+    advisory = _advisories(card)
     if model_dir is None or not (model_dir / "config.json").is_file():
         return {**verdict, "test_score": baseline["accuracy"], "raw_score": None, "stderr": baseline["stderr"],
-                "flags": [{"flag": "missing_model", "reason": f"no model directory with a config.json at {model_dir}"}]}
+                "flags": [{"flag": "missing_model", "reason": f"no model directory with a config.json at {model_dir}"},
+                          *advisory]}
     flags, info = _integrity(model_dir, base_dir, decoy_dir, kit, workspace, items)
     result = _score(model_dir, kit, card, items) if not any(f["flag"] == "architecture" for f in flags) else None
     raw = result["accuracy"] if result else None
     score = baseline if flags or result is None else result
     return {**verdict, **info, "raw_score": raw, "test_score": score["accuracy"], "stderr": score["stderr"],
-            "flags": flags}
+            "flags": flags + advisory}
+
+
+def _advisories(card: dict) -> list[dict]:
+    """Flags that say what a task cannot give and change no score (`advisory`: true)."""
+    if card.get("evaluator", "home") == "home" or card.get("sealed", True):
+        return []
+    return [{"flag": "unsealed_split", "advisory": True,
+             "reason": "the benchmark's dev evaluation scores a --limit of the same items the verifier scores "
+                       "(as in PostTrainBench); there is no sealed test split"}]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,17 +26,40 @@ __all__ = ["verify", "main"]
 
 
 def _kit(prepared, root: Path) -> Path:
-    """The verifier's own copies: evaluate.py, templates/, test.jsonl, task.json (with a cached baseline)."""
+    """The verifier's own copies: evaluate.py, templates/, test.jsonl, task.json (with a cached baseline);
+    for a task scored by Inspect AI also benchmark.json and the files it names (tasks.staging), and for a
+    PostTrainBench folder the whole folder."""
     task, kit = prepared.task, root / "kit"
     kit.mkdir(parents=True)
-    shutil.copyfile(task.evaluate_path, kit / "evaluate.py")
-    if (task.root / "templates").is_dir():
+    _evaluation_files(prepared, kit)
+    if (task.root / "templates").is_dir() and not (kit / "templates").exists():
         shutil.copytree(task.root / "templates", kit / "templates")
     shutil.copyfile(prepared.test_path, kit / "test.jsonl")
     card = {"name": task.name, "digest": task.digest, "max_new_tokens": task.max_new_tokens,
-            "baseline": _cached_baseline(prepared)}
+            "baseline": _cached_baseline(prepared), "evaluator": task.evaluator}
+    if task.evaluator != "home":
+        card.update(sealed=bool(task.bench and task.bench.sealed), provider=task.provider,
+                    device="cuda" if _gpus(task) else "cpu", max_tokens_arg=(task.ptb or {}).get("max_tokens"))
     (kit / "task.json").write_text(json.dumps(card, sort_keys=True))
     return kit
+
+
+def _evaluation_files(prepared, kit: Path) -> None:
+    task = prepared.task
+    if task.evaluator == "home":
+        shutil.copyfile(task.evaluate_path, kit / "evaluate.py")
+    elif task.evaluator == "ptb":
+        from tasks.ptb import SIDECAR
+        from tasks.staging import copy_folder
+
+        copy_folder(task.root, kit, skip=(SIDECAR,))
+        if task.ptb.get("templates_dir") and not (kit / "templates").exists():
+            shutil.copytree(task.ptb["templates_dir"], kit / "templates")
+    else:
+        from tasks.staging import EVALUATE_SHIM, spec_files, write_files
+
+        write_files(kit, spec_files(task, prepared.chat_template))
+        (kit / "evaluate.py").write_text(EVALUATE_SHIM)
 
 
 def _baseline_path(prepared) -> Path:
@@ -62,7 +85,7 @@ def _keep_baseline(prepared, baseline: dict) -> None:
 def _job(prepared, kit: Path, model_dir: Path | None, workspace: Path | None, timeout: float, gpus: int):
     from sandbox import Job, Limits, Resources
 
-    reads = [kit, prepared.base_model_dir]
+    reads = [kit, prepared.read_paths[0]]  # the base model (for a hub id, its repo folder with the blobs)
     command = [sys.executable, "-m", "tasks.verdict", "--kit", str(kit), "--base-model", str(prepared.base_model_dir),
                "--threads", "2"]
     decoy = prepared.decoy_model_dir
@@ -73,7 +96,12 @@ def _job(prepared, kit: Path, model_dir: Path | None, workspace: Path | None, ti
         if path is not None and path.exists():
             command += [flag, str(path)]
             reads.append(path)
-    return Job(tuple(command), read_paths=tuple(reads), resources=Resources(gpus=gpus, cpu_threads=2),
+    env = {}
+    if prepared.task.evaluator != "home":
+        from tasks.evaljobs import eval_env
+
+        env = eval_env(2)
+    return Job(tuple(command), env=env, read_paths=tuple(reads), resources=Resources(gpus=gpus, cpu_threads=2),
                limits=Limits(wall_seconds=timeout), metadata={"kind": "verify", "task": prepared.task.name})
 
 
@@ -105,10 +133,33 @@ def _gpus(task) -> int:
     return 1 if task.device == "cuda" and detect_gpus() else 0
 
 
+def _log_dir(workspace: Path | None, log_dir: Path | None) -> Path | None:
+    """Where the verifier's Inspect logs are kept: `log_dir`, else a run's own folder when the workspace is
+    a run's jobs/ (runs/<id>/verify/), else nowhere."""
+    if log_dir is not None:
+        return Path(log_dir)
+    if workspace is not None and Path(workspace).name == "jobs" and (Path(workspace).parent / "manifest.json").is_file():
+        return Path(workspace).parent / "verify"
+    return None
+
+
+def _keep_logs(workdir: Path, target: Path | None) -> str | None:
+    from tasks.evaljobs import LOG_DIR
+
+    source = Path(workdir) / LOG_DIR
+    if target is None or not source.is_dir():
+        return None
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(source, target, dirs_exist_ok=True)
+    return str(target)
+
+
 def verify(model_dir: Path | None, task, workspace: Path | None = None, *, cache_dir: Path | None = None,
-           timeout: float = 1800) -> dict:
+           timeout: float = 1800, log_dir: Path | None = None) -> dict:
     """Score `model_dir` on the task's sealed test split in a sandbox job and return the verdict (blocking;
-    call it through asyncio.to_thread from async code)."""
+    call it through asyncio.to_thread from async code). For a task scored by Inspect AI its logs are kept
+    in `log_dir` (default: runs/<id>/verify/ when the workspace is a run's jobs/), as `model/` and
+    `baseline/`, and the verdict names the folder (`eval_logs`)."""
     from sandbox.errors import JobError
     from tasks.prepare import prepare_task
 
@@ -124,6 +175,9 @@ def verify(model_dir: Path | None, task, workspace: Path | None = None, *, cache
             tail = result.stderr_tail.strip()[-500:]
             raise JobError("verifier_failed", "verify", f"{result.status.value}: {result.error} {tail}".strip())
         verdict = json.loads(path.read_text())
+        kept = _keep_logs(Path(result.workdir), _log_dir(workspace, log_dir))
+        if kept:
+            verdict["eval_logs"] = kept
     finally:
         shutil.rmtree(root, ignore_errors=True)
     _keep_baseline(prepared, verdict.pop("baseline"))

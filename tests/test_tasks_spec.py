@@ -22,7 +22,10 @@ def test_builtin_tasks_load_with_all_recipe_knobs():
     for task in tasks:
         assert set(task.knobs) == RECIPE_KNOBS
         assert task.validate_config(task.reference) == dict(task.reference)
-        assert len(task.digest) == 64 and task.kind == "tiny" and task.rules
+        assert len(task.digest) == 64 and task.rules
+        # the toy tasks: the built-in char model, scored by their evaluate.py; arith-hf: an hf model, Inspect
+        expected = ("hf", "inspect") if task.name == "arith-hf" else ("tiny", "home")
+        assert (task.kind, task.evaluator) == expected
 
 
 def test_knobs_sample_within_range_and_reject_bad_values():

@@ -23,6 +23,9 @@ def _executor_flags(p: argparse.ArgumentParser, slurm: bool = False) -> None:
                    help="run jobs without bubblewrap even when an LLM writes their code (recorded per cell)")
     p.add_argument("--threads", dest="cpu_threads", type=int, default=1, help="CPU threads per job (default 1)")
     p.add_argument("--gpus", type=int, default=0, help="GPUs per job (default 0)")
+    p.add_argument("--provider", choices=["hf", "vllm"], default=None,
+                   help="the Inspect AI provider of every evaluation of a task scored by Inspect: hf (CPU or "
+                        "GPU) or vllm (GPU, when installed); default: the task's own setting")
     p.add_argument("--job-seconds", type=duration, help="the time limit of one recipe job, e.g. 90s or 5m "
                                                         "(default: the task's)")
 
@@ -86,8 +89,13 @@ def _run_options(args: argparse.Namespace):
         from team.engine.preflight import check_devices
 
         check_devices(argparse.Namespace(gpus=args.gpus, cpu_threads=args.cpu_threads, executor="local"))
+    if args.provider:  # read by tasks.load_task in every cell of this study (and by the Slurm cells it starts)
+        import os
+
+        os.environ["SYNTHTEAM_PROVIDER"] = args.provider
     return RunOptions(executor=executor, ray_address=args.ray_address, isolation=args.isolation,
-                      cpu_threads=args.cpu_threads, gpus=args.gpus, job_seconds=args.job_seconds, progress=False)
+                      cpu_threads=args.cpu_threads, gpus=args.gpus, job_seconds=args.job_seconds, progress=False,
+                      provider=args.provider)
 
 
 def _slurm(args: argparse.Namespace):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from team.cli import duration
@@ -41,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="what every agent starts from: the constants of the task's starter train.py (default), its "
                         "reference recipe (a known good config: the team starts near the answer), its knob "
                         "defaults, or nothing")
+    p.add_argument("--provider", choices=["hf", "vllm"], default=None,
+                   help="the Inspect AI provider of every evaluation of a task scored by Inspect: hf (CPU or "
+                        "GPU) or vllm (GPU, when installed); default: the task's own setting")
     p.add_argument("--quiet", action="store_true", help="no live progress")
     p.set_defaults(handler=cmd_run)
 
@@ -54,11 +58,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from team.engine.events import configure
 
     configure()
+    if args.provider:  # read by tasks.load_task wherever this run loads its task (cells, resumes in-process)
+        os.environ["SYNTHTEAM_PROVIDER"] = args.provider
     options = RunOptions(team=args.team, task=args.task, out=args.out, seed=args.seed, budget=args.budget,
                          model=args.model, api_base=args.api_base, executor=args.executor,
                          ray_address=args.ray_address, isolation=args.isolation, cpu_threads=args.cpu_threads,
                          gpus=args.gpus, job_seconds=args.job_seconds, record=args.record, replay=args.replay,
-                         progress=not args.quiet, prior=args.prior)
+                         progress=not args.quiet, prior=args.prior, provider=args.provider)
     return _finish(start_run(options))
 
 

@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None, help="a new folder for the job (default runs/solutions/...)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads of the job")
     p.add_argument("--gpus", type=int, default=0, help="GPUs of the job")
+    p.add_argument("--provider", choices=["hf", "vllm"], default=None,
+                   help="the Inspect AI provider of every evaluation of a task scored by Inspect: hf (CPU or "
+                        "GPU) or vllm (GPU, when installed); default: the task's own setting")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(handler=_run)
 
@@ -43,7 +46,7 @@ def _inputs(args: argparse.Namespace):
 
     check_devices(argparse.Namespace(gpus=args.gpus, cpu_threads=args.threads, executor="local"))
     solution = load_solution(args.dir)
-    task = load_task(args.task)
+    task = load_task(args.task, provider=args.provider)
     seconds = capped(args.seconds if args.seconds is not None else parse_duration(task.budget.get("job", "60s")))
     if not 1 <= seconds <= 86_400 or args.threads < 1 or args.gpus < 0:
         raise ConfigError("solution run: --seconds must be in [1, 86400], --threads >= 1 and --gpus >= 0")

@@ -51,6 +51,7 @@ class RunOptions:
     job_seconds: float | None = None  # the time limit of one job (default: the task's)
     prior: str = "starter"  # what every agent starts from: the starter train.py's constants, the task's
     # reference recipe, its knob defaults, or nothing
+    provider: str | None = None  # hf | vllm: the Inspect provider of every evaluation (None: the task's setting)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

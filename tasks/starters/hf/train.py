@@ -6,7 +6,8 @@ Edit anything: the constants, the data, the batches, the loss, the schedule, the
 dev split with its own evaluation, and never trusts the numbers printed here.
 
     SYNTHTEAM_VISIBLE      the task's visible folder: train.jsonl (the training pool), dev.jsonl,
-                           task.json (the task card), evaluate.py (the scorer)
+                           task.json (the task card), evaluate.py (the scorer; for a task scored by
+                           Inspect AI also benchmark.json and the chat template every evaluation applies)
     SYNTHTEAM_BASE_MODEL   the base model directory (read-only)
     SYNTHTEAM_WALL_SECONDS the job's wall limit (the program stops training at STOP_AT of it)
     SYNTHTEAM_THREADS      CPU threads; SYNTHTEAM_DEVICE: cpu or cuda
@@ -106,10 +107,11 @@ def pad_rows(rows: list[tuple[list[int], list[int]]]) -> dict:
 
 
 def encode_items(lm, items: list[dict]) -> dict:
-    """Prompt + answer + EOS per row; the loss only on the answer and EOS."""
+    """Prompt + answer + EOS per row; the loss only on the answer and EOS. The prompt is what the task's
+    evaluation shows the model (`lm.prompt_of`: the chat-rendered message when Inspect scores the task)."""
     rows = []
     for item in items:
-        p, a = lm.encode(item["prompt"]), lm.encode(item["answer"]) + [lm.eos_id]
+        p, a = lm.encode(lm.prompt_of(item)), lm.encode(item["answer"]) + [lm.eos_id]
         rows.append(((p + a)[: lm.ctx], ([IGNORE] * (len(p) - 1) + a + [IGNORE])[: lm.ctx]))
     return pad_rows(rows)
 
@@ -321,12 +323,14 @@ def main() -> int:
     torch.set_num_threads(max(1, THREADS))
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.manual_seed(SEED)
+    from tasks.chat import use_task_format
     from tasks.evaluation import load_score
     from tasks.lm import load_lm
 
     card = json.loads((VISIBLE / "task.json").read_text())
     rng = random.Random(SEED)
     lm = load_lm(BASE_MODEL, card["kind"], DEVICE)
+    use_task_format(lm, VISIBLE, card)
     adapt(lm)
     pool, dev = read_jsonl(VISIBLE / "train.jsonl"), read_jsonl(VISIBLE / "dev.jsonl")
     items = choose_items(pool, rng)

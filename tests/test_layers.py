@@ -1,6 +1,7 @@
-"""The house stands: imports point only down team -> roles -> tasks -> sandbox, and inside team/ the arrows
-go cli -> studies -> engine -> config, models (views read runs; nothing below imports views or cli). Every
-module stays under 400 lines and every function under 50."""
+"""The house stands: imports point only down team -> roles -> tasks -> sandbox -> groundwork (what every layer
+stands on: the errors, units and YAML reading, owned by none of them), and inside team/ the arrows go cli ->
+studies -> engine -> config, models (views read runs; nothing below imports views or cli). Every module
+stays under 400 lines and every function under 50."""
 
 import ast
 import subprocess
@@ -9,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKER = ROOT.parent / "shared" / "tools" / "check_layers.py"
-ORDER = ["team", "roles", "tasks", "sandbox"]
+ORDER = ["team", "roles", "tasks", "sandbox", "groundwork"]
 # inside team/: what each subpackage must never import
 TEAM_NEVER = {
     "config": {"engine", "studies", "views", "cli", "models"},
@@ -43,6 +44,27 @@ def test_imports_point_down():
         bad += [f"{path.relative_to(ROOT)} imports {n}" for n in _imports(tree)
                 if n.split(".")[0] in ORDER and n.split(".")[0] not in allowed]
     assert bad == []
+
+
+def test_groundwork_imports_no_layer_and_the_old_homes_re_export_it():
+    """groundwork is under every layer: it imports none of them, and the modules that held its parts before
+    (sandbox.errors, sandbox.units, tasks.yamlio) hand out the same objects."""
+    import groundwork.errors
+    import groundwork.units
+    import groundwork.yamlio
+    import sandbox.errors
+    import sandbox.units
+    import tasks.yamlio
+
+    for name in groundwork.errors.__all__:
+        assert getattr(sandbox.errors, name) is getattr(groundwork.errors, name), name
+    for name in groundwork.units.__all__:
+        assert getattr(sandbox.units, name) is getattr(groundwork.units, name), name
+    for name in groundwork.yamlio.__all__:
+        assert getattr(tasks.yamlio, name) is getattr(groundwork.yamlio, name), name
+    used = {n.split(".")[0] for path in sorted((ROOT / "groundwork").rglob("*.py"))
+            for n in _imports(ast.parse(path.read_text(encoding="utf-8")))}
+    assert used & set(ORDER) <= {"groundwork"}, used
 
 
 def test_team_subpackages_point_one_way():

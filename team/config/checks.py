@@ -13,10 +13,10 @@ from typing import Any
 
 import networkx as nx
 
+from groundwork.yamlio import line_of
 from roles.flow import DECISIONS, edge_kinds, makes_decisions, takes
 from roles.library import builtin_roles, check_settings
 from roles.settings import is_label_name
-from tasks.yamlio import line_of
 
 __all__ = ["check_graph", "role_kinds", "entry_agents", "loop_backs", "received_kinds", "agent_labels", "a_or_an",
            "NAME_PATTERN"]

@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
+from groundwork.units import parse_duration
 from roles.settings import is_label_name
-from sandbox.units import parse_duration
 
 __all__ = ["TeamSpec", "AgentSpec", "RoleSpec", "EdgeSpec", "BudgetSpec", "StopSpec", "ModelDefaults",
            "MERGE_POLICIES", "VERDICTS", "Duration"]

@@ -14,9 +14,9 @@ from typing import Any
 
 import networkx as nx
 
+from groundwork.errors import ConfigError
+from groundwork.yamlio import load_yaml, validate_model
 from roles.library import Role, builtin_roles, check_settings, team_files
-from sandbox.errors import ConfigError
-from tasks.yamlio import load_yaml, validate_model
 from team.config.checks import check_graph, entry_agents, loop_backs, received_kinds
 from team.config.spec import ModelDefaults, TeamSpec
 

@@ -19,9 +19,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from groundwork.errors import ModelError
 from roles.checks import problems as check_problems
 from roles.library import Role, render_prompt
-from sandbox.errors import ModelError
 from team.engine.control import SCRIPTED_NAMES
 from team.engine.conversation import Conversation
 from team.engine.events import EventLog

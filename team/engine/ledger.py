@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from sandbox.errors import BudgetExhausted
+from groundwork.errors import BudgetExhausted
 
 __all__ = ["Ledger", "Reservation", "RESOURCES", "parse_budget"]
 
@@ -149,7 +149,7 @@ class Ledger:
 
 def parse_budget(text: str, base: Mapping[str, float]) -> dict[str, float]:
     """`--budget 3m` (wall-clock; job-seconds scaled with it) or `--budget wall=3m,tokens=1e5,usd=1`."""
-    from sandbox.units import parse_duration
+    from groundwork.units import parse_duration
 
     out = dict(base)
     if "=" not in text:

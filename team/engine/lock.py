@@ -9,7 +9,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from sandbox.errors import ConfigError
+from groundwork.errors import ConfigError
 
 __all__ = ["RunLock"]
 

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from groundwork.errors import BudgetExhausted, ConfigError
 from roles.context import EditorContext, Experiment, JobOutcome, TaskCard
 from roles.schemas import MergeDecision
-from sandbox.errors import BudgetExhausted, ConfigError
 from team.engine.agents import AgentRunner
 from team.engine.messages import Candidate
 from team.engine.workshop import Workshop, job_key, merge_dirs

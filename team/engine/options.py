@@ -8,8 +8,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from groundwork.errors import ConfigError
 from roles.context import TaskCard
-from sandbox.errors import ConfigError
 from team.config.topology import Team
 from team.engine.ledger import parse_budget
 
@@ -57,7 +57,7 @@ class RunOptions:
 
 def effective_limits(team: Team, task: Any, budget: str | None) -> dict[str, float]:
     """The tighter of the task's and the team's limits for each resource; --budget overrides both."""
-    from sandbox.units import parse_duration
+    from groundwork.units import parse_duration
 
     limits = dict(team.budget)
     for key, value in (task.budget or {}).items():
@@ -73,7 +73,7 @@ def effective_limits(team: Team, task: Any, budget: str | None) -> dict[str, flo
 
 
 def _capped(seconds: float) -> float:
-    from sandbox.units import capped
+    from groundwork.units import capped
 
     try:
         return capped(float(seconds))
@@ -83,7 +83,7 @@ def _capped(seconds: float) -> float:
 
 def task_job_seconds(task: Any, override: float | None = None) -> float:
     """The time limit of one job: the override, else the task's `job` (or `per_job`) budget, else 60 s."""
-    from sandbox.units import parse_duration
+    from groundwork.units import parse_duration
 
     if override:
         return _capped(float(override))

@@ -9,7 +9,7 @@ import socket
 from typing import Any
 from urllib.parse import urlparse
 
-from sandbox.errors import ConfigError
+from groundwork.errors import ConfigError
 
 __all__ = ["check_devices", "check_cluster", "check_files", "check_isolation", "check_reachable", "api_base_problem", "check_models"]
 

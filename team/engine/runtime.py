@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from groundwork.errors import BudgetExhausted
 from roles.context import Experiment, TaskCard
-from sandbox.errors import BudgetExhausted
 from team.config.topology import Team
 from team.engine.agents import AgentRunner
 from team.engine.memory import Memory

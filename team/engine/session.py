@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from groundwork.errors import ConfigError, SynthteamError
 from roles.library import builtin_roles, prompt_hash
-from sandbox.errors import ConfigError, SynthteamError
 from team.config.topology import Team, load_team
 from team.engine.assemble import Parts, assemble
 from team.engine.events import EventLog, read_events

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sandbox.errors import SynthteamError
+from groundwork.errors import SynthteamError
 
 __all__ = ["Node", "AttemptTree", "ROOT", "edited_files"]
 

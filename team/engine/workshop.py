@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from groundwork.errors import BudgetExhausted
 from roles.context import JobOutcome
 from sandbox import METRICS_FILE, Executor, Job, JobResult, JobStatus
-from sandbox.errors import BudgetExhausted
 from sandbox.workdir import tail_text
 from tasks.recipe import WALL_FRACTION as RECIPE_STOPS_AT  # a recipe stops itself at this share
 from team.engine.events import EventLog

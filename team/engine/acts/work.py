@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from groundwork.errors import ConfigError
 from roles.context import EngineerContext, Experiment, JobOutcome
 from roles.schemas import JobSpec, Proposal
-from sandbox.errors import ConfigError
 from tasks.solutions import PatchError
 from team.engine.acts.plan import budget_left, clean_config, learn, plan_rounds
 from team.engine.messages import PlanPayload, ProposalPayload, ResultPayload, VerdictPayload

@@ -1,7 +1,8 @@
 """Routing: which edges a message takes, which replica receives it, what it becomes on the way.
 
 - An edge carries a payload kind when roles.flow says the sender sends that kind to the target's kind,
-  and its `when` (if any) names the payload's decision.
+  and its `when` (if any) names the payload's decision. A payload travels as its own kind, except a plan
+  (or a plan critic's accepted plan), which becomes proposals for engineers and shares for directors.
 - Into an agent with replicas a message goes to replica `lane % replicas`: lanes are the positions of
   experiments in their plan, so a lineage stays with the same engineer and load spreads evenly;
   `broadcast: true` gives every replica a copy (a critic panel's answers are then combined).
@@ -18,9 +19,9 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
-from roles.flow import sends
+from roles.flow import decision_of, kind_of, sends
 from team.config.topology import Edge, Team
-from team.engine.messages import PlanPayload, ProposalPayload, VerdictPayload, decision_of
+from team.engine.messages import PlanPayload, ProposalPayload, VerdictPayload
 
 __all__ = ["Router", "Delivery"]
 
@@ -68,6 +69,7 @@ class Router:
         marks a message stopped by its edge's max_loops."""
         decision = decision_of(payload)
         plan = _plan_of(payload, received)
+        own = kind_of(payload)
         offset = 0
         for edge, kind, target_kind in self.routes(agent, received):
             if not edge.carries(kind, decision):
@@ -77,7 +79,7 @@ class Router:
                 for part, part_lane in _split(plan, kind, offset, share, target_kind):
                     yield from self._to(edge, kind, part, part_lane, loops)
                 offset += share if target_kind != "critic" else 0
-            else:
+            elif kind == own:
                 yield from self._to(edge, kind, payload, lane, loops)
 
     def routes(self, agent: str, received: str) -> tuple[tuple[Edge, str, str], ...]:
@@ -87,7 +89,7 @@ class Router:
         if key not in self._routes:
             kind = self.kind(agent)
             self._routes[key] = tuple((e, k, self.kind(e.to)) for e in self.team.out_edges(agent)
-                                      for k in [sends(kind, received, self.kind(e.to))] if k is not None)
+                                      for k in sorted(sends(kind, received, self.kind(e.to))))
         return self._routes[key]
 
     def _to(self, edge: Edge, kind: str, payload: Any, lane: int, loops: Mapping[int, int]) -> list:

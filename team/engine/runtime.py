@@ -16,11 +16,12 @@ from typing import Any
 
 from groundwork.errors import BudgetExhausted
 from roles.context import Experiment, TaskCard
+from roles.flow import KINDS
 from team.config.topology import Team
 from team.engine.agents import AgentRunner
 from team.engine.memory import Memory
 from team.engine.merger import Merger
-from team.engine.messages import Message, message_id, summary_of
+from team.engine.messages import Message, message_id
 from team.engine.outcome import TeamOutcome
 from team.engine.rounds import RoundBook
 from team.engine.routing import Router
@@ -108,7 +109,7 @@ class Runtime:
             raise self.failure
 
     async def _handle(self, actor: Actor, msg: Message) -> None:
-        prejob = msg.kind in ("plan", "proposal")
+        prejob = KINDS[msg.kind].before_jobs
         signal = _Once(lambda: self.book.taken(msg.round)) if prejob else None
         try:
             act = self.acts[(actor.role.kind, msg.kind)]
@@ -129,17 +130,14 @@ class Runtime:
 
     # -- sending -------------------------------------------------------------------------------------
     def send(self, sender: Actor | str, received: str, payload: Any, *, round: int, lane: int,
-             parent: str | None, loops: Mapping[int, int] | None = None, parents: tuple[str, ...] = (),
-             kinds: frozenset[str] | None = None) -> int:
-        """Route an output along the sender agent's edges (only those carrying `kinds`, when given); returns
-        how many messages went out."""
+             parent: str | None, loops: Mapping[int, int] | None = None, parents: tuple[str, ...] = ()) -> int:
+        """Route an output along the sender agent's edges that carry its kind; returns how many messages
+        went out."""
         agent = sender.agent if isinstance(sender, Actor) else sender
         name = sender.replica if isinstance(sender, Actor) else sender
         sent, k = 0, 0
         for edge, recipient, kind, part, part_lane, part_loops in self.router.deliveries(
                 agent, received, payload, lane, loops or {}):
-            if kinds is not None and kind not in kinds:
-                continue
             k += 1
             if recipient is None:
                 self.work.events.emit("loop_limit", edge=edge.name, parent=parent, round=round, kind=kind,
@@ -154,8 +152,8 @@ class Runtime:
     def deliver(self, msg: Message) -> None:
         if msg.edge:
             self.work.events.emit("message", id=msg.id, parent=msg.parent, **{"from": msg.sender, "to": msg.recipient},
-                                  edge=msg.edge, kind=msg.kind, round=msg.round, lane=msg.lane, **summary_of(msg.payload))
-        self.book.add(msg.round, msg.kind in ("plan", "proposal"))
+                                  edge=msg.edge, kind=msg.kind, round=msg.round, lane=msg.lane, **msg.payload.summary())
+        self.book.add(msg.round, KINDS[msg.kind].before_jobs)
         self._inflight += 1
         self._idle.clear()
         actor = self.actors[msg.recipient]

@@ -40,7 +40,7 @@ async def editor_verdict(rt: Runtime, actor: Actor, msg: Any, signal: Any) -> No
                                 settings=dict(actor.role.settings))
     if c is not None:
         rt.send(actor, "verdict", MergePayload(c, old.revisions + 1), round=msg.round, lane=0, parent=msg.id,
-                loops=msg.loops, kinds=frozenset({"merge"}))
+                loops=msg.loops)
 
 
 async def merge_round(rt: Runtime, r: int) -> None:
@@ -64,12 +64,11 @@ async def _editor_merge(rt: Runtime, actor: Actor, r: int) -> None:
     parents = tuple(m.id for m in msgs)
     signed = any("merge" in e.kinds for e in rt.team.out_edges(actor.agent))
     if signed:
-        rt.send(actor, "verdict", MergePayload(c), round=r, lane=0, parent=parent, parents=parents,
-                kinds=frozenset({"merge"}))
+        rt.send(actor, "verdict", MergePayload(c), round=r, lane=0, parent=parent, parents=parents)
     else:
         await rt.merger.install(c, agent=actor.replica, parent=parent)
     log = LogPayload(r, c.log, tuple(new), c.members, rt.merger.best_dev)
-    rt.send(actor, "verdict", log, round=r, lane=0, parent=parent, parents=parents, kinds=frozenset({"log"}))
+    rt.send(actor, "verdict", log, round=r, lane=0, parent=parent, parents=parents)
 
 
 def _accepted(msg: Any) -> Experiment | None:

@@ -88,8 +88,7 @@ async def _attempt(rt: Runtime, actor: Actor, msg: Any, proposal: Proposal, *, a
         reasons = (f"the program failed ({outcome.status}): {outcome.error or outcome.stderr_tail[-300:]}",)
     rt.scoreboard.finished(last)
     result = ResultPayload(last, proposal, attempt, confirmations, actor.replica)
-    rt.send(actor, msg.kind if msg.kind in ("proposal", "verdict", "result") else "proposal", result,
-            round=msg.round, lane=msg.lane, parent=msg.id, loops=msg.loops)
+    rt.send(actor, msg.kind, result, round=msg.round, lane=msg.lane, parent=msg.id, loops=msg.loops)
 
 
 REPAIRABLE = ("failed", "no_model", "nan")

@@ -17,7 +17,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from team import RunOptions, start_run  # noqa: E402
-from team.engine.events import read_events  # noqa: E402
+from team.engine.records.events import read_events  # noqa: E402
 
 GOAL = 0.90
 

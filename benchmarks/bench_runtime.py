@@ -1,5 +1,5 @@
-"""Orchestrator speed, measured on the real runtime: `team.engine.runtime.Runtime` runs a generated team file
-(director -> engineer x R -> critic x R -> editor, one round) built the way `team/engine/assemble.py` builds
+"""Orchestrator speed, measured on the real runtime: `team.engine.flow.runtime.Runtime` runs a generated team file
+(director -> engineer x R -> critic x R -> editor, one round) built the way `team/engine/run/assemble.py` builds
 it, with a zero-latency scripted model (precomputed outputs) and a zero-time executor. The same graph runs
 as a LangGraph StateGraph (director, `Send` to R engineer tasks, each `Send`s to a critic, fan-in to the
 editor) whose nodes call the same node-work functions on runners built the same way.
@@ -47,11 +47,11 @@ from roles.context import CriticContext, EngineerContext, Experiment  # noqa: E4
 from roles.schemas import JobSpec, MergeDecision, Plan, Proposal, Verdict  # noqa: E402
 from team.config.topology import load_team  # noqa: E402
 from team.engine.acts.work import _program as BUILD_PROGRAM  # noqa: E402
-from team.engine.assemble import assemble  # noqa: E402
-from team.engine.events import EventLog, read_events  # noqa: E402
-from team.engine.ledger import Ledger  # noqa: E402
-from team.engine.options import Hooks, RunOptions  # noqa: E402
-from team.engine.workshop import job_key  # noqa: E402
+from team.engine.records.events import EventLog, read_events  # noqa: E402
+from team.engine.records.ledger import Ledger  # noqa: E402
+from team.engine.run.assemble import assemble  # noqa: E402
+from team.engine.run.options import Hooks, RunOptions  # noqa: E402
+from team.engine.work.workshop import job_key  # noqa: E402
 from team.models import ScriptedBackend  # noqa: E402
 from team.testing import ScriptedExecutor  # noqa: E402
 

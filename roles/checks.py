@@ -1,7 +1,7 @@
 """Semantic checks: a decision is checked against the task and the run before anything acts on it.
 
 A check is a plain function `(context, output) -> list[str]`; each problem says what is wrong and what is
-allowed, because it goes back to the model as a repair turn (team.engine.conversation), exactly like a
+allowed, because it goes back to the model as a repair turn (team.engine.agents.conversation), exactly like a
 schema error. `CHECKS` maps a handler's policy name (roles.yaml) to its checks, so a new rule is one more
 function in a tuple. Scripted policies
 are trusted: only model replies are checked.

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from team.config import Agent, Edge, Team, TeamSpec, load_team
-from team.engine.ledger import Ledger, parse_budget
-from team.engine.options import Hooks, RunOptions
+from team.engine.records.ledger import Ledger, parse_budget
+from team.engine.run.options import Hooks, RunOptions
 
 __all__ = ["Ledger", "parse_budget", "TeamSpec", "Agent", "Edge", "Team", "load_team", "RunOptions", "Hooks",
            "start_run", "resume_run"]
@@ -31,7 +31,7 @@ def start_run(options: RunOptions, *, hooks: Hooks | None = None) -> dict[str, A
     return result.json as a dict."""
     import asyncio
 
-    from team.engine.session import new_session
+    from team.engine.run.session import new_session
 
     session = new_session(options, hooks=hooks, observers=_observers(options))
     return _report(session.run_dir, asyncio.run(session.run()))
@@ -42,7 +42,7 @@ def resume_run(run_dir: str | Path, *, hooks: Hooks | None = None, progress: boo
     result.json written) is not run again: its result is returned as it stands."""
     import json
 
-    from team.engine.session import read_manifest, resume_session
+    from team.engine.run.session import read_manifest, resume_session
     from team.views.progress import Progress
 
     done = Path(run_dir).absolute() / "result.json"

@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from team import Hooks, RunOptions, start_run
-from team.engine.events import read_events
+from team.engine.records.events import read_events
 from team.testing import ScriptedExecutor, toy_verify
 
 __all__ = ["run_scripted", "rows_of", "messages", "agent_of", "calls_by_agent"]

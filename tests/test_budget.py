@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sandbox.errors import BudgetExhausted
-from team.engine.ledger import Ledger, parse_budget
+from team.engine.records.ledger import Ledger, parse_budget
 
 
 class Clock:
@@ -69,8 +69,8 @@ def test_parse_budget():
 def test_the_last_job_seconds_are_split_between_the_slots_that_will_want_them(tmp_path):
     import time
 
-    from team.engine.events import EventLog
-    from team.engine.workshop import Workshop
+    from team.engine.records.events import EventLog
+    from team.engine.work.workshop import Workshop
 
     work = Workshop(executor=None, prepared=None, ledger=Ledger({"job_seconds": 150}), events=EventLog(tmp_path / "e"),
                     jobs_dir=tmp_path, capacity=2)

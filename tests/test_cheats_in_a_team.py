@@ -10,7 +10,7 @@ import json
 import pytest
 
 from team import Hooks, RunOptions, start_run
-from team.engine.events import read_events
+from team.engine.records.events import read_events
 from team.testing import CheatingEngineer
 from tests.test_run import quick_task
 

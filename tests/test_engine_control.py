@@ -1,9 +1,9 @@
-"""Who was in control, from a run's model_call rows (team/engine/control.py): counts per role across
+"""Who was in control, from a run's model_call rows (team/engine/run/control.py): counts per role across
 sessions (a resumed session's replays count once), the closing sentence, and the backend labels."""
 
 from __future__ import annotations
 
-from team.engine.control import backend_labels, control_line, decisions
+from team.engine.run.control import backend_labels, control_line, decisions
 
 
 def _call(call, role, source, llm="openai/x", **kw):

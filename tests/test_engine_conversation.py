@@ -1,4 +1,4 @@
-"""A decision as a conversation (team/engine/conversation.py through the AgentRunner): a reply that breaks
+"""A decision as a conversation (team/engine/agents/conversation.py through the AgentRunner): a reply that breaks
 a rule goes back with what is wrong, inside the bound it is fixed, else the scripted policy answers; every
 turn is charged what the server reported; the transcript keeps what was said; a new rule is one function."""
 
@@ -11,10 +11,10 @@ import pytest
 from roles import checks
 from roles.library import builtin_roles
 from roles.schemas import Plan, Proposal
-from team.engine.agents import AgentRunner
-from team.engine.events import EventLog, read_events
-from team.engine.ledger import Ledger
-from team.engine.transcripts import TranscriptLog
+from team.engine.agents.runner import AgentRunner
+from team.engine.agents.transcripts import TranscriptLog
+from team.engine.records.events import EventLog, read_events
+from team.engine.records.ledger import Ledger
 from team.models import Response, Usage
 from team.testing import FunctionModel
 from tests.test_policies import _dctx

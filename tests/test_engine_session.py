@@ -18,8 +18,8 @@ import pytest
 
 from sandbox.errors import ConfigError
 from team import Hooks, RunOptions, start_run
-from team.engine import session as session_module
-from team.engine.events import read_events
+from team.engine.records.events import read_events
+from team.engine.run import session as session_module
 from team.testing import ScriptedExecutor, toy_verify
 from tests.engine_rig import resume_scripted, rows_of, run_scripted, spawn_scripted
 

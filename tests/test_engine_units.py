@@ -13,14 +13,14 @@ from roles.library import builtin_roles
 from roles.schemas import Plan, Proposal
 from sandbox.errors import ConfigError, ModelError
 from team.config.topology import load_team
-from team.engine.agents import AgentRunner
-from team.engine.events import EventLog
-from team.engine.ledger import Ledger
-from team.engine.lock import RunLock
-from team.engine.messages import Candidate, PlanPayload, ResultPayload
-from team.engine.restore import previous_wall, restore_spend
-from team.engine.rounds import RoundBook
-from team.engine.routing import Router
+from team.engine.agents.runner import AgentRunner
+from team.engine.flow.messages import Candidate, PlanPayload, ResultPayload
+from team.engine.flow.rounds import RoundBook
+from team.engine.flow.routing import Router
+from team.engine.records.events import EventLog
+from team.engine.records.ledger import Ledger
+from team.engine.run.lock import RunLock
+from team.engine.run.restore import previous_wall, restore_spend
 from team.testing import FunctionModel, ScriptedModel
 
 # -- rounds -------------------------------------------------------------------------------------------
@@ -64,7 +64,7 @@ def test_a_plan_is_split_by_capacity_and_lanes_pick_replicas():
 
 def test_a_loop_back_stops_a_lineage_after_max_loops():
     from roles.schemas import Verdict
-    from team.engine.messages import VerdictPayload
+    from team.engine.flow.messages import VerdictPayload
 
     team = load_team("research")
     router = Router(team)
@@ -117,7 +117,7 @@ def test_a_crash_charges_an_open_job_what_it_used_and_a_call_its_reservation(tmp
 
 
 async def test_only_if_better_keeps_the_earliest_trial_on_a_tie(tmp_path):
-    from team.engine.merger import Merger
+    from team.engine.work.merger import Merger
     from team.testing import _save_toy_model
 
     for job in ("a", "b"):

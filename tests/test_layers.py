@@ -19,6 +19,16 @@ TEAM_NEVER = {
     "studies": {"cli"},
     "views": {"studies", "cli"},
 }
+# inside team/engine/: its rooms, and what each must never import (arrows point down run -> acts -> flow ->
+# agents, work -> records; agents and work never import each other)
+ENGINE_NEVER = {
+    "run": set(),
+    "acts": {"run"},
+    "flow": {"run", "acts"},
+    "agents": {"run", "acts", "flow", "work"},
+    "work": {"run", "acts", "flow", "agents"},
+    "records": {"run", "acts", "flow", "agents", "work"},
+}
 
 
 def _imports(tree: ast.AST) -> list[str]:
@@ -76,6 +86,29 @@ def test_team_subpackages_point_one_way():
         used = {n.split(".")[1] for n in _imports(tree) if n.startswith("team.") and len(n.split(".")) > 1}
         bad += [f"{path.relative_to(ROOT)} imports team.{sub}" for sub in sorted(used & TEAM_NEVER[parts[1]])]
     assert bad == []
+
+
+def test_engine_rooms_point_one_way():
+    bad = []
+    for _, path, tree in _modules():
+        parts = path.relative_to(ROOT).parts
+        if parts[:2] != ("team", "engine") or len(parts) < 4:
+            continue
+        used = {n.split(".")[2] for n in _imports(tree) if n.startswith("team.engine.") and len(n.split(".")) > 2}
+        bad += [f"{path.relative_to(ROOT)} imports team.engine.{room}" for room in sorted(used & ENGINE_NEVER[parts[2]])]
+    assert bad == []
+
+
+def test_the_engine_is_rooms_each_saying_its_one_job():
+    engine = ROOT / "team" / "engine"
+    assert sorted(p.name for p in engine.glob("*.py")) == ["__init__.py"], "a module outside the engine's rooms"
+    rooms = sorted(p.name for p in engine.iterdir() if p.is_dir() and (p / "__init__.py").exists())
+    assert rooms == sorted(ENGINE_NEVER)
+    overview = ast.get_docstring(ast.parse((engine / "__init__.py").read_text()))
+    for room in rooms:
+        doc = ast.get_docstring(ast.parse((engine / room / "__init__.py").read_text()))
+        assert doc and len(doc.split()) >= 10, room
+        assert f"{room}/" in overview, f"team/engine/__init__.py does not describe {room}/"
 
 
 def test_each_subpackage_says_its_one_job():

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from team import RunOptions, resume_run, start_run
-from team.engine.events import read_events
+from team.engine.records.events import read_events
 
 # One CPU token (tests/cpus.py): a parallel run pins the test to one core, and the run sizes one job slot
 # for it, as on a one-core machine; every assertion here holds there (measured: `taskset -c 0`, LOG.md).

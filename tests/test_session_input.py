@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from team.engine.events import read_events
+from team.engine.records.events import read_events
 from tests.engine_rig import resume_scripted, run_scripted
 
 ENV = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1"}

@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from sandbox.errors import ConfigError
-from team.engine.events import EventLog
-from team.engine.ledger import parse_budget
+from team.engine.records.events import EventLog
+from team.engine.records.ledger import parse_budget
 from team.studies.analysis import analyse, best_curve
 from team.studies.arms import ArmSpec, budget_text, parse_arm
 from team.studies.compare import reference_arm

@@ -10,7 +10,7 @@ import pytest
 from sandbox.errors import ConfigError
 from team import Hooks, RunOptions
 from team.config.topology import load_team
-from team.engine.events import read_events
+from team.engine.records.events import read_events
 from team.studies.ablate import ablations, write_ablations
 from team.studies.arms import ArmSpec, parse_arm
 from team.studies.compare import CompareOptions, run_compare
@@ -103,7 +103,7 @@ def test_a_prior_the_task_cannot_give_is_one_line(tmp_path):
 def test_the_starter_prior_is_the_starter_programs_constants():
     from tasks import load_task
     from tasks.solutions import constants, starter
-    from team.engine.options import prior_config
+    from team.engine.run.options import prior_config
 
     task = load_task("reverse")
     prior = prior_config(task, "starter")
@@ -117,7 +117,7 @@ def test_an_interrupted_cell_stops_the_comparison_and_is_left_to_resume(tmp_path
     import signal
 
     import team.studies.arms as arms
-    from team.engine.session import Interrupted
+    from team.engine.run.session import Interrupted
     from team.studies.arms import Cell, run_cell
 
     def interrupted(cell, run_dir, *args):

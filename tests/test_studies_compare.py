@@ -7,7 +7,7 @@ import json
 import pytest
 
 from team import RunOptions
-from team.engine.events import read_events
+from team.engine.records.events import read_events
 from team.studies.arms import parse_arm
 from team.studies.compare import CompareOptions, run_compare
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from sandbox.errors import ConfigError, SynthteamError
-from team.engine.session import RunOptions
+from team.engine.run.session import RunOptions
 from team.studies.arms import Cell, parse_arm
 from team.studies.dispatch import (
     Dispatch,

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from team import RunOptions
-from team.engine.events import read_events
+from team.engine.records.events import read_events
 from team.studies.arms import parse_arm
 from team.studies.compare import CompareOptions, run_compare
 from tests.conftest_sandbox import ray_cluster  # noqa: F401

@@ -9,8 +9,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from team.engine.events import read_events
-from team.engine.ledger import Ledger
+from team.engine.records.events import read_events
+from team.engine.records.ledger import Ledger
 from team.views.progress import Progress, _budget_line
 from team.views.units import budget_line, count, duration
 from tests.views_rig import report_run

@@ -82,11 +82,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_options(args: argparse.Namespace):
-    from team.engine.options import RunOptions
+    from team.engine.run.options import RunOptions
 
     executor = "local" if args.executor == "slurm" else args.executor  # on slurm a cell's jobs run on its node
     if args.executor == "local":  # GPUs this machine lacks: one line now, not after the noise floor has started
-        from team.engine.preflight import check_devices
+        from team.engine.run.preflight import check_devices
 
         check_devices(argparse.Namespace(gpus=args.gpus, cpu_threads=args.cpu_threads, executor="local"))
     if args.provider:  # read by tasks.load_task in every cell of this study (and by the Slurm cells it starts)

@@ -74,7 +74,7 @@ def build_job(args: argparse.Namespace):
 
 def _check_gpus(args: argparse.Namespace) -> None:
     """`--gpus N` on a machine with fewer: one line now (the job would wait for them forever)."""
-    from team.engine.preflight import check_devices
+    from team.engine.run.preflight import check_devices
 
     check_devices(argparse.Namespace(gpus=args.gpus, cpu_threads=args.threads, executor=args.executor))
 

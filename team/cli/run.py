@@ -55,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from team import RunOptions, start_run
-    from team.engine.events import configure
+    from team.engine.records.events import configure
 
     configure()
     if args.provider:  # read by tasks.load_task wherever this run loads its task (cells, resumes in-process)
@@ -70,7 +70,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from team import resume_run
-    from team.engine.events import configure
+    from team.engine.records.events import configure
 
     configure()
     result = resume_run(args.run_dir)

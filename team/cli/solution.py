@@ -42,7 +42,7 @@ def _inputs(args: argparse.Namespace):
     from sandbox.units import capped, parse_duration
     from tasks import load_task, prepare_task
     from tasks.solutions import load_solution
-    from team.engine.preflight import check_devices
+    from team.engine.run.preflight import check_devices
 
     check_devices(argparse.Namespace(gpus=args.gpus, cpu_threads=args.threads, executor="local"))
     solution = load_solution(args.dir)

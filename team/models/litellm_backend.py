@@ -2,7 +2,7 @@
 `hosted_vllm/...`) or a local OpenAI-compatible server via `api_base`. litellm is imported on the first
 call only (in a thread, offline price map); calls are rate limited, retried with backoff, and their
 replies validated against the output schema with bounded repair turns (`repair_turns=0` when the caller
-runs its own repair turns, as team.engine.conversation does: the failed reply, its problems and its
+runs its own repair turns, as team.engine.agents.conversation does: the failed reply, its problems and its
 usage travel on the ModelOutputError).
 """
 

@@ -12,8 +12,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from team.engine.control import fallback_share, totals
-from team.engine.events import read_events
+from team.engine.records.events import read_events
+from team.engine.run.control import fallback_share, totals
 from team.studies.power import mde as min_detectable
 from team.studies.power import power_brief
 from team.studies.stats import (

@@ -44,7 +44,7 @@ class Cell:
     seed: int
     run_dir: Path
     limits: Mapping[str, float]  # the cell's whole budget (the same for every arm of a task)
-    options: Any  # team.engine.session.RunOptions: executor, job seconds, threads, isolation (team/task/out/seed ignored)
+    options: Any  # team.engine.run.session.RunOptions: executor, job seconds, threads, isolation (team/task/out/seed ignored)
     hooks: Any = None  # team.Hooks for every run of the cell (tests: a scripted executor); must pickle for slurm
 
 
@@ -79,7 +79,7 @@ def _positive_int(value: str, text: str) -> int:
 def matched_limits(task: Any, budget: str | None) -> dict[str, float]:
     """The budget every arm of a task gets: the solo team's and the task's limits, `--budget` on top."""
     from team.config.topology import load_team
-    from team.engine.options import effective_limits
+    from team.engine.run.options import effective_limits
 
     return effective_limits(load_team("solo"), task, budget)
 
@@ -96,7 +96,7 @@ def budget_text(limits: Mapping[str, float], divide: int = 1) -> str:
 def run_cell(cell: Cell) -> dict[str, Any]:
     """Run (or resume, or read back) one cell; a crash is recorded as a failed cell, never dropped. An
     interrupt (Ctrl-C, SIGTERM) stops the comparison and leaves the cell to resume, not scored."""
-    from team.engine.session import Interrupted
+    from team.engine.run.session import Interrupted
 
     done = cell.run_dir / "result.json"
     if done.exists():

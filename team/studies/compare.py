@@ -27,14 +27,14 @@ class CompareOptions:
     seeds: int = 5
     budget: str | None = None
     out: str = "comparison"
-    run: Any = None  # team.engine.session.RunOptions: executor, ray address, threads, isolation, job seconds
+    run: Any = None  # team.engine.run.session.RunOptions: executor, ray address, threads, isolation, job seconds
     noise_runs: int = 3  # 0: no noise floor (ties are then called by the interval alone)
     noise_file: str | None = None
     parallel: int = 0  # cells at once with --executor ray (0: as many as the cluster holds); locally 1
     extra: dict[str, Any] = field(default_factory=dict)
     detect: float | None = None  # a difference the researcher names: the power brief gives the seeds it needs
     slurm: SlurmOptions | None = None  # set: each cell is one submitit job (--executor slurm); run.executor local
-    prior: str = "starter"  # what every arm starts from (team.engine.options.PRIORS)
+    prior: str = "starter"  # what every arm starts from (team.engine.run.options.PRIORS)
     reference: str | None = None  # the arm differences are paired against (default: solo; the full team for --ablate)
     hooks: Any = None  # team.Hooks for every cell's runs (tests)
 
@@ -60,7 +60,7 @@ def _check(options: CompareOptions) -> None:
 
 def _check_arms(options: CompareOptions) -> None:
     """Every arm loads (a bad team file or an unknown name fails now, before a noise job or a cell runs)."""
-    from team.engine.options import PRIORS
+    from team.engine.run.options import PRIORS
 
     names = [a.name for a in options.arms]
     if len(set(names)) != len(names):
@@ -100,7 +100,7 @@ def _check_detect(detect: float | None) -> None:
 
 def plan_cells(options: CompareOptions, out: Path) -> tuple[list[Cell], dict[str, dict[str, float]]]:
     from tasks import load_task
-    from team.engine.options import prior_config
+    from team.engine.run.options import prior_config
 
     cells, limits = [], {}
     run = replace(options.run, prior=options.prior)

@@ -36,7 +36,7 @@ class SlurmOptions:
 class Dispatch:
     backend: str = "local"  # local | ray | slurm
     parallel: int = 0  # ray: cells at once (0: as many as the cluster holds); slurm: array parallelism (0: all)
-    run: Any = None  # team.engine.session.RunOptions of the cells (the ray fit reads its slots)
+    run: Any = None  # team.engine.run.session.RunOptions of the cells (the ray fit reads its slots)
     slurm: SlurmOptions | None = None
     folder: Path | None = None  # slurm: submitit's scripts, pickles and logs (default ./slurm)
 
@@ -153,7 +153,7 @@ def _ray_cells_at_once(options: Dispatch, count: int, say: Say) -> int:
 def cells_at_once(resources: dict[str, float], run: Any) -> int:
     """Cells a Ray cluster holds at once with each cell's training slots and evaluation lane all busy, so
     that no cell's wall clock runs while its jobs wait for the cluster (0: not even one)."""
-    from team.engine.assemble import ray_slots
+    from team.engine.run.assemble import ray_slots
 
     slots = ray_slots(run)
     fit = int(resources.get("CPU", 0) // (slots * max(1, run.cpu_threads) + 1))
@@ -165,7 +165,7 @@ def cells_at_once(resources: dict[str, float], run: Any) -> int:
 def _init_ray(address: str | None) -> dict[str, float]:
     import ray
 
-    from team.engine.assemble import local_ray_cpus
+    from team.engine.run.assemble import local_ray_cpus
 
     if not ray.is_initialized():  # once, before the cells' executors share it from their threads
         extra = {} if address else {"num_cpus": local_ray_cpus()}

@@ -31,7 +31,7 @@ def measure_noise(task_name: str, runs: int, out_dir: str | Path, options: Any, 
                   on_seed=None) -> dict[str, Any]:
     """Run the reference recipe `runs` times (seeds 0..runs-1) and write `out_dir/noise.json`."""
     from tasks import load_task
-    from team.engine.options import task_job_seconds
+    from team.engine.run.options import task_job_seconds
 
     task = load_task(task_name)
     if task.reference == task.defaults():

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from team.engine.events import read_events
+from team.engine.records.events import read_events
 
 __all__ = ["Job", "Node", "RunFacts", "read_run", "LOGS"]
 

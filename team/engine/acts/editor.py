@@ -13,10 +13,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from roles.context import Experiment
-from team.engine.messages import LogPayload, MergePayload, ResultPayload, VerdictPayload
+from team.engine.flow.messages import LogPayload, MergePayload, ResultPayload, VerdictPayload
 
 if TYPE_CHECKING:  # pragma: no cover
-    from team.engine.runtime import Actor, Runtime
+    from team.engine.flow.runtime import Actor, Runtime
 
 __all__ = ["park", "editor_verdict", "merge_round"]
 

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 from roles.checks import as_proposed
 from roles.context import DirectorContext
 from roles.schemas import Plan, Proposal
-from team.engine.messages import PlanPayload, VerdictPayload
+from team.engine.flow.messages import PlanPayload, VerdictPayload
 
 if TYPE_CHECKING:  # pragma: no cover
-    from team.engine.runtime import Actor, Runtime
+    from team.engine.flow.runtime import Actor, Runtime
 
 __all__ = ["plan_rounds", "subplan", "director_verdict", "learn", "clean_config", "round_limit", "budget_left"]
 

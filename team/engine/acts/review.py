@@ -14,11 +14,11 @@ from roles.context import CriticContext, Experiment, MergeReviewContext, PlanRev
 from roles.schemas import Verdict
 from roles.settings import routed_as
 from team.engine.acts.plan import budget_left
-from team.engine.messages import MergePayload, PlanPayload, ResultPayload, VerdictPayload
-from team.engine.scoreboard import pooled_dev
+from team.engine.flow.messages import MergePayload, PlanPayload, ResultPayload, VerdictPayload
+from team.engine.work.scoreboard import pooled_dev
 
 if TYPE_CHECKING:  # pragma: no cover
-    from team.engine.runtime import Actor, Runtime
+    from team.engine.flow.runtime import Actor, Runtime
 
 __all__ = ["review_result", "review_plan", "review_merge", "majority", "revisions_left"]
 

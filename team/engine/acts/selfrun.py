@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 from roles.context import Experiment, JobOutcome, SamplerContext, SoloContext
 from roles.schemas import Plan, SoloStep
 from team.engine.acts.plan import budget_left, clean_config
-from team.engine.messages import Candidate, ResultPayload
-from team.engine.tree import ROOT
-from team.engine.workshop import job_key
+from team.engine.flow.messages import Candidate, ResultPayload
+from team.engine.work.tree import ROOT
+from team.engine.work.workshop import job_key
 
 if TYPE_CHECKING:  # pragma: no cover
-    from team.engine.runtime import Actor, Runtime
+    from team.engine.flow.runtime import Actor, Runtime
 
 __all__ = ["entry_selfrun", "next_step", "MAX_FAILS_IN_A_ROW"]
 

@@ -13,11 +13,11 @@ from roles.context import EngineerContext, Experiment, JobOutcome
 from roles.schemas import JobSpec, Proposal
 from tasks.solutions import PatchError
 from team.engine.acts.plan import budget_left, clean_config, learn, plan_rounds
-from team.engine.messages import PlanPayload, ProposalPayload, ResultPayload, VerdictPayload
-from team.engine.workshop import job_key
+from team.engine.flow.messages import PlanPayload, ProposalPayload, ResultPayload, VerdictPayload
+from team.engine.work.workshop import job_key
 
 if TYPE_CHECKING:  # pragma: no cover
-    from team.engine.runtime import Actor, Runtime
+    from team.engine.flow.runtime import Actor, Runtime
 
 __all__ = ["run_proposal", "engineer_verdict", "follow_up", "entry_engineer"]
 

@@ -5,7 +5,7 @@ handlers, verify the final model on the sealed test split, and write one frozen 
 
 An interrupt (Ctrl-C, SIGTERM) stops every job, settles every open reservation with what it used, and
 leaves a directory `synthteam resume` continues; so does a SIGKILL, whose open reservations the next
-session charges by what they can have used (team.engine.restore).
+session charges by what they can have used (team.engine.run.restore).
 """
 
 from __future__ import annotations
@@ -25,15 +25,15 @@ from typing import Any
 from groundwork.errors import ConfigError, SynthteamError
 from roles.library import builtin_roles, prompt_hash
 from team.config.topology import Team, load_team
-from team.engine.assemble import Parts, assemble
-from team.engine.events import EventLog, read_events
-from team.engine.ledger import Ledger
-from team.engine.lock import RunLock
-from team.engine.options import Hooks, RunOptions, effective_limits, run_dir_for
-from team.engine.outcome import TeamOutcome
-from team.engine.preflight import check_cluster, check_devices, check_files, check_isolation, check_models
-from team.engine.restore import memos, previous_wall, restore_spend
-from team.engine.result import RunResult
+from team.engine.records.events import EventLog, read_events
+from team.engine.records.ledger import Ledger
+from team.engine.run.assemble import Parts, assemble
+from team.engine.run.lock import RunLock
+from team.engine.run.options import Hooks, RunOptions, effective_limits, run_dir_for
+from team.engine.run.preflight import check_cluster, check_devices, check_files, check_isolation, check_models
+from team.engine.run.restore import memos, previous_wall, restore_spend
+from team.engine.run.result import RunResult
+from team.engine.work.outcome import TeamOutcome
 
 __all__ = ["Session", "Interrupted", "new_session", "start_session", "resume_session", "load_inputs", "RunResult", "run_dir_for"]
 

@@ -14,13 +14,13 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from groundwork.errors import BudgetExhausted, ConfigError
 from roles.context import EditorContext, Experiment, JobOutcome, TaskCard
+from roles.flow import Candidate
 from roles.schemas import MergeDecision
-from team.engine.agents import AgentRunner
-from team.engine.messages import Candidate
-from team.engine.workshop import Workshop, job_key, merge_dirs
+from team.engine.work.workshop import Workshop, job_key, merge_dirs
 
 __all__ = ["Merger", "POLICIES"]
 
@@ -63,7 +63,7 @@ class Merger:
         return sorted(self.accepted, key=lambda e: (-(e.dev_accuracy or 0.0), e.round,
                                                     json.dumps(e.config, sort_keys=True, default=str)))
 
-    async def propose(self, r: int, new: list[Experiment], editor: AgentRunner | None, *, key: str = "merge",
+    async def propose(self, r: int, new: list[Experiment], editor: Any, *, key: str = "merge",
                       parent: str | None = None, review: tuple[str, ...] = (), policy: str | None = None,
                       settings: dict | None = None) -> Candidate | None:
         """The editor's decision on everything accepted so far, built and scored; None: nothing to merge."""
@@ -83,7 +83,7 @@ class Merger:
         dev = {e.job_id: e.dev_accuracy for e in ranked}
         return Candidate(r, chosen_policy, tuple(chosen), score, tuple(dev[m] for m in chosen), decision.log)
 
-    async def _decide(self, editor: AgentRunner | None, ctx: EditorContext, r: int, key: str,
+    async def _decide(self, editor: Any, ctx: EditorContext, r: int, key: str,
                       parent: str | None) -> MergeDecision:
         if editor is not None:
             try:

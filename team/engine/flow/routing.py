@@ -21,7 +21,7 @@ from typing import Any
 
 from roles.flow import decision_of, kind_of, sends
 from team.config.topology import Edge, Team
-from team.engine.messages import PlanPayload, ProposalPayload, VerdictPayload
+from team.engine.flow.messages import PlanPayload, ProposalPayload, VerdictPayload
 
 __all__ = ["Router", "Delivery"]
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from team.engine.agents.runner import SCRIPTED_NAMES
+
 __all__ = ["decisions", "control_line", "backend_labels", "fallback_share", "totals", "fallback_calls",
            "SCRIPTED_NAMES"]
 
-SCRIPTED_NAMES = ("scripted", "sampler")  # runner models whose decisions are scripted policies by design
 _KEYS = ("model", "repaired", "fallback", "scripted")
 
 

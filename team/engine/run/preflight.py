@@ -41,7 +41,7 @@ def check_files(options: Any) -> None:
 def check_isolation(options: Any, team: Any) -> None:
     """Code an LLM writes runs only inside bubblewrap, unless the user accepts the risk (`--no-isolation`):
     with the scripted backend the programs are synthteam's own, with an LLM they are arbitrary code."""
-    from team.engine.assemble import model_route
+    from team.engine.run.assemble import model_route
 
     if options.isolation != "auto" or options.executor != "local":
         return  # asked for by name (bwrap fails loudly when it cannot run); Ray workers isolate their own jobs
@@ -101,7 +101,7 @@ def _why(exc: BaseException) -> str:
 def check_models(options: Any, team: Any, timeout: float = 3.0) -> None:
     """Every LLM agent's server answers and its key variable is set: one line for what is not, before
     any call (else each decision would fail its attempts and fall back, and the run would look fine)."""
-    from team.engine.assemble import model_route
+    from team.engine.run.assemble import model_route
 
     if options.replay:
         return  # a cassette answers

@@ -11,7 +11,7 @@ from typing import Any
 from groundwork.errors import ConfigError
 from roles.context import TaskCard
 from team.config.topology import Team
-from team.engine.ledger import parse_budget
+from team.engine.records.ledger import parse_budget
 
 __all__ = ["RunOptions", "Hooks", "effective_limits", "task_job_seconds", "task_card", "run_dir_for", "PRIORS",
            "prior_config"]
@@ -109,7 +109,7 @@ def prior_config(task: Any, prior: str) -> dict[str, Any]:
 def task_card(task: Any, job_seconds: float, prior: str = "reference") -> TaskCard:
     from roles.coding import GENERIC_OPERATORS
     from roles.operators import OPERATORS
-    from team.engine.workshop import MIN_JOB_SECONDS
+    from team.engine.work.workshop import MIN_JOB_SECONDS
 
     operators = tuple((n, op.summary) for n, op in OPERATORS.items() if op.kind == "code")
     generic = (("draft", "the starter (or the parent) as it is"), ("improve", "one code operator the program lacks"),

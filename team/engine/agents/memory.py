@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from roles.context import Experiment
+from roles.flow import LogPayload, MergePayload, ResultPayload, VerdictPayload
 from roles.schemas import Proposal
-from team.engine.messages import LogPayload, MergePayload, ResultPayload, VerdictPayload
 
 __all__ = ["Memory"]
 

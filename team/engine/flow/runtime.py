@@ -18,16 +18,16 @@ from groundwork.errors import BudgetExhausted
 from roles.context import Experiment, TaskCard
 from roles.flow import KINDS
 from team.config.topology import Team
-from team.engine.agents import AgentRunner
-from team.engine.memory import Memory
-from team.engine.merger import Merger
-from team.engine.messages import Message, message_id
-from team.engine.outcome import TeamOutcome
-from team.engine.rounds import RoundBook
-from team.engine.routing import Router
-from team.engine.scoreboard import Scoreboard
-from team.engine.tree import AttemptTree
-from team.engine.workshop import Workshop
+from team.engine.agents.memory import Memory
+from team.engine.agents.runner import AgentRunner
+from team.engine.flow.messages import Message, message_id
+from team.engine.flow.rounds import RoundBook
+from team.engine.flow.routing import Router
+from team.engine.work.merger import Merger
+from team.engine.work.outcome import TeamOutcome
+from team.engine.work.scoreboard import Scoreboard
+from team.engine.work.tree import AttemptTree
+from team.engine.work.workshop import Workshop
 
 __all__ = ["Runtime", "Actor", "TeamOutcome"]
 
@@ -51,15 +51,13 @@ class Actor:
 class Runtime:
     def __init__(self, team: Team, card: TaskCard, work: Workshop, merger: Merger,
                  runners: Mapping[str, AgentRunner], tree: AttemptTree, *, seed: int = 0, job_seconds: float = 60.0,
-                 acts: Mapping[str, Callable] | None = None):
-        from team.engine import acts as default_acts
-
+                 acts: Mapping[Any, Callable]):
         self.team, self.card, self.work, self.merger, self.tree = team, card, work, merger, tree
         self.seed, self.job_seconds = seed, job_seconds
         self.router = Router(team, work.capacity)
         self.scoreboard = Scoreboard()
         self.actors = {name: Actor(name, runners[name].agent_name, r) for name, r in runners.items()}
-        self.acts = acts or default_acts.ACTS
+        self.acts = acts
         planners = [e for e in team.entries if team.agents[e].kind in ("director", "engineer")]
         self.book = RoundBook(list(team.entries), self._merge_step, enabled=bool(planners))
         self.stop_reason = ""

@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from team.engine.control import backend_labels, control_line, decisions, fallback_calls
-from team.engine.events import read_events
+from team.engine.records.events import read_events
+from team.engine.run.control import backend_labels, control_line, decisions, fallback_calls
 
 __all__ = ["RunResult"]
 
@@ -38,7 +38,7 @@ class RunResult:
     prior: str = "starter"
     final_config: dict | None = None
     decisions: dict[str, dict[str, Any]] = field(default_factory=dict)  # role -> model/repaired/fallback/...
-    control: str = ""  # one sentence: who made the decisions (team.engine.control)
+    control: str = ""  # one sentence: who made the decisions (team.engine.run.control)
     final_node: str | None = None  # the program (tree node) behind the final model's best member
     final_operators: list[str] = field(default_factory=list)  # its code changes against the starter
     tree_nodes: int = 0

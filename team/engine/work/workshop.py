@@ -22,8 +22,8 @@ from roles.context import JobOutcome
 from sandbox import METRICS_FILE, Executor, Job, JobResult, JobStatus
 from sandbox.workdir import tail_text
 from tasks.recipe import WALL_FRACTION as RECIPE_STOPS_AT  # a recipe stops itself at this share
-from team.engine.events import EventLog
-from team.engine.ledger import Ledger
+from team.engine.records.events import EventLog
+from team.engine.records.ledger import Ledger
 
 __all__ = ["Workshop", "job_key", "outcome_of", "MIN_JOB_SECONDS"]
 

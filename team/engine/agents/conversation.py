@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from groundwork.errors import BudgetExhausted, ModelOutputError
-from team.engine.ledger import Ledger
+from team.engine.records.ledger import Ledger
 from team.models import Message, Model, Request, Usage, estimate_tokens
 from team.models.structured import repair_prompt
 

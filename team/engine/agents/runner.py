@@ -22,14 +22,15 @@ from pydantic import BaseModel
 from groundwork.errors import ModelError
 from roles.checks import problems as check_problems
 from roles.library import Role, render_prompt
-from team.engine.control import SCRIPTED_NAMES
-from team.engine.conversation import Conversation
-from team.engine.events import EventLog
-from team.engine.ledger import Ledger
-from team.engine.transcripts import TranscriptLog, messages_row
+from team.engine.agents.conversation import Conversation
+from team.engine.agents.transcripts import TranscriptLog, messages_row
+from team.engine.records.events import EventLog
+from team.engine.records.ledger import Ledger
 from team.models import Message, Model, Request, Sampling
 
-__all__ = ["AgentRunner", "Thought"]
+__all__ = ["AgentRunner", "Thought", "SCRIPTED_NAMES"]
+
+SCRIPTED_NAMES = ("scripted", "sampler")  # runner models whose decisions are scripted policies by design
 
 SYSTEM = ("You are the {role} of a synthetic research team ({description}). Answer with one JSON object "
           "that matches the requested schema, and nothing else.")

@@ -10,15 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from team.config.topology import Agent, Team
-from team.engine.agents import AgentRunner
-from team.engine.events import EventLog
-from team.engine.ledger import Ledger
-from team.engine.merger import Merger
-from team.engine.options import Hooks, RunOptions, task_card, task_job_seconds
-from team.engine.runtime import Runtime
-from team.engine.transcripts import TranscriptLog
-from team.engine.tree import AttemptTree, edited_files
-from team.engine.workshop import Workshop
+from team.engine.agents.runner import AgentRunner
+from team.engine.agents.transcripts import TranscriptLog
+from team.engine.flow.runtime import Runtime
+from team.engine.records.events import EventLog
+from team.engine.records.ledger import Ledger
+from team.engine.run.options import Hooks, RunOptions, task_card, task_job_seconds
+from team.engine.work.merger import Merger
+from team.engine.work.tree import AttemptTree, edited_files
+from team.engine.work.workshop import Workshop
 
 __all__ = ["Parts", "assemble", "make_executor", "local_ray_cpus", "ray_slots", "model_route", "ModelRoute"]
 
@@ -130,6 +130,7 @@ def _tree(run_dir: Path, task: Any, events: EventLog) -> AttemptTree:
 def assemble(run_dir: Path, options: RunOptions, team: Team, task: Any, prepared: Any, ledger: Ledger,
              events: EventLog, memos: tuple[dict, dict], hooks: Hooks) -> Parts:
     from roles.policies import POLICIES
+    from team.engine.acts import ACTS
 
     calls, jobs = memos
     executor, capacity = make_executor(options, run_dir / "jobs")
@@ -147,6 +148,6 @@ def assemble(run_dir: Path, options: RunOptions, team: Team, task: Any, prepared
     runners = {r.replica: r for a in team.agents.values()
                for r in _runners(a, options, team, ledger, events, calls, hooks, transcripts)}
     tree = _tree(run_dir, task, events)
-    runtime = Runtime(team, card, work, merger, runners, tree, seed=options.seed, job_seconds=job_seconds)
+    runtime = Runtime(team, card, work, merger, runners, tree, seed=options.seed, job_seconds=job_seconds, acts=ACTS)
     backends = tuple(sorted({r.model.name for r in runners.values()}))
     return Parts(executor, work, runtime, backends)

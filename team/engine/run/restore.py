@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from team.engine.ledger import Ledger
+from team.engine.records.ledger import Ledger
 
 __all__ = ["previous_wall", "restore_spend", "memos", "sessions"]
 

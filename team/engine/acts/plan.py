@@ -16,6 +16,7 @@ from roles.checks import as_proposed
 from roles.context import DirectorContext
 from roles.schemas import Plan, Proposal
 from team.engine.flow.messages import PlanPayload, VerdictPayload
+from team.engine.records import catalog as ev
 
 if TYPE_CHECKING:  # pragma: no cover
     from team.engine.flow.runtime import Actor, Runtime
@@ -80,7 +81,7 @@ async def subplan(rt: Runtime, actor: Actor, msg: Any, signal: Any) -> None:
     plan: Plan = (await actor.runner.think(ctx, round=msg.round, key=msg.id, parent=msg.id, handler="subplan")).output
     proposals = valid_proposals(rt, actor, plan.proposals, msg.round)
     if plan.stop or not proposals:
-        rt.work.events.emit("plan_dropped", agent=actor.replica, parent=msg.id, round=msg.round,
+        rt.work.events.emit(ev.PLAN_DROPPED, agent=actor.replica, parent=msg.id, round=msg.round,
                             reason=plan.reason or "no valid proposal")
         return
     actor.memory.proposed.setdefault(msg.round, []).extend(proposals)
@@ -137,7 +138,7 @@ def clean_config(rt: Runtime, config: Mapping[str, Any], agent: str = "") -> dic
                 raise ValueError(f"unknown knob {name!r}")
             knobs[name].validate(value)
     except (ValueError, TypeError) as exc:
-        rt.work.events.emit("invalid_config", agent=agent, config=dict(config), error=str(exc))
+        rt.work.events.emit(ev.INVALID_CONFIG, agent=agent, config=dict(config), error=str(exc))
         return None
     return {k: v for k, v in config.items() if k != "seed"}
 

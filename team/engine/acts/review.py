@@ -15,6 +15,7 @@ from roles.schemas import Verdict
 from roles.settings import routed_as
 from team.engine.acts.plan import budget_left
 from team.engine.flow.messages import MergePayload, PlanPayload, ResultPayload, VerdictPayload
+from team.engine.records import catalog as ev
 from team.engine.work.scoreboard import pooled_dev
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -86,11 +87,11 @@ async def _route(rt: Runtime, who: str, msg: Any, verdict: Verdict, subject: str
         rt.tree.judged(o.job_id, verdict.decision)
         if verdict.decision != "revise" and payload.confirmations:
             rt.observe(msg.round, list(payload.confirmations) + [o])
-        rt.work.events.emit("verdict", round=msg.round, job_id=o.job_id, decision=verdict.decision,
+        rt.work.events.emit(ev.VERDICT, round=msg.round, job_id=o.job_id, decision=verdict.decision,
                             reasons=verdict.reasons, flags=verdict.flags, dev_accuracy=dev, agent=who,
                             parent=msg.id, subject="result", **_extra(verdict, panel))
     else:
-        rt.work.events.emit("verdict", round=msg.round, decision=verdict.decision, reasons=verdict.reasons,
+        rt.work.events.emit(ev.VERDICT, round=msg.round, decision=verdict.decision, reasons=verdict.reasons,
                             agent=who, parent=msg.id, subject=subject, **_extra(verdict, panel))
     if subject == "merge":
         await _sign_off(rt, who, msg, verdict)

@@ -15,6 +15,7 @@ from roles.context import Experiment, JobOutcome, SamplerContext, SoloContext
 from roles.schemas import Plan, SoloStep
 from team.engine.acts.plan import budget_left, clean_config
 from team.engine.flow.messages import Candidate, ResultPayload
+from team.engine.records import catalog as ev
 from team.engine.work.tree import ROOT
 from team.engine.work.workshop import job_key
 
@@ -140,7 +141,7 @@ async def _keep(rt: Runtime, actor: Actor, at: _Step, o: JobOutcome, keep: bool,
     e = Experiment(o.job_id, o.config, o.seed, o.status, o.dev_accuracy, "accept" if ok else "reject", r, o.dev_curve)
     actor.memory.learned[o.job_id] = (r, e)
     rt.judged(e)
-    rt.work.events.emit("verdict", round=r, job_id=o.job_id, decision=e.verdict, reasons=[why],
+    rt.work.events.emit(ev.VERDICT, round=r, job_id=o.job_id, decision=e.verdict, reasons=[why],
                         flags=[], dev_accuracy=o.dev_accuracy, agent=actor.replica, parent=at.parent, subject="result")
     if ok:
         await rt.merger.install(Candidate(r, "best", (o.job_id,), o.dev_accuracy), agent=actor.replica,

@@ -14,6 +14,7 @@ from roles.schemas import JobSpec, Proposal
 from tasks.solutions import PatchError
 from team.engine.acts.plan import budget_left, clean_config, learn, plan_rounds
 from team.engine.flow.messages import PlanPayload, ProposalPayload, ResultPayload, VerdictPayload
+from team.engine.records import catalog as ev
 from team.engine.work.workshop import job_key
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -121,7 +122,7 @@ def _program(rt: Runtime, parent: str, spec: JobSpec, config: dict) -> Any:
 def _patch_failed(rt: Runtime, actor: Actor, msg: Any, key: str, config: dict, seed: int, attempt: int,
                   error: str) -> tuple[JobOutcome, tuple]:
     line = " ".join(error.split())[:400]
-    rt.work.events.emit("patch_failed", agent=actor.replica, parent=msg.id, round=msg.round, call=key, error=line)
+    rt.work.events.emit(ev.PATCH_FAILED, agent=actor.replica, parent=msg.id, round=msg.round, call=key, error=line)
     failed = JobOutcome(f"patch-{key[-12:]}", config, seed, "failed", error=f"the patch did not apply: {line}",
                         attempt=attempt)
     return failed, (failed.error,)
@@ -136,7 +137,7 @@ def _unrevised(rt: Runtime, actor: Actor, msg: Any, previous: ResultPayload) -> 
     """A revision the budget did not allow: the unconfirmed result is not kept."""
     o = previous.outcome
     rt.judged(Experiment(o.job_id, o.config, o.seed, o.status, o.dev_accuracy, "reject", msg.round))
-    rt.work.events.emit("unrevised", agent=actor.replica, parent=msg.id, round=msg.round, job_id=o.job_id,
+    rt.work.events.emit(ev.UNREVISED, agent=actor.replica, parent=msg.id, round=msg.round, job_id=o.job_id,
                         reason="the critic asked for a revision that the budget did not allow; unconfirmed "
                                "results are not kept")
 

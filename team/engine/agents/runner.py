@@ -24,6 +24,7 @@ from roles.checks import problems as check_problems
 from roles.library import Role, render_prompt
 from team.engine.agents.conversation import Conversation
 from team.engine.agents.transcripts import TranscriptLog, messages_row
+from team.engine.records import catalog as ev
 from team.engine.records.events import EventLog
 from team.engine.records.ledger import Ledger
 from team.models import Message, Model, Request, Sampling
@@ -147,7 +148,7 @@ class AgentRunner:
 
     def _log(self, call: _Call, output: BaseModel, source: str, **extra) -> None:
         self.sources[source] += 1
-        self.events.emit("model_call", call=call.id, agent=self.replica, role=self.role.name, round=call.round,
+        self.events.emit(ev.MODEL_CALL, call=call.id, agent=self.replica, role=self.role.name, round=call.round,
                          parent=call.parent, source=source, handler=call.handler, llm=self.model.name,
                          output=output.model_dump(mode="json"), **extra)
 
@@ -165,7 +166,7 @@ class AgentRunner:
 
     def _fault(self, call: _Call, what: str) -> None:
         self.faults.append(f"{call.id}: {what}")
-        self.events.emit("model_error", call=call.id, agent=self.replica, role=self.role.name, round=call.round,
+        self.events.emit(ev.MODEL_ERROR, call=call.id, agent=self.replica, role=self.role.name, round=call.round,
                          error=what)
 
 

@@ -23,6 +23,7 @@ from team.engine.agents.runner import AgentRunner
 from team.engine.flow.messages import Message, message_id
 from team.engine.flow.rounds import RoundBook
 from team.engine.flow.routing import Router
+from team.engine.records import catalog as ev
 from team.engine.work.merger import Merger
 from team.engine.work.outcome import TeamOutcome
 from team.engine.work.scoreboard import Scoreboard
@@ -138,7 +139,7 @@ class Runtime:
                 agent, received, payload, lane, loops or {}):
             k += 1
             if recipient is None:
-                self.work.events.emit("loop_limit", edge=edge.name, parent=parent, round=round, kind=kind,
+                self.work.events.emit(ev.LOOP_LIMIT, edge=edge.name, parent=parent, round=round, kind=kind,
                                       max_loops=edge.max_loops)
                 continue
             msg = Message(message_id(parent, f"{edge.index}", part_lane, k, round), parent, name, recipient, edge.name,
@@ -149,7 +150,7 @@ class Runtime:
 
     def deliver(self, msg: Message) -> None:
         if msg.edge:
-            self.work.events.emit("message", id=msg.id, parent=msg.parent, **{"from": msg.sender, "to": msg.recipient},
+            self.work.events.emit(ev.MESSAGE, id=msg.id, parent=msg.parent, **{"from": msg.sender, "to": msg.recipient},
                                   edge=msg.edge, kind=msg.kind, round=msg.round, lane=msg.lane, **msg.payload.summary())
         self.book.add(msg.round, KINDS[msg.kind].before_jobs)
         self._inflight += 1

@@ -1,6 +1,7 @@
 """Logging: readable lines on the console through structlog, JSON lines into a run's events.jsonl.
 
-`configure(console_level)` is called once at the CLI edge; `EventLog` is the append-only run log.
+`configure(console_level)` is called once at the CLI edge; `EventLog` is the append-only run log, whose
+row kinds are declared in `team.engine.records.catalog`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+
+from team.engine.records.catalog import DURABLE
 
 __all__ = ["configure", "get_logger", "EventLog", "read_events"]
 
@@ -45,7 +48,7 @@ class EventLog:
     every model call. Each row carries `ts`, `event`, and whatever the caller gives (run, agent, ...).
     """
 
-    DURABLE = frozenset({"job_finished", "merge", "verdict", "result", "session_end"})
+    DURABLE = DURABLE  # the catalog's durable rows (team.engine.records.catalog)
 
     def __init__(self, path: Path, **context: Any):
         self.path = Path(path)

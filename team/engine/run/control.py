@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from team.engine.agents.runner import SCRIPTED_NAMES
+from team.engine.records import catalog as ev
 
 __all__ = ["decisions", "control_line", "backend_labels", "fallback_share", "totals", "fallback_calls",
            "SCRIPTED_NAMES"]
@@ -22,7 +23,7 @@ def _calls(rows: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
     """The deciding row of each call: a resumed session's memo rows replay a decision, they make none."""
     out: dict[str, Mapping[str, Any]] = {}
     for r in rows:
-        if r.get("event") == "model_call" and r.get("source") != "memo":
+        if r.get("event") == ev.MODEL_CALL and r.get("source") != "memo":
             out[r["call"]] = r
     return out
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from team.engine.records import catalog as ev
 from team.engine.records.ledger import Ledger
 
 __all__ = ["previous_wall", "restore_spend", "memos", "sessions"]
@@ -24,7 +25,7 @@ def sessions(rows: list[dict]) -> list[list[dict]]:
     """Rows split at each `session_start`."""
     out: list[list[dict]] = []
     for row in rows:
-        if row.get("event") == "session_start" or not out:
+        if row.get("event") == ev.SESSION_START or not out:
             out.append([])
         out[-1].append(row)
     return out
@@ -35,8 +36,8 @@ def previous_wall(rows: list[dict]) -> float:
     before it ended: to its last row)."""
     total = 0.0
     for part in sessions(rows):
-        start = next((r["ts"] for r in part if r.get("event") == "team_start"), None)
-        end = next((r["ts"] for r in part if r.get("event") == "team_end"), part[-1].get("ts", start))
+        start = next((r["ts"] for r in part if r.get("event") == ev.TEAM_START), None)
+        end = next((r["ts"] for r in part if r.get("event") == ev.TEAM_END), part[-1].get("ts", start))
         if start is not None:
             total += max(end - start, 0.0)
     return total
@@ -46,10 +47,10 @@ def restore_spend(ledger: Ledger, rows: list[dict], jobs_dir: Path) -> list[dict
     """Charge what earlier sessions spent; returns one line per reservation a crash left open."""
     interrupted = []
     for part in sessions(rows):
-        started = {r["reservation"]: r for r in part if r.get("event") == "job_started" and "reservation" in r}
+        started = {r["reservation"]: r for r in part if r.get("event") == ev.JOB_STARTED and "reservation" in r}
         open_: dict[Any, dict] = {}
         for row in part:
-            if row.get("event") != "budget":
+            if row.get("event") != ev.BUDGET:
                 continue
             if row.get("change") == "reserve":
                 open_[row.get("reservation")] = row
@@ -93,14 +94,14 @@ def memos(rows: list[dict]) -> tuple[dict[str, dict], dict[str, dict]]:
     A training job whose outcome row was never written (the run died or was stopped after it started) is
     remembered as `{"trained": job_id}` under its key: when its folder shows it finished training, the
     resumed run scores the model it left instead of training it again (workshop.run_solution)."""
-    calls = {r["call"]: r["output"] for r in rows if r.get("event") == "model_call"}
-    jobs = {r["key"]: r for r in rows if r.get("event") == "job_finished" and "key" in r
+    calls = {r["call"]: r["output"] for r in rows if r.get("event") == ev.MODEL_CALL}
+    jobs = {r["key"]: r for r in rows if r.get("event") == ev.JOB_FINISHED and "key" in r
             and r.get("status") != "cancelled"}  # a job the run's stop cancelled runs again
     for r in rows:
         key = str(r.get("key", ""))
-        if r.get("event") == "job_started" and r.get("kind") == "dev_eval" and r.get("of") and key.endswith(":dev"):
+        if r.get("event") == ev.JOB_STARTED and r.get("kind") == "dev_eval" and r.get("of") and key.endswith(":dev"):
             jobs[key.removesuffix(":dev")] = jobs.get(key.removesuffix(":dev")) or {"trained": r["of"]}
-        elif r.get("event") == "job_started" and "node" in r and not r.get("kind") and key and r.get("job_id"):
+        elif r.get("event") == ev.JOB_STARTED and "node" in r and not r.get("kind") and key and r.get("job_id"):
             if "outcome" not in jobs.get(key, {}):
                 jobs[key] = {"trained": r["job_id"]}  # the latest start of this key
     return calls, jobs

@@ -25,6 +25,7 @@ from typing import Any
 from groundwork.errors import ConfigError, SynthteamError
 from roles.library import builtin_roles, prompt_hash
 from team.config.topology import Team, load_team
+from team.engine.records import catalog as ev
 from team.engine.records.events import EventLog, read_events
 from team.engine.records.ledger import Ledger
 from team.engine.run.assemble import Parts, assemble
@@ -171,10 +172,10 @@ class Session:
             try:
                 return await self._session(events, rows)
             except BaseException as exc:
-                events.emit("session_error", error=f"{type(exc).__name__}: {exc}"[:500])
+                events.emit(ev.SESSION_ERROR, error=f"{type(exc).__name__}: {exc}"[:500])
                 raise
             finally:
-                events.emit("session_end", seconds=round(time.monotonic() - started, 3),
+                events.emit(ev.SESSION_END, seconds=round(time.monotonic() - started, 3),
                             interrupted=self.interrupted is not None)
                 events.close()
                 for observer in self.observers:
@@ -184,26 +185,26 @@ class Session:
         from tasks import prepare_task
 
         ledger = Ledger(limits=dict(self.limits), wall_offset=previous_wall(rows))
-        events.emit("session_start", resumed=self.resume, wall_offset=ledger.wall_offset)
+        events.emit(ev.SESSION_START, resumed=self.resume, wall_offset=ledger.wall_offset)
         interrupted = restore_spend(ledger, rows, self.run_dir / "jobs")
         if interrupted:
-            events.emit("budget_restored", interrupted=interrupted, spent=ledger.snapshot())
-        ledger.on_change = lambda what, row: events.emit("budget", change=what, **row)
+            events.emit(ev.BUDGET_RESTORED, interrupted=interrupted, spent=ledger.snapshot())
+        ledger.on_change = lambda what, row: events.emit(ev.BUDGET, change=what, **row)
         prepared = await asyncio.to_thread(prepare_task, self.task)
         parts = assemble(self.run_dir, self.options, self.team, self.task, prepared, ledger, events, memos(rows),
                          self.hooks)
         self.isolation = str(getattr(parts.executor, "isolation", ""))
         if parts.executor.notice:
-            events.emit("isolation_reduced", notice=parts.executor.notice)
+            events.emit(ev.ISOLATION_REDUCED, notice=parts.executor.notice)
             self.isolation += " (--no-isolation)" if self.options.isolation == "none" else " (bubblewrap unavailable)"
         for observer in self.observers:
             observer.start(self.run_dir, self.team, self.task, ledger, parts.backends)
             events.observers.append(observer.row)
         ledger.start_clock()
-        events.emit("team_start", limits=ledger.limits_out(), backends=list(parts.backends), prior=self.options.prior)
+        events.emit(ev.TEAM_START, limits=ledger.limits_out(), backends=list(parts.backends), prior=self.options.prior)
         outcome = await self._drive(parts, ledger, events)
         spent = ledger.snapshot()  # the team's time ends here; verification is the harness's
-        events.emit("team_end", spent=spent, stop_reason=outcome.stop_reason)
+        events.emit(ev.TEAM_END, spent=spent, stop_reason=outcome.stop_reason)
         return await self._verify(outcome, ledger, events, spent)
 
     async def _drive(self, parts: Parts, ledger: Ledger, events: EventLog) -> TeamOutcome:
@@ -221,7 +222,7 @@ class Session:
         try:
             if self.interrupted is not None:
                 await work.stop()
-                events.emit("interrupted", signal=signal.Signals(self.interrupted).name, spent=ledger.snapshot(),
+                events.emit(ev.INTERRUPTED, signal=signal.Signals(self.interrupted).name, spent=ledger.snapshot(),
                             open_reservations=len(ledger.open_reservations()))
                 raise Interrupted(self.run_dir, self.interrupted)
             return outcome
@@ -250,13 +251,13 @@ class Session:
         from tasks import verify
 
         final = self.run_dir / "final_model"
-        events.emit("verify_start", model=str(final) if final.exists() else None)
+        events.emit(ev.VERIFY_START, model=str(final) if final.exists() else None)
         verifier = self.hooks.verify or verify
         verdict = await asyncio.to_thread(verifier, final if final.exists() else None, self.task, self.run_dir / "jobs")
         result = RunResult.build(self.run_dir, self.team, self.task, self.options, verdict, outcome, ledger, spent,
                                  isolation=self.isolation)
         result.write(self.run_dir)
-        events.emit("result", **{k: getattr(result, k) for k in ("baseline_score", "test_score", "flags", "dev_score")})
+        events.emit(ev.RESULT, **{k: getattr(result, k) for k in ("baseline_score", "test_score", "flags", "dev_score")})
         return result
 
     def _manifest(self) -> dict[str, Any]:
@@ -288,7 +289,7 @@ async def _cancel_after(task: asyncio.Task, seconds: float) -> None:
 
 def _team_started(run_dir: Path) -> bool:
     path = run_dir / "events.jsonl"
-    return path.exists() and any(r.get("event") == "team_start" for r in read_events(path))
+    return path.exists() and any(r.get("event") == ev.TEAM_START for r in read_events(path))
 
 
 def _clear(run_dir: Path, remove: bool) -> None:

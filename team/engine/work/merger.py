@@ -20,6 +20,7 @@ from groundwork.errors import BudgetExhausted, ConfigError
 from roles.context import EditorContext, Experiment, JobOutcome, TaskCard
 from roles.flow import Candidate
 from roles.schemas import MergeDecision
+from team.engine.records import catalog as ev
 from team.engine.work.workshop import Workshop, job_key, merge_dirs
 
 __all__ = ["Merger", "POLICIES"]
@@ -90,7 +91,7 @@ class Merger:
                 return (await editor.think(ctx, round=r, key=key, parent=parent)).output  # type: ignore[return-value]
             except BudgetExhausted as exc:  # the run is over; what was accepted still becomes the final model
                 self.work.stopping = True
-                self.work.events.emit("merge_by_harness", round=r, agent=editor.replica, parent=parent,
+                self.work.events.emit(ev.MERGE_BY_HARNESS, round=r, agent=editor.replica, parent=parent,
                                       reason=f"no model call left for the editor ({exc}): the harness merges by "
                                              f"the team's policy")
         if self.scripted_editor is not None:
@@ -115,7 +116,7 @@ class Merger:
         for candidate in members[1:]:
             trial = await self._score(r, chosen + [candidate], who)
             joined = trial is not None and score is not None and trial >= score
-            self.work.events.emit("soup_trial", round=r, members=chosen + [candidate], dev_accuracy=trial,
+            self.work.events.emit(ev.SOUP_TRIAL, round=r, members=chosen + [candidate], dev_accuracy=trial,
                                   kept=joined)
             if joined:
                 chosen, score = chosen + [candidate], trial
@@ -126,7 +127,7 @@ class Merger:
         try:
             await asyncio.to_thread(merge_dirs, [self._model(m) for m in members], out)
         except ConfigError as exc:
-            self.work.events.emit("merge_skipped", round=r, members=members, reason=str(exc))
+            self.work.events.emit(ev.MERGE_SKIPPED, round=r, members=members, reason=str(exc))
             return None
         return await self.work.dev_score(job_key("dev", sorted(members)), out, round=r, agent=who[0], parent=who[1])
 
@@ -165,7 +166,7 @@ class Merger:
         if changed and c.dev is not None and (self.best_dev is None or c.dev > self.best_dev):
             self.best_dev = c.dev
         extra = {k: v for k, v in (("signed_by", signed_by), ("rejected_by", rejected_by)) if v}
-        self.work.events.emit("merge", round=c.round, policy=c.policy, members=list(c.members),
+        self.work.events.emit(ev.MERGE, round=c.round, policy=c.policy, members=list(c.members),
                               dev_accuracy=c.dev, changed=changed, best_dev=self.best_dev, agent=agent,
                               parent=parent, **extra)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from groundwork.errors import SynthteamError
+from team.engine.records import catalog as ev
 
 __all__ = ["Node", "AttemptTree", "ROOT", "edited_files"]
 
@@ -72,7 +73,7 @@ class AttemptTree:
             self._solutions[node_id] = solution
             self._write(node_id, solution)
             diff = self._diffs[node_id] = solution.diff(self.solution(parent))
-            self.events.emit("node", id=node_id, parent_node=parent, operator=operator, agent=author, parent=msg,
+            self.events.emit(ev.NODE, id=node_id, parent_node=parent, operator=operator, agent=author, parent=msg,
                              round=round, digest=solution.digest, operators=list(node.operators),
                              diff_lines=len(diff.splitlines()))
         return self.nodes[node_id]
@@ -82,7 +83,7 @@ class AttemptTree:
         node.status, node.harness_dev, node.job_id = outcome.status, outcome.dev_accuracy, outcome.job_id
         node.reported_dev, node.error = outcome.reported_dev, outcome.error
         self._by_job[outcome.job_id] = node
-        self.events.emit("node_scored", id=node_id, job_id=outcome.job_id, status=outcome.status,
+        self.events.emit(ev.NODE_SCORED, id=node_id, job_id=outcome.job_id, status=outcome.status,
                          harness_dev=outcome.dev_accuracy, reported_dev=outcome.reported_dev, agent=node.author,
                          parent=msg, flags=list(outcome.flags))
 

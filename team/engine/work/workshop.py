@@ -22,6 +22,7 @@ from roles.context import JobOutcome
 from sandbox import METRICS_FILE, Executor, Job, JobResult, JobStatus
 from sandbox.workdir import tail_text
 from tasks.recipe import WALL_FRACTION as RECIPE_STOPS_AT  # a recipe stops itself at this share
+from team.engine.records import catalog as ev
 from team.engine.records.events import EventLog
 from team.engine.records.ledger import Ledger
 
@@ -114,7 +115,7 @@ class Workshop:
         if self.halted and result.ok and (dev is None or not dev.ok):
             return None  # trained, but the run stopped before it was scored: the resumed run scores it
         outcome = outcome_of(result, dev, config, seed, attempt, node)
-        self.events.emit("job_finished", key=key, job_id=result.job_id, agent=agent, role=role, round=round,
+        self.events.emit(ev.JOB_FINISHED, key=key, job_id=result.job_id, agent=agent, role=role, round=round,
                          parent=parent, node=node, status=outcome.status, dev_accuracy=outcome.dev_accuracy,
                          reported_dev=outcome.reported_dev, device_seconds=result.device_seconds, outcome=asdict(outcome))
         return outcome
@@ -135,7 +136,7 @@ class Workshop:
         dev = await self._run(f"{key}:dev", meta, lambda secs: dev_eval_job(self.prepared, model, wall_seconds=secs),
                               self._eval_seconds(), read=(model,), lane=self._eval_lane, hold=hold)
         if dev is not None:
-            self.events.emit("job_finished", key=meta["key"], job_id=dev.job_id, agent=meta["agent"], role="harness",
+            self.events.emit(ev.JOB_FINISHED, key=meta["key"], job_id=dev.job_id, agent=meta["agent"], role="harness",
                              round=meta["round"], parent=meta["parent"], status=dev.status.value, kind="dev_eval",
                              of=result.job_id, device_seconds=dev.device_seconds)
         return dev
@@ -180,7 +181,7 @@ class Workshop:
         if result is None:
             return None
         score = _read_accuracy(result)
-        self.events.emit("job_finished", key=key, job_id=result.job_id, agent=agent, role="editor", round=round,
+        self.events.emit(ev.JOB_FINISHED, key=key, job_id=result.job_id, agent=agent, role="editor", round=round,
                          parent=parent, status=result.status.value, dev_accuracy=score,
                          device_seconds=result.device_seconds, kind="dev_eval")
         if result.ok:
@@ -237,7 +238,7 @@ class Workshop:
                                        role=meta["role"]), limit
         except BudgetExhausted as exc:
             self.stopping = True
-            self.events.emit("budget_stop", reason=str(exc), key=key)
+            self.events.emit(ev.BUDGET_STOP, reason=str(exc), key=key)
             return None, None
 
     def _grace(self) -> float:
@@ -247,7 +248,7 @@ class Workshop:
         """The job's limit; while running jobs hold the budget it lacks, wait for them to hand it back."""
         floor = MIN_JOB_SECONDS + self._grace() + 1.0
         if wanted < floor and training:
-            self.events.emit("job_raised", key=key, asked=round(wanted, 3), to=floor,
+            self.events.emit(ev.JOB_RAISED, key=key, asked=round(wanted, 3), to=floor,
                              reason=f"a job needs at least {MIN_JOB_SECONDS:g} s to train anything")
         while True:
             limit = self._limit(key, wanted, training, final=not self._holding)
@@ -270,7 +271,7 @@ class Workshop:
             if not final:
                 return None
             self.stopping = True
-            self.events.emit("budget_stop", reason="the budget has no time left for another job", key=key,
+            self.events.emit(ev.BUDGET_STOP, reason="the budget has no time left for another job", key=key,
                              job_seconds_left=self.ledger.left("job_seconds"), wall_left=self.ledger.wall_left())
             return None
         return limit
@@ -291,7 +292,7 @@ class Workshop:
         async with self._submitting:
             handle = await self.executor.submit(job)
             self.running[handle.job_id] = handle
-            self.events.emit("job_started", job_id=handle.job_id, wall_seconds=job.limits.wall_seconds,
+            self.events.emit(ev.JOB_STARTED, job_id=handle.job_id, wall_seconds=job.limits.wall_seconds,
                              command=list(job.command)[:6], reservation=hold.id,
                              reserved=hold.amounts.get("job_seconds"), devices=max(job.resources.gpus, 1), **meta)
         started = time.monotonic()
@@ -304,7 +305,7 @@ class Workshop:
                 self._settle(hold, result, training)
             except (TimeoutError, asyncio.CancelledError):  # an executor that does not answer: charge the time
                 self.ledger.settle(hold, {"job_seconds": min(time.monotonic() - started, hold.amounts["job_seconds"])})
-                self.events.emit("job_lost", job_id=handle.job_id, key=key, agent=meta["agent"],
+                self.events.emit(ev.JOB_LOST, job_id=handle.job_id, key=key, agent=meta["agent"],
                                  parent=meta.get("parent"), reason="the executor did not stop the job in time")
             raise
         finally:

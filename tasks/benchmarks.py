@@ -26,13 +26,13 @@ def _key(*parts: object) -> str:
 
 
 def arith_base_dir(task: Task, root: Path) -> Path:
-    """arith-lm, built and pre-trained once per cache (about a minute on one core)."""
+    """arith-lm, built and pre-trained once per cache (about a minute on one core), its tokenizer holding the
+    arith-hf task's chat template whichever task asks for it (`base_model: arith-lm` works in any hf task)."""
     from tasks.arithlm import ARITH_LM, build_base
-    from tasks.chat import template_for
     from tasks.prepare import _threads, build_once
+    from tasks.spec import BUILTIN_DIR
 
-    path = template_for(task.chat_template, task.root, None)
-    template = path.read_text() if path else None
+    template = (BUILTIN_DIR / "arith-hf" / "templates" / "arith.j2").read_text()
     target = root / "base" / f"arith-lm-{_key(ARITH_LM, template)}"
     return build_once(target, lambda out: build_base(out, template, _threads()))
 

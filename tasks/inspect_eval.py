@@ -66,6 +66,8 @@ class _QuickSleep:
 
 
 def _quick_polling() -> None:
+    if os.environ.get("SYNTHTEAM_INSPECT_POLL") == "inspect":  # Inspect's own once-a-second checks (benchmarks)
+        return
     import inspect_ai.model._providers.hf as provider
 
     if getattr(provider, "anyio", None) is not None and not isinstance(provider.anyio, _QuickSleep):
@@ -238,8 +240,9 @@ def main(argv: list[str] | None = None, spec: Path | None = None) -> int:
         result = evaluate(loaded, Path(args.model_path), items=items, limit=None if args.limit < 0 else args.limit,
                           log_dir=args.log_dir, max_tokens=args.max_tokens, provider=args.provider,
                           device=args.device, max_connections=args.max_connections)
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - Inspect's own errors (a task not found, a dataset offline): one line
+        what = str(exc) if isinstance(exc, RuntimeError) else f"{type(exc).__name__}: {exc}"
+        print(f"error: {' '.join(what.split())[:500]}", file=sys.stderr)
         return 1
     result = {**result, "import_seconds": round(imports, 3), "eval_seconds": round(time.perf_counter() - started, 3)}
     if args.json_output_file:

@@ -178,7 +178,7 @@ class TaskFile(BaseModel):
     max_new_tokens: int = Field(32, ge=1, le=4096)
     splits: SplitSpec = SplitSpec()
     decoy: dict[str, Any] = {}
-    knobs: dict[str, KnobSpec]
+    knobs: dict[str, KnobSpec] = {}  # none given: the built-in knobs of the kind (reverse's, arith-hf's)
     reference: dict[str, Any] = {}
 
     @field_validator("benchmark", mode="before")
@@ -217,7 +217,7 @@ def load_task(name_or_path: str | Path, *, provider: str | None = None) -> Task:
         return _with_provider(load_ptb_task(path.parent), provider)
     data = load_yaml(path)
     spec = validate_model(TaskFile, data, path)
-    knobs = {name: _knob(name, k) for name, k in spec.knobs.items()}
+    knobs = {name: _knob(name, k) for name, k in (spec.knobs or _builtin_knobs(spec.kind)).items()}
     _check_knobs(knobs, data, path)
     bench = to_benchmark(spec.benchmark) if spec.benchmark.inspect else None
     if bench is None:
@@ -234,6 +234,13 @@ def load_task(name_or_path: str | Path, *, provider: str | None = None) -> Task:
         splits=spec.splits.model_dump(), decoy=dict(spec.decoy), bench=bench,
         evaluation=spec.evaluation.model_dump(), chat_template=spec.chat_template, revision=spec.revision)
     return _with_provider(task, provider)
+
+
+def _builtin_knobs(kind: str) -> dict[str, KnobSpec]:
+    """The knobs a task of `kind` gets when its task.yaml declares none: those of the built-in task of that
+    kind (the starter's constants, with ranges and help)."""
+    data = load_yaml(BUILTIN_DIR / ("arith-hf" if kind == "hf" else "reverse") / "task.yaml")
+    return {name: KnobSpec.model_validate(dict(row)) for name, row in data["knobs"].items()}
 
 
 def _with_provider(task: Task, provider: str | None) -> Task:

@@ -70,7 +70,10 @@ def _baseline_path(prepared) -> Path:
 
 
 def _cached_baseline(prepared) -> dict | None:
+    """The base model's cached score; for a task scored by Inspect only with its log (else scored again)."""
     path = _baseline_path(prepared)
+    if prepared.task.evaluator != "home" and not path.with_suffix(".logs").is_dir():
+        return None
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -134,23 +137,37 @@ def _gpus(task) -> int:
 
 
 def _log_dir(workspace: Path | None, log_dir: Path | None) -> Path | None:
-    """Where the verifier's Inspect logs are kept: `log_dir`, else a run's own folder when the workspace is
-    a run's jobs/ (runs/<id>/verify/), else nowhere."""
+    """Where the verifier's Inspect logs are kept: `log_dir`, else runs/<id>/verify/ when the workspace is a run
+    folder or its jobs/ (what a session and `synthteam verify runs/<id>` pass), else nowhere."""
     if log_dir is not None:
         return Path(log_dir)
-    if workspace is not None and Path(workspace).name == "jobs" and (Path(workspace).parent / "manifest.json").is_file():
-        return Path(workspace).parent / "verify"
+    if workspace is None:
+        return None
+    for run in (Path(workspace), Path(workspace).parent):
+        if (run / "manifest.json").is_file() and (run == Path(workspace) or Path(workspace).name == "jobs"):
+            return run / "verify"
     return None
 
 
-def _keep_logs(workdir: Path, target: Path | None) -> str | None:
+def _keep_logs(prepared, workdir: Path, target: Path | None) -> str | None:
+    """The verifier's Inspect logs into `target` (model/, baseline/). The base model is scored once per cache:
+    its log is kept beside the cached baseline and copied into every run's folder."""
     from tasks.evaljobs import LOG_DIR
 
-    source = Path(workdir) / LOG_DIR
+    source, cached = Path(workdir) / LOG_DIR, _baseline_path(prepared).with_suffix(".logs")
+    if (source / "baseline").is_dir() and not cached.exists():
+        tmp = cached.with_name(f"{cached.name}.tmp{os.getpid()}")
+        shutil.copytree(source / "baseline", tmp, dirs_exist_ok=True)
+        try:
+            tmp.rename(cached)  # another verifier may have kept it first: then its copy stands
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
     if target is None or not source.is_dir():
         return None
     target.mkdir(parents=True, exist_ok=True)
     shutil.copytree(source, target, dirs_exist_ok=True)
+    if cached.is_dir() and not (target / "baseline").exists():
+        shutil.copytree(cached, target / "baseline")
     return str(target)
 
 
@@ -158,8 +175,8 @@ def verify(model_dir: Path | None, task, workspace: Path | None = None, *, cache
            timeout: float = 1800, log_dir: Path | None = None) -> dict:
     """Score `model_dir` on the task's sealed test split in a sandbox job and return the verdict (blocking;
     call it through asyncio.to_thread from async code). For a task scored by Inspect AI its logs are kept
-    in `log_dir` (default: runs/<id>/verify/ when the workspace is a run's jobs/), as `model/` and
-    `baseline/`, and the verdict names the folder (`eval_logs`)."""
+    in `log_dir` (default: runs/<id>/verify/ when the workspace is a run folder or its jobs/), as `model/`
+    and `baseline/`, and the verdict names the folder (`eval_logs`)."""
     from sandbox.errors import JobError
     from tasks.prepare import prepare_task
 
@@ -175,7 +192,7 @@ def verify(model_dir: Path | None, task, workspace: Path | None = None, *, cache
             tail = result.stderr_tail.strip()[-500:]
             raise JobError("verifier_failed", "verify", f"{result.status.value}: {result.error} {tail}".strip())
         verdict = json.loads(path.read_text())
-        kept = _keep_logs(Path(result.workdir), _log_dir(workspace, log_dir))
+        kept = _keep_logs(prepared, Path(result.workdir), _log_dir(workspace, log_dir))
         if kept:
             verdict["eval_logs"] = kept
     finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import os
 import re
 import subprocess
 import sys
@@ -187,3 +188,82 @@ def test_the_verifier_scores_the_sealed_split_keeps_its_logs_and_scans_for_datas
     assert verdict["raw_score"] == pytest.approx(even_share(test)) and verdict["eval_logs"] == str(tmp_path / "logs")
     assert len(list((tmp_path / "logs" / "model").glob("*.eval"))) == 1
     assert len(list((tmp_path / "logs" / "baseline").glob("*.eval"))) == 1
+
+
+TASK_FILE = '''import os
+
+from inspect_ai import Task, task
+from inspect_ai.dataset import FieldSpec, json_dataset
+from inspect_ai.solver import generate
+
+from scoring import even_target
+
+
+@task
+def sums(offset: int = 0):
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "items.jsonl")
+    return Task(dataset=json_dataset(path, FieldSpec(input="question", target="answer", id="id")),
+                solver=[generate()], scorer=even_target())
+'''
+
+
+def test_an_inspect_task_in_the_folder_scores_its_own_items_with_a_limit(tmp_path):
+    """benchmark.task: FILE.py@NAME (with the files it reads): dev is a --limit of the items the verifier
+    scores, which the verdict says with an advisory flag; the score is the task's own scorer's."""
+    from tasks import verify
+    from tasks.jobs import dev_eval_job, read_dev_score
+    from tests.test_tasks_hf import make_tiny_llama
+
+    folder = write_sums_task(tmp_path / "t", make_tiny_llama(tmp_path / "base"))
+    (folder / "evals.py").write_text(TASK_FILE)
+    rows = [{"id": f"x{i}", "question": f"What is {i} plus 1?", "answer": str(i + 1)} for i in range(10)]
+    (folder / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = (folder / "task.yaml").read_text().replace("  dataset: problems.jsonl\n", "  task: evals.py@sums\n")
+    text = text.replace("  scorer: scoring.py@even_target\n", "  files: [items.jsonl, scoring.py]\n")
+    (folder / "task.yaml").write_text(text.replace("max_connections: 16}", "max_connections: 16, dev_limit: 4}"))
+    prepared = prepare_task(load_task(folder), tmp_path / "cache")
+    result = _run(dev_eval_job(prepared, prepared.base_model_dir, wall_seconds=300), tmp_path / "jobs")
+    assert result.ok, result.stderr_tail
+    assert read_dev_score(result) == (0.5, 4)  # the first 4 items: answers 1, 2, 3, 4
+    verdict = verify(prepared.base_model_dir, prepared.task, cache_dir=prepared.cache_dir)
+    assert verdict["n"] == 10 and verdict["raw_score"] == 0.5 and verdict["test_score"] == 0.5
+    assert [f["flag"] for f in verdict["flags"]] == ["unsealed_split"]
+
+
+def _installed_registry_package(site: Path) -> None:
+    """A package `tiny_evals` installed in `site` with Inspect's entry point (as inspect_evals is)."""
+    package = site / "tiny_evals"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(TASK_FILE.replace("from scoring import", "from tiny_evals.scoring import"))
+    (package / "scoring.py").write_text(SCORER)
+    rows = [{"id": f"x{i}", "question": f"What is {i} plus 1?", "answer": str(i + 1)} for i in range(10)]
+    (package / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    info = site / "tiny_evals-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tiny-evals\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[inspect_ai]\ntiny_evals = tiny_evals\n")
+    (info / "top_level.txt").write_text("tiny_evals\n")
+
+
+def test_a_registry_task_resolves_by_name_through_inspects_registry(tmp_path, monkeypatch):
+    """benchmark.task: PACKAGE/NAME of an installed package: the job's evaluate.py (PostTrainBench's command
+    line) runs it by name."""
+    from tests.test_tasks_hf import make_tiny_llama
+
+    base = make_tiny_llama(tmp_path / "base")
+    folder = write_sums_task(tmp_path / "t", base)
+    text = (folder / "task.yaml").read_text().replace("  dataset: problems.jsonl\n", "  task: tiny_evals/sums\n")
+    (folder / "task.yaml").write_text(text.replace("  scorer: scoring.py@even_target\n", ""))
+    with pytest.raises(ConfigError, match="needs the package tiny_evals, which is not installed"):
+        load_task(folder)
+    site = tmp_path / "lib" / "site-packages"  # Inspect names a task after its package when it is installed
+    _installed_registry_package(site)
+    monkeypatch.syspath_prepend(str(site))
+    prepared = prepare_task(load_task(folder), tmp_path / "cache")
+    env = {**os.environ, "PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, str(prepared.visible_dir / "evaluate.py"), "--model-path", str(base),
+                           "--limit", "4", "--json-output-file", "out.json", "--log-dir", "logs"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    row = json.loads((tmp_path / "out.json").read_text())
+    assert (row["accuracy"], row["n"]) == (0.5, 4) and Path(row["log"]).parent == tmp_path / "logs"

@@ -6,7 +6,7 @@ editor) whose nodes call the same node-work functions on runners built the same 
 
 Node work is what a node does whatever the framework: `AgentRunner.think` (render, ledger, model, event
 row), an engineer's program (the starter with its constants set) through `Workshop.run_solution` (the job and
-the harness's dev evaluation), the editor's merge through `Merger.propose/install`.
+the harness's dev evaluation), the editor's merge through `Merger.build/install` (its decision is a think).
 Each is timed by the loop time its coroutine actually runs (steps of the coroutine, not the wall time it
 spends waiting), so concurrency does not count twice. Overhead = total - node work, per message; ours
 counts messages from the `message` rows of events.jsonl, LangGraph's from the node inputs it delivered.
@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from roles.context import CriticContext, EngineerContext, Experiment  # noqa: E402
 from roles.schemas import JobSpec, MergeDecision, Plan, Proposal, Verdict  # noqa: E402
 from team.config.topology import load_team  # noqa: E402
-from team.engine.acts.work import _program as BUILD_PROGRAM  # noqa: E402
+from team.engine.acts.engineer import _program as BUILD_PROGRAM  # noqa: E402
 from team.engine.records.events import EventLog, read_events  # noqa: E402
 from team.engine.records.ledger import Ledger  # noqa: E402
 from team.engine.run.assemble import assemble  # noqa: E402
@@ -137,15 +137,15 @@ class NodeWork:
 
     def instrument(self, parts: Any) -> None:
         """Wrap every runner's think, the engineers' program build (the parent's files, the patch, the
-        constants), the workshop's run_solution and the merger's propose/install."""
-        import team.engine.acts.work as work
+        constants), the workshop's run_solution and the merger's build/install."""
+        import team.engine.acts.engineer as work
 
         work._program = self.timed(BUILD_PROGRAM)
         for actor in parts.runtime.actors.values():
             actor.runner.think = self.wrap(actor.runner.think)
         parts.workshop.run_solution = self.wrap(parts.workshop.run_solution)
         merger = parts.runtime.merger
-        merger.propose, merger.install = self.wrap(merger.propose, True), self.wrap(merger.install, True)
+        merger.build, merger.install = self.wrap(merger.build, True), self.wrap(merger.install, True)
 
 
 class _Steps:
@@ -259,15 +259,16 @@ def langgraph_peer(parts: Any, checkpointed: bool = False) -> tuple[Any, list[in
     from langgraph.graph import END, START, StateGraph
     from langgraph.types import Command, Send
 
-    import team.engine.acts.work as work
-    from team.engine.acts.plan import planner_context
+    import team.engine.acts.engineer as work
+    from team.engine.acts.director import planner_context
+    from team.engine.acts.editor import propose
 
     rt, delivered = parts.runtime, [0]
     director = rt.replicas("director")[0]
     engineers, critics, editor = rt.replicas("engineer"), rt.replicas("critic"), rt.replicas("editor")[0]
 
     async def plan(state: PeerState) -> Command:
-        ctx = planner_context(rt, director, 1, len(engineers))
+        ctx = planner_context(rt.contexts[director.replica], 1, len(engineers))
         out: Plan = (await director.runner.think(ctx, round=1, key="plan", parent=None, handler="plan")).output
         delivered[0] += len(out.proposals)
         return Command(goto=[Send("engineer", {"lane": i, "proposal": p}) for i, p in enumerate(out.proposals)])
@@ -275,13 +276,13 @@ def langgraph_peer(parts: Any, checkpointed: bool = False) -> tuple[Any, list[in
     async def engineer(arg: dict) -> Command:
         lane, p = arg["lane"], arg["proposal"]
         actor = engineers[lane % len(engineers)]
-        ctx = EngineerContext(task=rt.card, round=1, proposal=p.config, rationale=p.rationale, seed=rt.seed + 17 + lane,
-                              wall_seconds=rt.job_seconds, instructions=actor.role.prompt,
+        ctx = EngineerContext(task=rt.services.card, round=1, proposal=p.config, rationale=p.rationale, seed=rt.services.seed + 17 + lane,
+                              wall_seconds=rt.services.job_seconds, instructions=actor.role.prompt,
                               settings=dict(actor.role.settings))
         spec: JobSpec = (await actor.runner.think(ctx, round=1, key=f"p{lane}", handler="job")).output
-        solution = work._program(rt, "starter", spec, spec.config)
+        solution = work._program(rt.harness, "starter", spec, spec.config)
         outcome = await rt.work.run_solution(job_key("lg", lane, solution.digest, spec.seed), solution, spec.config,
-                                             spec.seed, min(spec.wall_seconds, rt.job_seconds), agent=actor.replica,
+                                             spec.seed, min(spec.wall_seconds, rt.services.job_seconds), agent=actor.replica,
                                              role=actor.role.name, round=1, attempt=0, parent=None)
         delivered[0] += 1
         diff = solution.diff(rt.tree.solution("starter"))  # the critic's context holds the diff, as ours does
@@ -290,7 +291,7 @@ def langgraph_peer(parts: Any, checkpointed: bool = False) -> tuple[Any, list[in
     async def critic(arg: dict) -> dict:
         lane, o = arg["lane"], arg["outcome"]
         actor = critics[lane % len(critics)]
-        ctx = CriticContext(task=rt.card, round=1, outcome=o, best_dev=rt.merger.best_dev, noise=rt.merger.noise,
+        ctx = CriticContext(task=rt.services.card, round=1, outcome=o, best_dev=rt.merger.best_dev, noise=rt.merger.noise,
                             revisions_left=0, instructions=actor.role.prompt, settings=dict(actor.role.settings),
                             diff=arg["diff"])
         v: Verdict = (await actor.runner.think(ctx, round=1, key=f"r{lane}", handler="result")).output
@@ -299,7 +300,7 @@ def langgraph_peer(parts: Any, checkpointed: bool = False) -> tuple[Any, list[in
 
     async def edit(state: PeerState) -> dict:
         accepted = sorted((e for e in state["verdicts"] if e.verdict == "accept"), key=lambda e: e.job_id)
-        c = await rt.merger.propose(1, accepted, editor.runner, key="merge", settings={"policy": "best"})
+        c = await propose(rt.contexts[editor.replica], 1, accepted, key="merge", policy="best")
         if c is not None:
             await rt.merger.install(c, agent=editor.replica)
         return {}

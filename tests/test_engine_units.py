@@ -124,7 +124,7 @@ async def test_only_if_better_keeps_the_earliest_trial_on_a_tie(tmp_path):
         _save_toy_model(tmp_path / "jobs" / job / "final_model", 0.5)
     events = EventLog(tmp_path / "events.jsonl")
     work = type("W", (), {"jobs_dir": tmp_path / "jobs", "events": events, "stopping": False})()
-    merger = Merger(card=None, policy="best", work=work, final_dir=tmp_path / "final_model")
+    merger = Merger(policy="best", work=work, final_dir=tmp_path / "final_model")
     await merger.install(Candidate(1, "best", ("b",), 0.5), only_if_better=True, order=5)
     await merger.install(Candidate(1, "best", ("a",), 0.5), only_if_better=True, order=2)
     await merger.install(Candidate(1, "best", ("b",), 0.5), only_if_better=True, order=5)

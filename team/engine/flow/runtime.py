@@ -1,78 +1,63 @@
 """The runtime: the team file as a running program. Each agent replica is an actor with an inbox; each
 edge is a channel; messages travel along edges and nowhere else (team/GRAPH.md has the rules).
 
-Entry agents plan rounds (or, for solo agents and samplers, start their lanes of experiments); every other
-agent acts only on what it receives, through the handler its role kind has for the payload (the `acts`
-modules; roles/ holds each decision's template, schema and scripted policy). `run()` returns a
-`TeamOutcome`; nothing reads the runtime's state from outside.
+The runtime routes and delivers: a delivered message starts the handler its recipient's role kind has for
+the message's kind (team.engine.acts), called as `handler(ctx, msg)` with the replica's `ActContext`;
+entry agents get a `start` message that travels no edge. When a round settles, its merge step runs
+(`round_end(ctx, r)`). `run()` returns a `TeamOutcome`; nothing reads the runtime's state from outside.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from groundwork.errors import BudgetExhausted
-from roles.context import Experiment, TaskCard
-from roles.flow import KINDS
+from roles.flow import KINDS, Start
 from team.config.topology import Team
-from team.engine.agents.memory import Memory
-from team.engine.agents.runner import AgentRunner
+from team.engine.flow.context import ActContext, Actor, Services, _Delivery
 from team.engine.flow.messages import Message, message_id
 from team.engine.flow.rounds import RoundBook
 from team.engine.flow.routing import Router
 from team.engine.records import catalog as ev
-from team.engine.work.merger import Merger
 from team.engine.work.outcome import TeamOutcome
 from team.engine.work.scoreboard import Scoreboard
-from team.engine.work.tree import AttemptTree
-from team.engine.work.workshop import Workshop
 
 __all__ = ["Runtime", "Actor", "TeamOutcome"]
 
-
-@dataclass
-class Actor:
-    """One agent replica: its runner (model, ledger, memo), what it knows, and its inbox: the handlers of
-    the messages delivered to it that have not finished (each starts when its message arrives)."""
-
-    replica: str
-    agent: str
-    runner: AgentRunner
-    memory: Memory = field(default_factory=Memory)
-    inbox: set[asyncio.Task] = field(default_factory=set)
-
-    @property
-    def role(self):
-        return self.runner.role
+Handler = Callable[[ActContext, Message], Awaitable[None]]
 
 
 class Runtime:
-    def __init__(self, team: Team, card: TaskCard, work: Workshop, merger: Merger,
-                 runners: Mapping[str, AgentRunner], tree: AttemptTree, *, seed: int = 0, job_seconds: float = 60.0,
-                 acts: Mapping[Any, Callable]):
-        self.team, self.card, self.work, self.merger, self.tree = team, card, work, merger, tree
-        self.seed, self.job_seconds = seed, job_seconds
+    def __init__(self, team: Team, card: Any, work: Any, merger: Any, runners: Mapping[str, Any], tree: Any, *,
+                 seed: int = 0, job_seconds: float = 60.0, acts: Mapping[tuple[str, str], Handler],
+                 states: Mapping[str, Callable[[], Any]] | None = None,
+                 round_end: Callable[[ActContext, int], Awaitable[None]] | None = None):
+        """`acts[(role kind, payload kind)]` handles each message; `states[role kind]` makes that role's
+        state (one per state class and run); `round_end` is the merge step of a settled round."""
+        self.team, self.work, self.merger, self.tree = team, work, merger, tree
         self.router = Router(team, work.capacity)
         self.scoreboard = Scoreboard()
         self.actors = {name: Actor(name, runners[name].agent_name, r) for name, r in runners.items()}
-        self.acts = acts
+        self.acts, self._round_end = acts, round_end
         planners = [e for e in team.entries if team.agents[e].kind in ("director", "engineer")]
-        self.book = RoundBook(list(team.entries), self._merge_step, enabled=bool(planners))
+        self.book = RoundBook(list(team.entries), self._merge_step if round_end else None, enabled=bool(planners))
+        self.services = Services(card, team, tree, work, merger, work.events, self.book, self.scoreboard, seed,
+                                 job_seconds)
+        self._delivery = _Delivery(self.send, self.local, self.replicas, self.router.capacity, self.note_stop,
+                                   self._started_of, self.context_of)
+        made: dict[Any, Any] = {}
+        role_state = {kind: made.setdefault(make, make()) for kind, make in (states or {}).items()}
+        self.contexts = {name: ActContext(self.services, actor, role_state.get(actor.role.kind), self._delivery)
+                         for name, actor in self.actors.items()}
+        self.harness = ActContext(self.services, None, None, self._delivery)  # the merge step's own context
         self.stop_reason = ""
-        self.proposed: dict[int, list[Any]] = {}  # round -> every proposal sent (plan reviews read it)
-        self.parked: dict[tuple[str, int], list[Message]] = {}  # (editor agent, round) -> accepted results
-        self.panels: dict[str, list] = {}
         self._inflight = 0  # messages delivered and not yet handled
         self._idle = asyncio.Event()
         self._idle.set()
+        self._signals: dict[int, _Once] = {}  # id(message) -> its slot signal, while a before-jobs one is handled
         self.failure: BaseException | None = None
-        self.steps = 0  # solo and sampler experiments started
-        self.pending_configs: dict[tuple[str, int], dict] = {}  # (replica, lane) -> the config it is running
-        self.fails: dict[str, int] = {}  # replica -> failed jobs in a row
-        self._seeds: dict[int, list] = {}  # round -> seed groups not yet in the noise estimate
 
     # -- running -------------------------------------------------------------------------------------
     async def run(self) -> TeamOutcome:
@@ -93,11 +78,12 @@ class Runtime:
         return self.outcome()
 
     async def _entry(self, name: str) -> None:
+        actor = self.replicas(name)[0]
+        start = Message(f"start:{name}", None, name, actor.replica, "", "start", 0, 0, Start())
         try:
-            await self.acts["entry"](self, name)
+            await self.acts[(actor.role.kind, "start")](self.contexts[actor.replica], start)
         except BudgetExhausted as exc:  # only the ledger decides that the budget is gone
-            self.note_stop(f"budget: {exc}")
-            self.work.stopping = True
+            self._budget_gone(exc)
         finally:
             self.book.close(name)
 
@@ -108,24 +94,31 @@ class Runtime:
             raise self.failure
 
     async def _handle(self, actor: Actor, msg: Message) -> None:
-        prejob = KINDS[msg.kind].before_jobs
-        signal = _Once(lambda: self.book.taken(msg.round)) if prejob else None
+        signal = None
+        if KINDS[msg.kind].before_jobs:
+            signal = self._signals[id(msg)] = _Once(lambda: self.book.taken(msg.round))
         try:
-            act = self.acts[(actor.role.kind, msg.kind)]
-            await act(self, actor, msg, signal)
+            await self.acts[(actor.role.kind, msg.kind)](self.contexts[actor.replica], msg)
         except BudgetExhausted as exc:  # only the ledger decides that the budget is gone
-            self.note_stop(f"budget: {exc}")
-            self.work.stopping = True
+            self._budget_gone(exc)
         except Exception as exc:  # noqa: BLE001 - a broken handler ends the run with its error, not a hang
             self.failure = self.failure or exc
         finally:
             actor.inbox.discard(asyncio.current_task())
             if signal is not None:
+                del self._signals[id(msg)]
                 signal()
             self.book.done(msg.round)
             self._inflight -= 1
             if not self._inflight:
                 self._idle.set()
+
+    def _started_of(self, msg: Message) -> Any:
+        return self._signals.get(id(msg))
+
+    def _budget_gone(self, exc: BudgetExhausted) -> None:
+        self.note_stop(f"budget: {exc}")
+        self.work.stop_new_jobs()
 
     # -- sending -------------------------------------------------------------------------------------
     def send(self, sender: Actor | str, received: str, payload: Any, *, round: int, lane: int,
@@ -170,25 +163,12 @@ class Runtime:
     def replicas(self, agent: str) -> list[Actor]:
         return [self.actors[n] for n in self.team.agents[agent].replica_names()]
 
+    def context_of(self, replica: str) -> ActContext:
+        return self.contexts[replica]
+
     # -- the harness's side ------------------------------------------------------------------------
     async def _merge_step(self, r: int) -> None:
-        self.take_observations(r)
-        await self.acts["merge_round"](self, r)
-
-    def judged(self, e: Experiment) -> None:
-        self.scoreboard.judged(e)
-
-    def observe(self, round: int, seeds: list) -> None:
-        """Seeds of one config: the noise estimate takes them in at the round's merge step (in round order,
-        so every critic of a round reviews against the same noise)."""
-        if self.book.enabled:
-            self._seeds.setdefault(round, []).append(seeds)
-        else:
-            self.merger.observe(seeds)
-
-    def take_observations(self, round: int) -> None:
-        for seeds in self._seeds.pop(round, []):
-            self.merger.observe(seeds)
+        await self._round_end(self.harness, r)
 
     def note_stop(self, reason: str) -> None:
         self.stop_reason = self.stop_reason or reason

@@ -129,8 +129,7 @@ def _tree(run_dir: Path, task: Any, events: EventLog) -> AttemptTree:
 
 def assemble(run_dir: Path, options: RunOptions, team: Team, task: Any, prepared: Any, ledger: Ledger,
              events: EventLog, memos: tuple[dict, dict], hooks: Hooks) -> Parts:
-    from roles.policies import POLICIES
-    from team.engine.acts import ACTS
+    from team.engine.acts import ACTS, STATES, round_end
 
     calls, jobs = memos
     executor, capacity = make_executor(options, run_dir / "jobs")
@@ -142,12 +141,12 @@ def assemble(run_dir: Path, options: RunOptions, team: Team, task: Any, prepared
     card = task_card(task, job_seconds, options.prior)
     editor = next((a for a in team.agents.values() if a.kind == "editor"), None)
     merge = (editor.settings.get("policy") if editor else None) or team.merge
-    merger = Merger(card, merge, work, run_dir / "final_model", scripted_editor=POLICIES["editor"],
-                    dev_n=getattr(prepared, "dev_n", 200))
+    merger = Merger(merge, work, run_dir / "final_model", dev_n=getattr(prepared, "dev_n", 200))
     transcripts = TranscriptLog(run_dir / "transcripts")
     runners = {r.replica: r for a in team.agents.values()
                for r in _runners(a, options, team, ledger, events, calls, hooks, transcripts)}
     tree = _tree(run_dir, task, events)
-    runtime = Runtime(team, card, work, merger, runners, tree, seed=options.seed, job_seconds=job_seconds, acts=ACTS)
+    runtime = Runtime(team, card, work, merger, runners, tree, seed=options.seed, job_seconds=job_seconds, acts=ACTS,
+                      states=STATES, round_end=round_end)
     backends = tuple(sorted({r.model.name for r in runners.values()}))
     return Parts(executor, work, runtime, backends)

@@ -1,7 +1,8 @@
 """How accepted checkpoints become the team's one final model (best, uniform soup, greedy soup): the
-editor decides, the harness builds the candidate and scores it on dev with its own evaluation job, and
-installs it only when it stands (and, when a critic signs merges off, only on its accept). The final
-model is replaced atomically, so a crash never leaves half a model.
+editor decides (team.engine.acts.editor), the merger builds the candidate and scores it on dev with the
+harness's own evaluation job, and installs it only when it stands (and, when a critic signs merges off,
+only on its accept). The final model is replaced atomically, so a crash never leaves half a model. It
+also keeps the noise estimate (seed-to-seed spread) critics review against.
 """
 
 from __future__ import annotations
@@ -11,13 +12,11 @@ import json
 import math
 import shutil
 import statistics
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from groundwork.errors import BudgetExhausted, ConfigError
-from roles.context import EditorContext, Experiment, JobOutcome, TaskCard
+from groundwork.errors import ConfigError
+from roles.context import Experiment, JobOutcome
 from roles.flow import Candidate
 from roles.schemas import MergeDecision
 from team.engine.records import catalog as ev
@@ -30,11 +29,9 @@ POLICIES = ("best", "soup", "greedy_soup")
 
 @dataclass
 class Merger:
-    card: TaskCard
-    policy: str  # best | soup | greedy_soup
+    policy: str  # best | soup | greedy_soup: the team's (an editor's decision may name another)
     work: Workshop
     final_dir: Path
-    scripted_editor: Callable[[EditorContext], MergeDecision] | None = None
     dev_n: int = 200
     accepted: list[Experiment] = field(default_factory=list)
     members: tuple[str, ...] = ()
@@ -64,39 +61,22 @@ class Merger:
         return sorted(self.accepted, key=lambda e: (-(e.dev_accuracy or 0.0), e.round,
                                                     json.dumps(e.config, sort_keys=True, default=str)))
 
-    async def propose(self, r: int, new: list[Experiment], editor: Any, *, key: str = "merge",
-                      parent: str | None = None, review: tuple[str, ...] = (), policy: str | None = None,
-                      settings: dict | None = None) -> Candidate | None:
-        """The editor's decision on everything accepted so far, built and scored; None: nothing to merge."""
+    def take(self, new: list[Experiment]) -> bool:
+        """Add newly accepted experiments; whether there is a merge to decide (something accepted, and new
+        results or jobs still running)."""
         self.accepted.extend(e for e in new if e.job_id not in {a.job_id for a in self.accepted})
-        if not self.accepted or self.work.stopping and not new:
-            return None
-        ranked = self.ranked()
-        ctx = EditorContext(task=self.card, round=r, policy=policy or self.policy, accepted=tuple(ranked),
-                            current=self.members, current_dev=self.final_dev, noise=self.noise,
-                            instructions=editor.role.prompt if editor else "", settings=settings or {},
-                            review=review)
-        decision = await self._decide(editor, ctx, r, key, parent)
+        return bool(self.accepted) and not (self.work.stopping and not new)
+
+    async def build(self, r: int, decision: MergeDecision, ranked: list[Experiment], who: tuple[str, str | None]
+                    ) -> Candidate:
+        """The editor's decision on `ranked` (the accepted experiments it saw) built into a candidate and
+        scored on dev (`who`: the replica that decided, or the harness, and the message it answers); members
+        it named that were never accepted are dropped (none left: the best accepted one)."""
         members = [m for m in decision.members if any(e.job_id == m for e in ranked)] or [ranked[0].job_id]
         chosen_policy = decision.policy if decision.policy in POLICIES else "best"
-        who = (editor.replica if editor else "harness", parent)
         chosen, score = await self._build(r, chosen_policy, members, ranked, who)
         dev = {e.job_id: e.dev_accuracy for e in ranked}
         return Candidate(r, chosen_policy, tuple(chosen), score, tuple(dev[m] for m in chosen), decision.log)
-
-    async def _decide(self, editor: Any, ctx: EditorContext, r: int, key: str,
-                      parent: str | None) -> MergeDecision:
-        if editor is not None:
-            try:
-                return (await editor.think(ctx, round=r, key=key, parent=parent)).output  # type: ignore[return-value]
-            except BudgetExhausted as exc:  # the run is over; what was accepted still becomes the final model
-                self.work.stopping = True
-                self.work.events.emit(ev.MERGE_BY_HARNESS, round=r, agent=editor.replica, parent=parent,
-                                      reason=f"no model call left for the editor ({exc}): the harness merges by "
-                                             f"the team's policy")
-        if self.scripted_editor is not None:
-            return self.scripted_editor(ctx)
-        return MergeDecision(policy="best", members=[ctx.accepted[0].job_id])
 
     async def _build(self, r: int, policy: str, members: list[str], ranked: list[Experiment], who: tuple
                      ) -> tuple[list[str], float | None]:

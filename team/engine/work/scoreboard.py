@@ -1,6 +1,8 @@
-"""The harness's own record of a run: every finished experiment with its final verdict, by round, and the
-counts the outcome reports. Agents never read it directly; the critic's context takes the best accepted
-dev score and the noise from the merger, as the harness measures them.
+"""The harness's own record of a run: every finished experiment with its final verdict, by round, the
+counts the outcome reports, every proposal sent (a plan review checks a plan against those of earlier
+rounds), and the seed groups waiting to join the noise estimate at their round's merge step. Agents never
+read it directly; the critic's context takes the best accepted dev score and the noise from the merger, as
+the harness measures them.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from roles.context import Experiment, JobOutcome
 
@@ -26,6 +29,23 @@ def pooled_dev(outcome: JobOutcome, confirmations: tuple[JobOutcome, ...]) -> fl
 class Scoreboard:
     experiments: dict[str, Experiment] = field(default_factory=dict)  # job id -> with its latest verdict
     outcomes: dict[str, JobOutcome] = field(default_factory=dict)
+    proposals: dict[int, list[Any]] = field(default_factory=dict)  # round -> every proposal sent
+    seeds: dict[int, list[list[JobOutcome]]] = field(default_factory=dict)  # round -> seed groups to observe
+
+    def proposed(self, round: int, proposals: list[Any]) -> None:
+        self.proposals.setdefault(round, []).extend(proposals)
+
+    def tried_before(self, round: int) -> tuple[dict, ...]:
+        """The configs of every proposal sent in earlier rounds."""
+        return tuple(q.config for rr, plan in sorted(self.proposals.items()) if rr < round for q in plan)
+
+    def observe_later(self, round: int, seeds: list[JobOutcome]) -> None:
+        """Seeds of one config: the noise estimate takes them in at the round's merge step (in round order,
+        so every critic of a round reviews against the same noise)."""
+        self.seeds.setdefault(round, []).append(seeds)
+
+    def observations(self, round: int) -> list[list[JobOutcome]]:
+        return self.seeds.pop(round, [])
 
     def finished(self, outcome: JobOutcome) -> None:
         self.outcomes[outcome.job_id] = outcome

@@ -237,7 +237,7 @@ class Workshop:
             return self.ledger.reserve({"job_seconds": seconds, "wall": 0.0}, agent=meta["agent"],
                                        role=meta["role"]), limit
         except BudgetExhausted as exc:
-            self.stopping = True
+            self.stop_new_jobs()
             self.events.emit(ev.BUDGET_STOP, reason=str(exc), key=key)
             return None, None
 
@@ -270,7 +270,7 @@ class Workshop:
         if limit < MIN_JOB_SECONDS - 1e-6:
             if not final:
                 return None
-            self.stopping = True
+            self.stop_new_jobs()
             self.events.emit(ev.BUDGET_STOP, reason="the budget has no time left for another job", key=key,
                              job_seconds_left=self.ledger.left("job_seconds"), wall_left=self.ledger.wall_left())
             return None
@@ -341,6 +341,10 @@ class Workshop:
              "wall_seconds": result.wall_seconds, "device_seconds": result.device_seconds,
              "peak_memory_bytes": result.peak_memory_bytes, "devices": list(result.devices),
              "error": result.error, "metadata": dict(result.metadata)}, indent=2, default=str))
+
+    def stop_new_jobs(self) -> None:
+        """No new jobs from now on (the budget cannot give one); running ones finish and are scored."""
+        self.stopping = True
 
     async def stop(self) -> None:
         """Stop every job now (the wall clock ran out, or the run was interrupted)."""

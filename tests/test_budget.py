@@ -74,15 +74,15 @@ def test_the_last_job_seconds_are_split_between_the_slots_that_will_want_them(tm
 
     work = Workshop(executor=None, prepared=None, ledger=Ledger({"job_seconds": 150}), events=EventLog(tmp_path / "e"),
                     jobs_dir=tmp_path, capacity=2)
-    assert work._fair_share(left=150, wanted=57) == 150  # far from the end: a full job
-    assert work._fair_share(left=46, wanted=57) == 46  # nobody queued: this job may take it all
-    work._queued = 1
-    assert work._fair_share(left=46, wanted=57) == 46  # the other slot's job is far from done: it will not ask
+    assert work.share.fair_share(left=150, wanted=57) == 150  # far from the end: a full job
+    assert work.share.fair_share(left=46, wanted=57) == 46  # nobody queued: this job may take it all
+    work.share.occupancy.queued = 1
+    assert work.share.fair_share(left=46, wanted=57) == 46  # the other slot's job is far from done: it will not ask
     # the other slot's job (limit 54 s, 57 reserved) stops at 85% of its limit, one second from now
-    work._live["other"] = (time.monotonic() - 0.85 * 54 + 1.0, 54.0, 57.0)
+    work.share.occupancy.live["other"] = (time.monotonic() - 0.85 * 54 + 1.0, 54.0, 57.0)
     refund = 57.0 - 0.85 * 54 - 2.0
-    assert work._fair_share(left=46, wanted=57) == pytest.approx((46 + refund) / 2)
-    assert work._fair_share(left=20, wanted=57) == 20  # halves would be too short to be worth a job
+    assert work.share.fair_share(left=46, wanted=57) == pytest.approx((46 + refund) / 2)
+    assert work.share.fair_share(left=20, wanted=57) == 20  # halves would be too short to be worth a job
 
 
 def test_a_handover_keeps_the_follow_ups_share_and_never_more_than_was_left():

@@ -1,0 +1,134 @@
+"""The budget's fair share of job time: how long a job may run and what it reserves. A training job asks for
+its limit (raised to the useful minimum, within what the ledger has left, and near the end of the budget
+split with the jobs queued for the slots about to free up) and reserves it together with its dev
+evaluation's share; while running jobs hold what it lacks, it waits for them to hand it back. When the
+ledger cannot give the minimum, no new job starts (`stopping`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from groundwork.errors import BudgetExhausted
+from tasks.recipe import WALL_FRACTION as RECIPE_STOPS_AT  # a recipe stops itself at this share
+from team.engine.records import catalog as ev
+from team.engine.records.events import EventLog
+from team.engine.records.ledger import Ledger, Reservation
+
+__all__ = ["JobTime", "Occupancy", "MIN_JOB_SECONDS"]
+
+MIN_JOB_SECONDS = 8.0  # a job with less time than this left is not started
+
+
+@dataclass
+class Occupancy:
+    """What the slots hold, as the budget sees it (the slots keep it up to date)."""
+
+    queued: int = 0  # training jobs waiting for a slot
+    live: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # key -> (started, limit, reserved)
+    holding: int = 0  # jobs (training and evaluation) holding a reservation right now
+    returned: asyncio.Event = field(default_factory=asyncio.Event)  # set when a job hands budget back
+
+    def handed_back(self) -> None:
+        """A job handed back what it did not use: jobs waiting for budget look again."""
+        self.returned.set()
+        self.returned = asyncio.Event()
+
+
+class JobTime:
+    def __init__(self, ledger: Ledger, events: EventLog, occupancy: Occupancy, grace: Callable[[], float],
+                 eval_cap: Callable[[], float], gpus: int = 0):
+        self.ledger, self.events, self.occupancy, self.gpus = ledger, events, occupancy, gpus
+        self._grace, self._eval_cap = grace, eval_cap
+        self.stopping = False  # no new jobs: the budget cannot give one
+        self.eval_walls: list[float] = []  # wall seconds of this session's evaluations
+
+    def stop_new_jobs(self) -> None:
+        self.stopping = True
+
+    def grace(self) -> float:
+        """What a job past its limit gets between SIGTERM and SIGKILL (the executor's)."""
+        return self._grace()
+
+    # -- a dev evaluation's share -----------------------------------------------------------------------
+    def eval_seconds(self) -> float:
+        """The time limit of a dev evaluation: three times the slowest this session has seen (a third of the
+        cap before any has run), within [4 s, cap]. It is kept small so that the reservation a training job
+        holds for its evaluation never starves the jobs near the end of the budget."""
+        cap = self._eval_cap()
+        return min(max(3.0 * max(self.eval_walls, default=cap / 9), 4.0), cap)
+
+    def eval_hold(self) -> float:
+        """What a dev evaluation reserves: its limit, the grace period past it, and a second to stop."""
+        return self.eval_seconds() + self.grace() + 1.0
+
+    # -- a job's limit and reservation ----------------------------------------------------------------
+    async def reserve(self, key: str, meta: dict, wall_seconds: float, training: bool
+                      ) -> tuple[Reservation | None, float | None]:
+        """The job's reservation and time limit (None, None when the budget cannot give them). A training
+        job's reservation also holds its dev evaluation's, handed to the evaluation when training ends."""
+        limit = await self._wait_for_budget(key, wall_seconds, training=training)
+        if limit is None:
+            return None, None
+        devices = max(self.gpus, 1) if training else 1
+        seconds = (limit + self.grace() + 1.0) * devices + (self.eval_hold() if training else 0.0)
+        try:
+            return self.ledger.reserve({"job_seconds": seconds, "wall": 0.0}, agent=meta["agent"],
+                                       role=meta["role"]), limit
+        except BudgetExhausted as exc:
+            self.stop_new_jobs()
+            self.events.emit(ev.BUDGET_STOP, reason=str(exc), key=key)
+            return None, None
+
+    def limit_of(self, hold: Reservation) -> float:
+        """The time limit of a job that runs on a reservation kept for it (a training job's evaluation)."""
+        return max(min(hold.amounts.get("job_seconds", 0.0), self.ledger.wall_left()) - self.grace() - 1.0, 1.0)
+
+    async def _wait_for_budget(self, key: str, wanted: float, training: bool) -> float | None:
+        """The job's limit; while running jobs hold the budget it lacks, wait for them to hand it back."""
+        floor = MIN_JOB_SECONDS + self.grace() + 1.0
+        if wanted < floor and training:
+            self.events.emit(ev.JOB_RAISED, key=key, asked=round(wanted, 3), to=floor,
+                             reason=f"a job needs at least {MIN_JOB_SECONDS:g} s to train anything")
+        occupancy = self.occupancy
+        while True:
+            limit = self._limit(key, wanted, training, final=not occupancy.holding)
+            if limit is not None or not occupancy.holding or self.stopping:
+                return limit
+            await occupancy.returned.wait()
+
+    def _limit(self, key: str, wanted: float, training: bool, final: bool = True) -> float | None:
+        """The job's own time limit: the request (raised to the useful minimum), within what the budget
+        has left. None, with a `budget_stop` row, only when the ledger cannot give the minimum."""
+        floor = MIN_JOB_SECONDS + self.grace() + 1.0  # a job past its limit gets SIGTERM and a grace period
+        devices = max(self.gpus, 1) if training else 1
+        scoring = self.eval_hold() if training else 0.0  # a training job's dev evaluation is part of it
+        left = (self.ledger.left("job_seconds") - scoring) / devices
+        seconds = min(max(wanted, floor), self.ledger.wall_left() - 2.0 - scoring, left)
+        if training:
+            seconds = min(seconds, self.fair_share(left, max(wanted, floor)))
+        limit = seconds - self.grace() - 1.0
+        if limit < MIN_JOB_SECONDS - 1e-6:
+            if not final:
+                return None
+            self.stop_new_jobs()
+            self.events.emit(ev.BUDGET_STOP, reason="the budget has no time left for another job", key=key,
+                             job_seconds_left=self.ledger.left("job_seconds"), wall_left=self.ledger.wall_left())
+            return None
+        return limit
+
+    def fair_share(self, left: float, wanted: float) -> float:
+        """Near the end of the job-seconds budget, split what is left between this job and the queued jobs
+        that slots about to free up will start, instead of one job taking it all while a slot idles.
+        Running recipe jobs stop at 85% of their limit, so what they will hand back counts as left."""
+        queued, live = self.occupancy.queued, self.occupancy.live
+        if left >= 2 * wanted or not queued:
+            return left
+        now = time.monotonic()
+        refund = sum(max(reserved - limit * RECIPE_STOPS_AT - 2.0, 0.0) for _, limit, reserved in live.values())
+        ending = sum(start + limit * RECIPE_STOPS_AT - now < MIN_JOB_SECONDS for start, limit, _ in live.values())
+        share = (left + refund) / (1 + min(ending, queued))
+        return share if share >= 2 * MIN_JOB_SECONDS else left  # never cut the rest into useless pieces

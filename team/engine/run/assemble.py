@@ -5,6 +5,7 @@ one AgentRunner per replica with its model, the merger and the runtime. Nothing 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,12 @@ from team.engine.agents.transcripts import TranscriptLog
 from team.engine.flow.runtime import Runtime
 from team.engine.records.events import EventLog
 from team.engine.records.ledger import Ledger
-from team.engine.run.options import Hooks, RunOptions, task_card, task_job_seconds
+from team.engine.run.options import Hooks, ModelRoute, RunOptions, model_routes, task_card, task_job_seconds
 from team.engine.work.merger import Merger
 from team.engine.work.tree import AttemptTree, edited_files
 from team.engine.work.workshop import Workshop
 
-__all__ = ["Parts", "assemble", "make_executor", "local_ray_cpus", "ray_slots", "model_route", "ModelRoute"]
+__all__ = ["Parts", "assemble", "make_executor", "local_ray_cpus", "ray_slots"]
 
 
 @dataclass(frozen=True)
@@ -66,31 +67,13 @@ def ray_slots(options: Any) -> int:
     return cpu_share(options.cpu_threads)
 
 
-@dataclass(frozen=True)
-class ModelRoute:
-    """Where an agent's calls go: the model string, the server (None: the provider's own), the key's variable."""
-
-    spec: str
-    api_base: str | None
-    api_key_env: str | None
-    provider: Any = None
-
-
-def model_route(agent: Agent, options: Any, team: Team) -> ModelRoute:
-    settings = agent.model
-    spec = options.model or settings.model
-    provider = team.spec.providers.get(spec.split("/")[0]) if "/" in spec else None
-    return ModelRoute(spec, options.api_base or settings.api_base or (provider and provider.api_base) or None,
-                      settings.api_key_env or (provider and provider.api_key_env) or None, provider)
-
-
-def _model_for(agent: Agent, options: RunOptions, team: Team) -> Any:
+def _model_for(agent: Agent, options: RunOptions, route: ModelRoute | None) -> Any:
     from roles.policies import POLICIES
     from team.models import ScriptedBackend, make_model
 
-    if agent.kind == "sampler":  # its decisions come from a sampler, whatever model the run names
+    if route is None:  # a sampler: its decisions come from a sampler, whatever model the run names
         return ScriptedBackend(POLICIES, name="sampler")
-    settings, route = agent.model, model_route(agent, options, team)
+    settings = agent.model
     spec, provider = route.spec, route.provider
     api_key = os.environ.get(route.api_key_env) if route.api_key_env else None
     return make_model(spec, api_base=route.api_base,
@@ -99,11 +82,11 @@ def _model_for(agent: Agent, options: RunOptions, team: Team) -> Any:
                       record=options.record, replay=options.replay, repair_turns=0)  # the runner repairs
 
 
-def _runners(agent: Agent, options: RunOptions, team: Team, ledger: Ledger, events: EventLog, memo: dict,
+def _runners(agent: Agent, options: RunOptions, route: ModelRoute | None, ledger: Ledger, events: EventLog, memo: dict,
              hooks: Hooks, transcripts: TranscriptLog) -> list[AgentRunner]:
     from roles.policies import POLICIES
 
-    model = _model_for(agent, options, team)
+    model = _model_for(agent, options, route)
     if hooks.model is not None:
         model = hooks.model(agent.name, model)
     return [AgentRunner(replica=name, agent_name=agent.name, role=agent.role, model=model, ledger=ledger,
@@ -128,9 +111,13 @@ def _tree(run_dir: Path, task: Any, events: EventLog) -> AttemptTree:
 
 
 def assemble(run_dir: Path, options: RunOptions, team: Team, task: Any, prepared: Any, ledger: Ledger,
-             events: EventLog, memos: tuple[dict, dict], hooks: Hooks) -> Parts:
+             events: EventLog, memos: tuple[dict, dict], hooks: Hooks,
+             routes: Mapping[str, ModelRoute] | None = None) -> Parts:
+    """`routes`: where each agent's model calls go (the session resolves them once; by default, from the
+    options and the team)."""
     from team.engine.acts import ACTS, STATES, round_end
 
+    routes = model_routes(options, team) if routes is None else routes
     calls, jobs = memos
     executor, capacity = make_executor(options, run_dir / "jobs")
     if hooks.executor is not None:
@@ -144,7 +131,7 @@ def assemble(run_dir: Path, options: RunOptions, team: Team, task: Any, prepared
     merger = Merger(merge, work, run_dir / "final_model", dev_n=getattr(prepared, "dev_n", 200))
     transcripts = TranscriptLog(run_dir / "transcripts")
     runners = {r.replica: r for a in team.agents.values()
-               for r in _runners(a, options, team, ledger, events, calls, hooks, transcripts)}
+               for r in _runners(a, options, routes.get(a.name), ledger, events, calls, hooks, transcripts)}
     tree = _tree(run_dir, task, events)
     runtime = Runtime(team, card, work, merger, runners, tree, seed=options.seed, job_seconds=job_seconds, acts=ACTS,
                       states=STATES, round_end=round_end)

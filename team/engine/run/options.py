@@ -1,11 +1,10 @@
 """What a run is asked to do: `RunOptions` (frozen, written into the manifest), `Hooks` (wrappers for
-tests and studies), the budget a run gets, the time one job gets, and the task card the agents see."""
+tests and studies), the budget a run gets, the time one job gets, the task card the agents see, and where
+each agent's model calls go (`model_routes`, resolved once per session for the checks and the assembly)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from groundwork.errors import ConfigError
@@ -13,7 +12,7 @@ from roles.context import TaskCard
 from team.config.topology import Team
 from team.engine.records.ledger import parse_budget
 
-__all__ = ["RunOptions", "Hooks", "effective_limits", "task_job_seconds", "task_card", "run_dir_for", "PRIORS",
+__all__ = ["RunOptions", "Hooks", "effective_limits", "task_job_seconds", "task_card", "ModelRoute", "model_routes", "PRIORS",
            "prior_config"]
 
 PRIORS = ("reference", "defaults", "starter", "none")
@@ -119,8 +118,24 @@ def task_card(task: Any, job_seconds: float, prior: str = "reference") -> TaskCa
                     tuple(task.rules), job_seconds, MIN_JOB_SECONDS, operators + generic, prior)
 
 
-def run_dir_for(options: RunOptions, team: Team, task: Any) -> Path:
-    if options.out:
-        return Path(options.out).absolute()
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs").absolute() / f"{stamp}-{team.name}-{task.name}-s{options.seed}"
+@dataclass(frozen=True)
+class ModelRoute:
+    """Where an agent's calls go: the model string, the server (None: the provider's own), the key's variable."""
+
+    spec: str
+    api_base: str | None
+    api_key_env: str | None
+    provider: Any = None
+
+
+def model_route(agent: Any, options: Any, team: Team) -> ModelRoute:
+    settings = agent.model
+    spec = options.model or settings.model
+    provider = team.spec.providers.get(spec.split("/")[0]) if "/" in spec else None
+    return ModelRoute(spec, options.api_base or settings.api_base or (provider and provider.api_base) or None,
+                      settings.api_key_env or (provider and provider.api_key_env) or None, provider)
+
+
+def model_routes(options: RunOptions, team: Team) -> dict[str, ModelRoute]:
+    """agent name -> where its model calls go, for every agent that makes any (a sampler makes none)."""
+    return {a.name: model_route(a, options, team) for a in team.agents.values() if a.kind != "sampler"}

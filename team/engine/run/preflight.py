@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse
 
@@ -38,14 +39,13 @@ def check_files(options: Any) -> None:
         raise ConfigError(f"--record {options.record}: its folder {Path(options.record).absolute().parent} does not exist")
 
 
-def check_isolation(options: Any, team: Any) -> None:
+def check_isolation(options: Any, routes: Mapping[str, Any]) -> None:
     """Code an LLM writes runs only inside bubblewrap, unless the user accepts the risk (`--no-isolation`):
-    with the scripted backend the programs are synthteam's own, with an LLM they are arbitrary code."""
-    from team.engine.run.assemble import model_route
-
+    with the scripted backend the programs are synthteam's own, with an LLM they are arbitrary code.
+    `routes`: agent -> where its model calls go (team.engine.run.options.model_routes)."""
     if options.isolation != "auto" or options.executor != "local":
         return  # asked for by name (bwrap fails loudly when it cannot run); Ray workers isolate their own jobs
-    llms = sorted({model_route(a, options, team).spec for a in team.agents.values() if a.kind != "sampler"} - {"scripted"})
+    llms = sorted({route.spec for route in routes.values()} - {"scripted"})
     if not llms:
         return
     from sandbox.local import bwrap_problem
@@ -98,26 +98,24 @@ def _why(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def check_models(options: Any, team: Any, timeout: float = 3.0) -> None:
+def check_models(options: Any, team: Any, routes: Mapping[str, Any], timeout: float = 3.0) -> None:
     """Every LLM agent's server answers and its key variable is set: one line for what is not, before
-    any call (else each decision would fail its attempts and fall back, and the run would look fine)."""
-    from team.engine.run.assemble import model_route
-
+    any call (else each decision would fail its attempts and fall back, and the run would look fine).
+    `routes`: agent -> where its model calls go (team.engine.run.options.model_routes)."""
     if options.replay:
         return  # a cassette answers
     unset: dict[str, list[str]] = {}
     servers: dict[str, list[str]] = {}
     keyless: dict[str, list[str]] = {}  # a provider's own endpoint, its key from the provider's variable
-    for agent in team.agents.values():
-        route = model_route(agent, options, team)
-        if agent.kind == "sampler" or route.spec == "scripted" or route.spec.startswith("replay:"):
+    for name, route in routes.items():
+        if route.spec == "scripted" or route.spec.startswith("replay:"):
             continue
         if route.api_key_env and not os.environ.get(route.api_key_env):
-            unset.setdefault(route.api_key_env, []).append(agent.name)
+            unset.setdefault(route.api_key_env, []).append(name)
         if route.api_base:
-            servers.setdefault(route.api_base, []).append(agent.name)
+            servers.setdefault(route.api_base, []).append(name)
         elif not route.api_key_env:
-            keyless.setdefault(route.spec, []).append(agent.name)
+            keyless.setdefault(route.spec, []).append(name)
     problems = [f"{_where(team)}: api_key_env {var} (agents {', '.join(names)}) is not set in the environment"
                 for var, names in unset.items()]
     problems += [p for spec, names in keyless.items() if (p := _provider_key_problem(spec, names))]

@@ -30,7 +30,7 @@ from team.engine.records.events import EventLog, read_events
 from team.engine.records.ledger import Ledger
 from team.engine.run.assemble import Parts, assemble
 from team.engine.run.lock import RunLock
-from team.engine.run.options import Hooks, RunOptions, effective_limits, run_dir_for
+from team.engine.run.options import Hooks, RunOptions, effective_limits, model_routes
 from team.engine.run.preflight import check_cluster, check_devices, check_files, check_isolation, check_models
 from team.engine.run.restore import memos, previous_wall, restore_spend
 from team.engine.run.result import RunResult
@@ -75,6 +75,14 @@ def new_session(options: RunOptions, *, hooks: Hooks | None = None, observers: t
 def start_session(options: RunOptions, *, hooks: Hooks | None = None, observers: tuple = ()) -> RunResult:
     """A new run of a team on a task, in a new run directory."""
     return asyncio.run(new_session(options, hooks=hooks, observers=observers).run())
+
+
+def run_dir_for(options: RunOptions, team: Team, task: Any) -> Path:
+    """The run's folder: `--out`, else runs/<time>-<team>-<task>-s<seed> (absolute: the run resumes from anywhere)."""
+    if options.out:
+        return Path(options.out).absolute()
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs").absolute() / f"{stamp}-{team.name}-{task.name}-s{options.seed}"
 
 
 def check_run_dir(run_dir: Path) -> None:
@@ -145,13 +153,15 @@ class Session:
         self.limits, self.resume, self.hooks, self.observers = dict(limits), resume, hooks or Hooks(), observers
         self.interrupted: int | None = None
         self.isolation = ""  # how this session's jobs ran (result.json)
+        self.routes: dict[str, Any] = {}  # agent -> where its model calls go (resolved once, in run())
 
     async def run(self) -> RunResult:
+        self.routes = model_routes(self.options, self.team)
         check_devices(self.options)  # refused before anything is written
         check_cluster(self.options)
         check_files(self.options)
-        check_isolation(self.options, self.team)
-        await asyncio.to_thread(check_models, self.options, self.team)  # probes servers, may load litellm
+        check_isolation(self.options, self.routes)
+        await asyncio.to_thread(check_models, self.options, self.team, self.routes)  # probes servers, may load litellm
         created = not self.run_dir.exists()
         try:
             return await self._locked()
@@ -192,7 +202,7 @@ class Session:
         ledger.on_change = lambda what, row: events.emit(ev.BUDGET, change=what, **row)
         prepared = await asyncio.to_thread(prepare_task, self.task)
         parts = assemble(self.run_dir, self.options, self.team, self.task, prepared, ledger, events, memos(rows),
-                         self.hooks)
+                         self.hooks, self.routes)
         self.isolation = str(getattr(parts.executor, "isolation", ""))
         if parts.executor.notice:
             events.emit(ev.ISOLATION_REDUCED, notice=parts.executor.notice)

@@ -34,7 +34,8 @@ import torch
 import os
 if not torch.cuda.is_available() and os.environ.get("GPU_CHECK_CPU") != "1":
     sys.exit(f"gpu_check: torch {torch.__version__} sees no CUDA device")
-print(f"gpu_check: {torch.cuda.get_device_name()}, torch {torch.__version__}, "
+device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU (dry run)"
+print(f"gpu_check: {device}, torch {torch.__version__}, "
       f"vllm {'installed' if importlib.util.find_spec('vllm') else 'not installed'}")
 EOF
 

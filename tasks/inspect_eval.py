@@ -46,32 +46,7 @@ def warm_imports() -> float:
     for lazy in ("inspect_ai.model._openai_responses", "inspect_ai.agent._acp.server"):
         if importlib.util.find_spec(lazy) is not None:  # loaded at the first sample otherwise
             __import__(lazy)
-    _quick_polling()
     return time.perf_counter() - started
-
-
-class _QuickSleep:
-    """anyio, but a sleep of a second is 20 ms: Inspect's hf provider checks for a finished batch once a
-    second (`await anyio.sleep(1)` in `batched_generate`), which a tiny model's dev evaluation would spend
-    mostly waiting. Results are unchanged: only how soon a finished batch is picked up."""
-
-    def __init__(self, anyio_module):
-        self._anyio = anyio_module
-
-    def __getattr__(self, name: str):
-        return getattr(self._anyio, name)
-
-    async def sleep(self, seconds: float) -> None:
-        await self._anyio.sleep(min(seconds, 0.02))
-
-
-def _quick_polling() -> None:
-    if os.environ.get("SYNTHTEAM_INSPECT_POLL") == "inspect":  # Inspect's own once-a-second checks (benchmarks)
-        return
-    import inspect_ai.model._providers.hf as provider
-
-    if getattr(provider, "anyio", None) is not None and not isinstance(provider.anyio, _QuickSleep):
-        provider.anyio = _QuickSleep(provider.anyio)
 
 
 def load_spec(path: Path) -> dict:

@@ -46,7 +46,7 @@ def test_arith_lm_is_a_hugging_face_model_with_its_own_tokenizer_and_the_tasks_t
 def test_synthteam_run_arith_hf_end_to_end(arith, tmp_path):
     env = {**os.environ, "SYNTHTEAM_CACHE": str(arith.cache_dir)}
     proc = subprocess.run([sys.executable, "-m", "team.cli", "run", "--team", "solo", "--task", "arith-hf",
-                           "--budget", "wall=70s", "--job-seconds", "60", "--out", "run", "--quiet"],
+                           "--budget", "wall=55s", "--job-seconds", "45", "--out", "run", "--quiet"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = tmp_path / "run"

@@ -1,6 +1,7 @@
-"""What the team works on: PostTrainBench-style tasks (task.yaml + evaluate.py + data.py), the built-in
-base model and tasks, solutions (programs with a train.py) and their starters, the training recipe,
-checkpoint merging, the seal of the test split and the independent verifier.
+"""What the team works on: PostTrainBench-style tasks (task.yaml + evaluate.py + data.py, or a benchmark
+scored by Inspect AI, or a PostTrainBench task folder as it is), base models (built in, a directory, or a
+hub id from the local cache), solutions (programs with a train.py) and their starters, the training
+recipe, checkpoint merging, the seal of the test split and the independent verifier.
 
 Heavy modules (torch) load on first use, so `import tasks` stays fast.
 """

@@ -67,6 +67,9 @@ def _needs_inspect(task: Task) -> None:
     if task.evaluator == "inspect" and importlib.util.find_spec("inspect_ai") is None:
         raise ConfigError(f"{task.root / 'task.yaml'}:1: task {task.name} is scored by Inspect AI, which is not "
                           "installed: pip install 'synthteam[inspect]'")
+    if task.evaluator == "inspect" and task.provider == "vllm" and importlib.util.find_spec("vllm") is None:
+        raise ConfigError(f"{task.root / 'task.yaml'}:1: provider vllm: vllm is not installed here (it needs a GPU; "
+                          "pip install vllm), use --provider hf")
 
 
 def prepare_benchmark(task: Task, base, root: Path, salt: str):

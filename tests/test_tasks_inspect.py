@@ -264,3 +264,15 @@ def test_a_registry_task_resolves_by_name_through_inspects_registry(tmp_path, mo
     assert proc.returncode == 0, proc.stderr[-2000:]
     row = json.loads((tmp_path / "out.json").read_text())
     assert (row["accuracy"], row["n"]) == (0.5, 4) and Path(row["log"]).parent == tmp_path / "logs"
+
+
+def test_provider_vllm_without_vllm_is_one_line_before_any_job(sums, monkeypatch):
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vllm is installed here")
+    monkeypatch.setenv("SYNTHTEAM_PROVIDER", "vllm")  # what --provider vllm sets
+    task = load_task(sums.task.root)
+    assert task.provider == "vllm" and load_task(sums.task.root, provider="hf").provider == "hf"
+    with pytest.raises(ConfigError, match="provider vllm: vllm is not installed here"):
+        prepare_task(task, sums.cache_dir)

@@ -26,7 +26,7 @@ OWNER_VAR = "SYNTHTEAM_OWNER"  # the executor that started the job (sandbox.orph
 _HIDDEN = ("tasks/builtin",)  # inside the packages: what a job must not read (task folders with seeds)
 _CREDENTIAL = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|COOKIE|^AWS_|_API_", re.IGNORECASE)
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
-_PACKAGES = ("team", "roles", "tasks", "sandbox")
+_PACKAGES = ("team", "roles", "tasks", "sandbox", "groundwork")
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TORCH_NUM_THREADS",
                 "NUMEXPR_NUM_THREADS")
 

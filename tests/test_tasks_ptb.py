@@ -143,3 +143,9 @@ def test_the_verifier_runs_it_on_every_item_and_flags_the_unsealed_split(ptb, tm
     assert verdict["n"] == 12 and verdict["raw_score"] == 0.5 and verdict["test_score"] == 0.5
     assert [(f["flag"], f.get("advisory")) for f in verdict["flags"]] == [("unsealed_split", True)]
     assert list((tmp_path / "logs" / "model").glob("*.eval"))
+
+
+def test_validate_takes_a_postrainbench_folder_as_a_task(ptb):
+    proc = subprocess.run([sys.executable, "-m", "team.cli", "validate", str(ptb.task.root)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0 and f"ok: {ptb.task.root}: task" in proc.stdout, proc.stderr

@@ -66,9 +66,10 @@ def _validate_task(path: str) -> str:
     from tasks import BUILTIN_TASKS, load_task
 
     folder = Path(path)
-    if path not in BUILTIN_TASKS and folder.is_dir() and not (folder / "task.yaml").is_file():
-        raise ConfigError(f"{path}:1: not a task folder (it holds no task.yaml); validate takes team files, task "
-                          "files (task.yaml) and task folders")
+    ptb = (folder / "benchmark.txt").is_file() or (folder / "evaluate.py").is_file()  # a PostTrainBench folder
+    if path not in BUILTIN_TASKS and folder.is_dir() and not (folder / "task.yaml").is_file() and not ptb:
+        raise ConfigError(f"{path}:1: not a task folder (it holds no task.yaml, nor a PostTrainBench benchmark.txt "
+                          "and evaluate.py); validate takes team files, task files and task folders")
     task = load_task(path)
     return f"ok: {path}: task {task.name!r} ({task.kind}, base model {task.base_model}), " \
            f"{plural(len(task.knobs), 'knob')}"

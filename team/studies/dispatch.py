@@ -130,7 +130,8 @@ def cell_state(run_dir: Path) -> str:
 
 def _line(result: dict) -> str:
     used, limits = result.get("budget_used") or {}, result.get("budget_limits") or {}
-    failure = result.get("error") or ", ".join(f.get("flag", "") for f in result.get("flags") or [])
+    failure = result.get("error") or ", ".join(f.get("flag", "") for f in result.get("flags") or []
+                                               if not f.get("advisory"))
     dev = result.get("dev_score")
     return (f"test {result['test_score']:.3f} (baseline {result['baseline_score']:.3f}), "
             f"dev {'-' if dev is None else f'{dev:.3f}'}, job-seconds {used.get('job_seconds', 0):.1f}/"

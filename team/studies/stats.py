@@ -181,8 +181,8 @@ def failure_reason(result: Mapping[str, Any]) -> str | None:
     """Why a run counts as a failure (crashed, flagged, or no final model), or None."""
     if result.get("error"):
         return f"crashed: {result['error']}"
-    flags = result.get("flags") or []
-    if flags:
+    flags = [f for f in result.get("flags") or [] if not (isinstance(f, Mapping) and f.get("advisory"))]
+    if flags:  # an advisory flag (e.g. a PostTrainBench folder's unsealed split) changes no score
         return "flagged: " + "; ".join(f.get("flag", str(f)) if isinstance(f, Mapping) else str(f) for f in flags)
     if result.get("test_score") is None or not result.get("final_members", True):
         return "no final model"

@@ -118,8 +118,8 @@ def test_validate_checks_task_files_and_task_folders_as_tasks(tmp_path):
     assert out.stderr.strip().splitlines() == [
         f"{task / 'task.yaml'}:{line}: top level: unknown key 'colour'",  # not 14 team-schema lines
         f"{task / 'copy.yaml'}:32: reference.lr: lr: expected a number, got [1, 2]",
-        f"{tmp_path}:1: not a task folder (it holds no task.yaml); validate takes team files, task files "
-        "(task.yaml) and task folders"]
+        f"{tmp_path}:1: not a task folder (it holds no task.yaml, nor a PostTrainBench benchmark.txt and "
+        "evaluate.py); validate takes team files, task files and task folders"]
 
 
 def test_validate_words_yaml_kinds_and_show_uses_the_files_key_names(tmp_path):

@@ -27,10 +27,11 @@ def logs(job: Job | None) -> list:
     """Links to what the job left for a reader: its stdout, stderr and result, relative to the run folder."""
     if job is None:
         return []
-    names = {"stdout.log": "stdout", "stderr.log": "stderr", "result.json": "result"}
+    names = {"stdout.log": "stdout", "stderr.log": "stderr", "result.json": "result"}  # an Inspect log: "eval"
     out: list = []
     for path in job.logs:
-        out += [" " if out else "", Link(names.get(Path(path).name, Path(path).name), path)]
+        name = "eval log" if path.endswith(".eval") else names.get(Path(path).name, Path(path).name)
+        out += [" " if out else "", Link(name, path)]
     return out
 
 

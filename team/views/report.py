@@ -55,7 +55,7 @@ def _header(facts: RunFacts) -> list[Block]:
                   f"{result.get('prior', manifest.get('options', {}).get('prior', 'reference'))})"),
              text(f"baseline test score: {score(result.get('baseline_score'))}; final test score: "
                   f"{score(result.get('test_score'))} (n={result.get('n')}, scored by the verifier on the sealed split)"),
-             _final_line(facts),
+             _final_line(facts), *_inspect_logs(facts),
              text(f"flags: {', '.join(f['flag'] + ': ' + f['reason'] for f in result.get('flags', [])) or 'none'}"),
              text(result.get("control") or "decisions: -"),
              text(f"stopped: {result.get('stop_reason', '')}"),
@@ -79,6 +79,19 @@ def _has(facts: RunFacts, anchor: str) -> bool:
     return {"tree": bool(facts.nodes), "timeline": bool(facts.jobs), "experiments": bool(facts.training),
             "diff": facts.final_node is not None and (facts.run_dir / "tree" / facts.final_node).is_dir()
             and (facts.run_dir / "tree" / "starter").is_dir()}.get(anchor, True)
+
+
+def _inspect_logs(facts: RunFacts) -> list[Text]:
+    """Where the verifier's Inspect logs are, for `inspect view` (tasks scored through Inspect AI only)."""
+    logs = sorted((facts.run_dir / "verify").rglob("*.eval"))
+    if not logs:
+        return []
+    links: list = []
+    for path in logs:
+        links += [", " if links else "", Link(path.relative_to(facts.run_dir).as_posix(),
+                                              path.relative_to(facts.run_dir).as_posix())]
+    return [("Inspect logs of the verifier: ", *links, f" (open them with `inspect view --log-dir "
+             f"{facts.run_dir / 'verify'}`; each job's are beside its logs)")]
 
 
 def _final_line(facts: RunFacts) -> Text:

@@ -118,7 +118,8 @@ def _job(run_dir: Path, start: dict, end: dict, t0: float) -> Job:
                status=end.get("status") or kept.get("status") or "unfinished", slot=",".join(kept.get("devices") or []),
                dev=end.get("dev_accuracy"), of=start.get("of") or end.get("of"), config=config,
                curve=tuple((float(p[0]), float(p[1])) for p in outcome.get("dev_curve") or ()),
-               logs=tuple(f"jobs/{start['job_id']}/{name}" for name in LOGS if (folder / name).is_file()))
+               logs=tuple(f"jobs/{start['job_id']}/{name}" for name in LOGS if (folder / name).is_file())
+               + tuple(f"jobs/{start['job_id']}/eval/{p.name}" for p in sorted((folder / "eval").glob("*.eval"))))
 
 
 def _lanes(jobs: list[Job]) -> list[Job]:

@@ -55,9 +55,9 @@ def walk(root: Path) -> list[str]:
     starts: dict = {}  # code -> the offset of its first RESUME: a call starts there, a coroutine resumes later
     stops: list[str] = []
 
-    def profile(frame, event, arg):
+    def profile(frame, what, arg):
         code = frame.f_code
-        if event != "call" or not code.co_filename.startswith(prefixes):
+        if what != "call" or not code.co_filename.startswith(prefixes):
             return
         if code not in starts:
             starts[code] = next((i.offset for i in dis.get_instructions(code) if i.opname == "RESUME"), 0)

@@ -89,7 +89,7 @@ async def _attempt(ctx: ActContext, msg: Message, proposal: Proposal, *, attempt
             last, reasons = _patch_failed(ctx, msg, key, config, spec.seed, attempt, str(exc))
             continue
         node = ctx.tree.add(parent, solution, proposal.operator if spec.patch else "tune", actor.replica, msg.round,
-                            msg.id)
+                            msg.id, same_code=not spec.patch)
         outcome = await ctx.work.run_solution(job_key(msg.id, solution.digest, spec.seed), solution, config,
                                               spec.seed, min(spec.wall_seconds, ctx.job_seconds), agent=actor.replica,
                                               role=actor.role.name, round=msg.round, attempt=attempt, parent=msg.id,

@@ -84,7 +84,7 @@ async def _go(ctx: ActContext, at: _Step, last: JobOutcome | None) -> None:
         return
     lanes.steps += 1
     parent = at.parent or f"lane:{actor.replica}:{at.lane}"
-    node = ctx.tree.add(ROOT, _constants(ctx, config, seed), "tune", actor.replica, at.step, parent)
+    node = ctx.tree.add(ROOT, _constants(ctx, config, seed), "tune", actor.replica, at.step, parent, same_code=True)
     outcome = await ctx.work.run_solution(key, ctx.tree.solution(node.id), config, seed, ctx.job_seconds,
                                           agent=actor.replica, role=actor.role.name, round=at.step, attempt=0,
                                           parent=parent, node=node.id)

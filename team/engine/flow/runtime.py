@@ -74,6 +74,7 @@ class Runtime:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)  # let interrupted jobs settle their budget
+            self.tree.close()  # the node files the report reads
         self.stop_reason = self.stop_reason or ("budget" if self.work.stopping else "done")
         return self.outcome()
 

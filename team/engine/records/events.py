@@ -44,8 +44,10 @@ def get_logger(**context: Any) -> Any:
 class EventLog:
     """Append-only JSON lines. Every row reaches the OS at once (one write() of the whole line, nothing
     held in a buffer), which is all a SIGKILL needs to lose nothing; rows that record finished work (a
-    job, a merge, the result) are also fsynced, against a machine crash, without paying a disk sync on
-    every model call. Each row carries `ts`, `event`, and whatever the caller gives (run, agent, ...).
+    job, a merge, the result: the catalog's durable rows) are also fsynced, against a machine crash,
+    without paying a disk sync on every model call. The fsync is the log's own thread's (group commit: one
+    fsync covers every row written before it), so the run never waits on the disk; `close()` fsyncs what
+    is left. Each row carries `ts`, `event`, and whatever the caller gives (run, agent, ...).
     """
 
     DURABLE = DURABLE  # the catalog's durable rows (team.engine.records.catalog)
@@ -56,6 +58,7 @@ class EventLog:
         self.context = context
         self._lock = threading.Lock()
         self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115 - closed in close()
+        self._syncer = _Syncer(self._file.fileno())
         # Rows are encoded directly (the row is already a dict): a bound logger's processor chain and
         # print() added ~25 µs to every row, structlog's JSONRenderer, JSONEncoder.encode building its C
         # encoder anew for each row, and a text file's buffer a few µs more. Same bytes (ASCII JSON).
@@ -70,16 +73,51 @@ class EventLog:
             written = self._file.write(line)
             while written < len(line):  # a raw write may come back short (a signal): finish the line
                 written += self._file.write(line[written:])
-            if event in self.DURABLE:
-                os.fsync(self._file.fileno())
             self.count += 1
+        if event in self.DURABLE:
+            self._syncer.due()
         for observe in self.observers:
             observe(row)
         return row
 
     def close(self) -> None:
+        self._syncer.stop()  # its last fsync is done before the file closes
         with self._lock:
+            if self._syncer.pending:
+                os.fsync(self._file.fileno())
             self._file.close()
+
+
+class _Syncer:
+    """A thread that fsyncs a file whenever durable rows were written since its last fsync."""
+
+    def __init__(self, fd: int):
+        self.fd, self.pending = fd, False
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def due(self) -> None:
+        self.pending = True
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="events-fsync", daemon=True)
+            self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stopping:
+                return
+            self.pending = False  # a row written from here on sets it again: the next round syncs it
+            os.fsync(self.fd)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
 
 
 def _row_encoder() -> Callable[[dict[str, Any]], str]:

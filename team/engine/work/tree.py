@@ -1,7 +1,8 @@
 """The tree of attempts: every solution the team ran is a node — its parent node, the operator that made it,
 the replica that wrote it, the digest of its files, its diff against the parent, its job's status, the
 harness's dev score, the verdicts on it. The root is the task's starter. Each node's files are kept under
-`runs/<id>/tree/<node>/`; `node` rows in events.jsonl record it. Node ids depend only on the parent and the
+`runs/<id>/tree/<node>/`, written by a thread of its own while the run goes on (`close()` waits for them:
+the report reads them); `node` rows in events.jsonl record it. Node ids depend only on the parent and the
 content, so a resumed run that replays the same decisions rebuilds the same tree.
 """
 
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,10 @@ class AttemptTree:
         self._solutions: dict[str, Any] = {ROOT: starter}
         self._diffs: dict[str, str] = {ROOT: ""}  # each node's change to its parent, computed once
         self._by_job: dict[str, Node] = {}
+        self._starter_code: tuple[str, ...] | None = None  # the starter's code changes, worked out once
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="tree")  # node files, in the order of the nodes
+        self._written: list[Future] = []
+        weakref.finalize(self, self._writer.shutdown, wait=False)
         self.nodes[ROOT] = Node(ROOT, None, "starter", "harness", 0, starter.digest, status="starter")
         self._write(ROOT, starter)
 
@@ -64,11 +71,15 @@ class AttemptTree:
             return best
         return ROOT
 
-    def add(self, parent: str, solution: Any, operator: str, author: str, round: int, msg: str | None) -> Node:
-        """The node for `solution` made from `parent` (the existing one when the same content came again)."""
+    def add(self, parent: str, solution: Any, operator: str, author: str, round: int, msg: str | None, *,
+            same_code: bool = False) -> Node:
+        """The node for `solution` made from `parent` (the existing one when the same content came again).
+        `same_code`: the solution is the parent's program with only knob constants set (a tune), so its code
+        changes are the parent's (no parse of its train.py)."""
         node_id = "n" + hashlib.sha1(f"{parent}|{solution.digest}".encode()).hexdigest()[:10]
         if node_id not in self.nodes:
-            node = Node(node_id, parent, operator, author, round, solution.digest, tuple(self._applied(solution)))
+            node = Node(node_id, parent, operator, author, round, solution.digest, self._changes(parent, solution,
+                                                                                             same_code))
             self.nodes[node_id] = node
             self._solutions[node_id] = solution
             self._write(node_id, solution)
@@ -77,6 +88,15 @@ class AttemptTree:
                              round=round, digest=solution.digest, operators=list(node.operators),
                              diff_lines=len(diff.splitlines()))
         return self.nodes[node_id]
+
+    def _changes(self, parent: str, solution: Any, same_code: bool) -> tuple[str, ...]:
+        if not same_code:
+            return tuple(self._applied(solution))
+        if parent != ROOT:
+            return self.nodes[parent].operators
+        if self._starter_code is None:
+            self._starter_code = tuple(self._applied(self.solution(ROOT)))
+        return self._starter_code
 
     def scored(self, node_id: str, outcome: Any, msg: str | None) -> None:
         node = self.nodes[node_id]
@@ -105,14 +125,25 @@ class AttemptTree:
         base = against or node.parent or ROOT
         return self.solution(node_id).diff(self.solution(base))
 
+    def close(self) -> None:
+        """Wait until every node's files are written (a write that failed raises here)."""
+        wait(self._written)
+        self._writer.shutdown(wait=True)
+        for done in self._written:
+            done.result()
+
     def _write(self, node_id: str, solution: Any) -> None:
-        folder = self.root / node_id
-        for path, text in solution.files.items():
-            target = folder / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text)
-        meta = {k: v for k, v in vars(self.nodes[node_id]).items() if k != "verdicts"}
-        (folder.parent / f"{node_id}.json").write_text(json.dumps(meta, default=str))
+        meta = {k: v for k, v in vars(self.nodes[node_id]).items() if k != "verdicts"}  # as the node is now
+        self._written.append(self._writer.submit(_write_node, self.root, node_id, dict(solution.files), meta))
+
+
+def _write_node(root: Path, node_id: str, files: dict[str, str], meta: dict[str, Any]) -> None:
+    folder = root / node_id
+    for path, text in files.items():
+        target = folder / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    (folder.parent / f"{node_id}.json").write_text(json.dumps(meta, default=str))
 
 
 def edited_files(base: Any, solution: Any, knobs: set[str]) -> list[str]:

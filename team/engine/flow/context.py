@@ -18,8 +18,12 @@ from team.engine.flow.messages import Message
 from team.engine.flow.rounds import RoundBook
 from team.engine.records import catalog as ev
 from team.engine.records.events import EventLog
+from team.engine.work.merger import Merger
+from team.engine.work.scoreboard import Scoreboard
+from team.engine.work.tree import AttemptTree
+from team.engine.work.workshop import Workshop
 
-__all__ = ["ActContext", "Actor", "Services"]
+__all__ = ["ActContext", "Actor", "Services", "Delivery"]
 
 
 @dataclass
@@ -44,18 +48,18 @@ class Services:
 
     card: TaskCard
     team: Team
-    tree: Any  # team.engine.work.tree.AttemptTree
-    work: Any  # team.engine.work.workshop.Workshop
-    merger: Any  # team.engine.work.merger.Merger
+    tree: AttemptTree
+    work: Workshop
+    merger: Merger
     events: EventLog
     rounds: RoundBook
-    board: Any  # team.engine.work.scoreboard.Scoreboard: the harness's record
+    board: Scoreboard  # the harness's record
     seed: int
     job_seconds: float
 
 
 @dataclass(frozen=True)
-class _Delivery:
+class Delivery:
     """The runtime's side of a context: how a handler's output goes out (given by the runtime)."""
 
     send: Callable[..., int]
@@ -74,7 +78,7 @@ class ActContext:
     services: Services
     actor: Actor | None
     state: Any  # its role's state (the handlers' module declares it), or None
-    delivery: _Delivery
+    delivery: Delivery
 
     # -- the run's parts ----------------------------------------------------------------------------
     @property
@@ -86,15 +90,15 @@ class ActContext:
         return self.services.team
 
     @property
-    def tree(self) -> Any:
+    def tree(self) -> AttemptTree:
         return self.services.tree
 
     @property
-    def work(self) -> Any:
+    def work(self) -> Workshop:
         return self.services.work
 
     @property
-    def merger(self) -> Any:
+    def merger(self) -> Merger:
         return self.services.merger
 
     @property
@@ -106,7 +110,7 @@ class ActContext:
         return self.services.rounds
 
     @property
-    def board(self) -> Any:
+    def board(self) -> Scoreboard:
         return self.services.board
 
     @property

@@ -16,7 +16,7 @@ from typing import Any
 from groundwork.errors import BudgetExhausted
 from roles.flow import KINDS, Start
 from team.config.topology import Team
-from team.engine.flow.context import ActContext, Actor, Services, _Delivery
+from team.engine.flow.context import ActContext, Actor, Delivery, Services
 from team.engine.flow.messages import Message, message_id
 from team.engine.flow.rounds import RoundBook
 from team.engine.flow.routing import Router
@@ -45,7 +45,7 @@ class Runtime:
         self.book = RoundBook(list(team.entries), self._merge_step if round_end else None, enabled=bool(planners))
         self.services = Services(card, team, tree, work, merger, work.events, self.book, self.scoreboard, seed,
                                  job_seconds)
-        self._delivery = _Delivery(self.send, self.local, self.replicas, self.router.capacity, self.note_stop,
+        self._delivery = Delivery(self.send, self.local, self.replicas, self.router.capacity, self.note_stop,
                                    self._started_of, self.context_of)
         made: dict[Any, Any] = {}
         role_state = {kind: made.setdefault(make, make()) for kind, make in (states or {}).items()}

@@ -212,7 +212,10 @@ class Session:
             events.observers.append(observer.row)
         ledger.start_clock()
         events.emit(ev.TEAM_START, limits=ledger.limits_out(), backends=list(parts.backends), prior=self.options.prior)
-        outcome = await self._drive(parts, ledger, events)
+        try:
+            outcome = await self._drive(parts, ledger, events)
+        finally:
+            parts.runtime.tree.close()  # the node files the report reads (the runtime closes it when it ends)
         spent = ledger.snapshot()  # the team's time ends here; verification is the harness's
         events.emit(ev.TEAM_END, spent=spent, stop_reason=outcome.stop_reason)
         return await self._verify(outcome, ledger, events, spent)

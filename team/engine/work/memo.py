@@ -47,6 +47,15 @@ class JobMemo:
     def keep_score(self, key: str, score: float | None) -> None:
         self.rows[key] = {"dev_accuracy": score}  # the same merge proposed again is not scored again
 
+    def evaluation_walls(self) -> list[float]:
+        """The wall seconds of the dev evaluations earlier sessions finished (from their result.json)."""
+        walls = []
+        for row in self.rows.values():
+            path = self.jobs_dir / str(row.get("job_id")) / "result.json"
+            if row.get("kind") == "dev_eval" and row.get("job_id") and path.exists():
+                walls.append(float(json.loads(path.read_text()).get("wall_seconds") or 0.0))
+        return walls
+
     def restored(self, job_id: str | None) -> JobResult | None:
         """A finished job's result read back from its folder under jobs/ (None when it is not there)."""
         folder = self.jobs_dir / str(job_id)

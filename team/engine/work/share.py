@@ -44,7 +44,7 @@ class JobTime:
         self.ledger, self.events, self.occupancy, self.gpus = ledger, events, occupancy, gpus
         self._grace, self._eval_cap = grace, eval_cap
         self.stopping = False  # no new jobs: the budget cannot give one
-        self.eval_walls: list[float] = []  # wall seconds of this session's evaluations
+        self.eval_walls: list[float] = []  # wall seconds of this run's evaluations (earlier sessions' too)
 
     def stop_new_jobs(self) -> None:
         self.stopping = True
@@ -55,9 +55,10 @@ class JobTime:
 
     # -- a dev evaluation's share -----------------------------------------------------------------------
     def eval_seconds(self) -> float:
-        """The time limit of a dev evaluation: three times the slowest this session has seen (a third of the
-        cap before any has run), within [4 s, cap]. It is kept small so that the reservation a training job
-        holds for its evaluation never starves the jobs near the end of the budget."""
+        """The time limit of a dev evaluation: three times the slowest this run has seen (its earlier sessions
+        included; a third of the cap before any has run), within [4 s, cap]. It is kept small so that the
+        reservation a training job holds for its evaluation never starves the jobs near the end of the
+        budget."""
         cap = self._eval_cap()
         return min(max(3.0 * max(self.eval_walls, default=cap / 9), 4.0), cap)
 

@@ -53,6 +53,7 @@ class AttemptTree:
         self._starter_code: tuple[str, ...] | None = None  # the starter's code changes, worked out once
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="tree")  # node files, in the order of the nodes
         self._written: list[Future] = []
+        self._closed = False  # after close(), a late node (a task ending its cancellation) is written at once
         weakref.finalize(self, self._writer.shutdown, wait=False)
         self.nodes[ROOT] = Node(ROOT, None, "starter", "harness", 0, starter.digest, status="starter")
         self._write(ROOT, starter)
@@ -126,15 +127,19 @@ class AttemptTree:
         return self.solution(node_id).diff(self.solution(base))
 
     def close(self) -> None:
-        """Wait until every node's files are written (a write that failed raises here)."""
-        wait(self._written)
+        """Wait until every node's files are written (a write that failed raises here); again: nothing."""
+        written, self._written, self._closed = self._written, [], True
+        wait(written)
         self._writer.shutdown(wait=True)
-        for done in self._written:
+        for done in written:
             done.result()
 
     def _write(self, node_id: str, solution: Any) -> None:
         meta = {k: v for k, v in vars(self.nodes[node_id]).items() if k != "verdicts"}  # as the node is now
-        self._written.append(self._writer.submit(_write_node, self.root, node_id, dict(solution.files), meta))
+        if self._closed:
+            _write_node(self.root, node_id, dict(solution.files), meta)
+        else:
+            self._written.append(self._writer.submit(_write_node, self.root, node_id, dict(solution.files), meta))
 
 
 def _write_node(root: Path, node_id: str, files: dict[str, str], meta: dict[str, Any]) -> None:

@@ -54,6 +54,7 @@ class Workshop:
         self.jobs = JobMemo(self.jobs_dir, self.memo)
         self.share = JobTime(self.ledger, self.events, Occupancy(), lambda: float(self.executor.term_grace),
                              lambda: 60.0 if self.prepared.task.kind == "hf" else 20.0, self.gpus)
+        self.share.eval_walls.extend(self.jobs.evaluation_walls())  # a resumed run knows how long they take
         self.slots = Slots(self.executor, self.ledger, self.events, self.jobs_dir, self.capacity, self.share)
         self.scoring = DevScoring(self.prepared, self.slots, self.jobs, self.ledger, self.events, self.jobs_dir)
 

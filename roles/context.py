@@ -87,6 +87,8 @@ class DirectorContext:
     review: tuple[str, ...] = ()  # a plan critic's reasons for revising the last plan
     fix: Mapping[str, Any] = field(default_factory=dict)  # what the plan critic asked for (e.g. explore: 2)
     log: tuple[str, ...] = ()  # research-log entries received (the editor's, or whoever the edges name)
+    claimed: tuple[Mapping[str, Any], ...] = ()  # {config, node, operator} other planners proposed: not to repeat
+    agent: str = ""  # the planner's name in the team file (its random stream)
 
 
 @dataclass(frozen=True)

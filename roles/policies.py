@@ -64,15 +64,18 @@ def director(ctx: DirectorContext) -> Plan:
         return Plan(stop=True, reason=reason)
     if ctx.n_proposals <= 0:
         return Plan(reason=f"Round {ctx.round}: no engineer free, nothing to propose.")
-    rng = stable_rng("director", ctx.seed, ctx.round, ctx.history, ctx.settings, ctx.fix)
+    rng = stable_rng("director", ctx.seed, ctx.round, ctx.history, ctx.settings, ctx.fix, ctx.agent)
     task = focused(ctx.task, ctx.settings.get("focus"), complete(ctx.task.reference, ctx.task.knobs))
-    picker = Picker(task.knobs, [e.config for e in ctx.history])
+    # another lab's experiments are not repeated, unless the team file asks for replications
+    claimed = _claimed(ctx)
+    picker = Picker(task.knobs, [e.config for e in ctx.history] + [c["config"] for c in claimed])
     proposals = anchors(task, picker)[: ctx.n_proposals]
     parents = ranked_configs(ctx.history, task.knobs)
     left = ctx.n_proposals - len(proposals)
     n_explore = left if not parents else _explore_share(ctx, left, rng)
     exploited = exploit(task, parents, left - n_explore, rng, picker) if parents else []
-    explored = explore(task, ctx.n_proposals - len(proposals) - len(exploited), rng, picker)
+    explored = explore(task, ctx.n_proposals - len(proposals) - len(exploited), rng, picker,
+                       broad=(ctx.settings.get("explore") or 0.0) >= 0.5)
     exploited, code = _on_the_best_program(ctx, exploited, parents, rng)
     probe = _code_probe(ctx, proposals[0], rng) if not code and not parents and explored and proposals else None
     if probe is not None:
@@ -94,7 +97,7 @@ def _on_the_best_program(ctx: DirectorContext, exploited: list[Proposal], parent
         return exploited, 0
     out = [p.model_copy(update={"node": best.node}) for p in exploited]
     tried = {op for e in ctx.history if e.node == best.node or e.node and set(best.operators) < set(e.operators)
-             for op in e.operators}
+             for op in e.operators} | {c["operator"] for c in _claimed(ctx) if c["node"] == best.node}
     name = choose_operator(tuple(tried | set(best.operators)), rng)
     if name is None:
         return out, 0
@@ -108,11 +111,17 @@ def _code_probe(ctx: DirectorContext, anchor: Proposal, rng: random.Random) -> P
     """With nothing to exploit yet (no result, or a round planned ahead of its predecessor's results), one
     explore proposal changes code: the anchor's config (the prior) on the starter with an operator that no
     experiment in the history carries yet."""
-    name = choose_operator(tuple({op for e in ctx.history for op in e.operators}), rng)
+    claimed = {c["operator"] for c in _claimed(ctx) if c["node"] == "starter"}
+    name = choose_operator(tuple({op for e in ctx.history for op in e.operators} | claimed), rng)
     if name is None:
         return None
     return Proposal(config=dict(anchor.config), node="starter", operator=name,
                     rationale=f"Explore code: the baseline's program with {name}.")
+
+
+def _claimed(ctx: DirectorContext) -> list:
+    """What other planners of the team proposed (not to repeat), none for a replication lab."""
+    return [] if ctx.settings.get("replicate") else list(ctx.claimed)
 
 
 def _explore_share(ctx: DirectorContext, n: int, rng: random.Random) -> int:

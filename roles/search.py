@@ -17,8 +17,7 @@ from roles.schemas import Proposal
 
 SEED_KNOBS = frozenset({"seed"})  # noise, not a research direction: never searched or compared
 MULTIPLICATIVE = frozenset({"lr", "steps", "batch_size", "lora_rank", "n_train"})
-_ENUMERATE_LIMIT = 5000
-_TOP_K = 3  # exploit around this many of the best accepted configs
+_ENUMERATE_LIMIT, _TOP_K = 5000, 3  # _TOP_K: exploit around this many of the best accepted configs
 _TRIES = 60  # random draws before falling back to enumerating a small space
 Config = dict[str, Any]
 
@@ -271,7 +270,6 @@ def _show(value: Any) -> str:
 
 
 # ---------------------------------------------------------------------------- proposals of a round
-
 class Picker:
     """Collects distinct, legal, never-tried configs (seed knobs left to the engineer)."""
 
@@ -307,11 +305,11 @@ def anchors(task: TaskCard, picker: Picker) -> list[Proposal]:
     return out
 
 
-def explore(task: TaskCard, count: int, rng: random.Random, picker: Picker) -> list[Proposal]:
+def explore(task: TaskCard, count: int, rng: random.Random, picker: Picker, broad: bool = False) -> list[Proposal]:
     base, out = picker.base(), []
     if count <= 0:
         return out
-    for candidate in _explore_candidates(task, count, rng, base):
+    for candidate in _explore_candidates(task, count, rng, base, broad):
         config = picker.take(candidate)
         if config is not None:
             out.append(Proposal(config=config, rationale=_explore_why(config, base)))
@@ -320,10 +318,12 @@ def explore(task: TaskCard, count: int, rng: random.Random, picker: Picker) -> l
     return out
 
 
-def _explore_candidates(task: TaskCard, count: int, rng: random.Random, base: Config) -> Iterator[Config]:
+def _explore_candidates(task: TaskCard, count: int, rng: random.Random, base: Config, broad: bool) -> Iterator[Config]:
     """Far moves of a few knobs from the anchor (the reference, else the defaults) first, then a Latin
-    hypercube over the whole space, then random samples, then (small discrete spaces) every config."""
+    hypercube over the whole space, then random samples, then (small discrete spaces) every config. A broad
+    explorer takes the Latin hypercube first."""
     anchor = complete({**base, **dict(task.reference)}, task.knobs) if task.reference else base
+    yield from latin_samples(task.knobs, count, rng, base) if broad else ()
     for _ in range(_TRIES):
         yield local_jump(task.knobs, rng, anchor)
     yield from latin_samples(task.knobs, count, rng, base)

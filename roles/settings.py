@@ -37,7 +37,12 @@ class DirectorSettings(_Settings):
     proposals: int | None = Field(None, ge=1, le=4096, description="experiments per round (default: one per "
                                                                    "engineer replica it sends to)")
     explore: float | None = Field(None, ge=0, le=1, description="share of far (explore) proposals once some "
-                                                                "result is accepted (default: 0.2, more on a plateau)")
+                                                                "result is accepted (default: 0.2, more on a "
+                                                                "plateau); 0.5 or more also makes its explore "
+                                                                "proposals space-filling samples of the whole "
+                                                                "knob space instead of far moves from the prior")
+    replicate: bool = Field(False, description="propose experiments other planners of the team already proposed "
+                                               "(a replication lab); by default a planner never repeats them")
 
 
 class EngineerSettings(_Settings):

@@ -3,6 +3,7 @@ runtime (scripted policies, toy jobs), and the routing each YAML implies read ba
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 
 import pytest
@@ -359,3 +360,37 @@ def test_a_label_no_edge_routes_is_refused(tmp_path, capsys):
     assert main(["validate", str(path)]) == 2
     assert capsys.readouterr().err.strip() == (f"{path}:11: agent 'critic': label 'promising' is routed by no edge "
                                                "(give an edge from critic `when: promising`, or drop the label)")
+
+
+def test_two_labs_never_run_the_same_experiment_and_explore_changes_a_lab(tmp_path):
+    run, _ = run_scripted(tmp_path, TWO_LABS, seconds=0.2)
+    rows = rows_of(run)
+    runs = [(r["node"], r["config"].get("seed"), tuple(sorted((k, v) for k, v in r["config"].items() if k != "seed")))
+            for r in rows if r["event"] == "job_started" and r.get("role") == "engineer"]
+    assert len(runs) >= 8 and len(set(runs)) == len(runs), "an experiment ran twice"
+    seeds = [s for _, s, _ in runs]
+    assert len(set(seeds)) == len(seeds), "two jobs trained with the same seed"
+    configs = defaultdict(set)
+    for r in rows:
+        if r["event"] == "model_call" and r["call"].endswith("/plan"):
+            for p in r["output"]["proposals"]:
+                configs[r["agent"]].add((p.get("node"), p.get("operator"), json.dumps(p["config"], sort_keys=True)))
+    assert configs["lead_a"] and not configs["lead_a"] & configs["lead_b"], "two labs proposed the same experiment"
+    scored = {r["job_id"]: r["agent"] for r in rows if r["event"] == "node_scored"}
+    ran = {r["job_id"]: r["agent"] for r in rows if r["event"] == "job_started" and r.get("role") == "engineer"}
+    assert all(scored[j] == ran[j] for j in scored), "the tree credits a job to someone who did not run it"
+    broad = TWO_LABS.replace("lead_b: {role: director}", "lead_b: {role: director, settings: {explore: 0.8}}")
+    run_b, _ = run_scripted(tmp_path, broad, name="broad", seconds=0.2)
+    first = {r["agent"]: r["output"]["proposals"] for r in rows_of(run_b)
+             if r["event"] == "model_call" and r["call"].endswith("/r1/plan")}
+    before = {r["agent"]: r["output"]["proposals"] for r in rows if r["event"] == "model_call"
+              and r["call"].endswith("/r1/plan")}
+    assert first["lead_b"] != before["lead_b"] and first["lead_a"] == before["lead_a"]  # explore moved only lab b
+
+
+def test_a_replication_lab_may_repeat_another_labs_experiments(tmp_path):
+    twin = TWO_LABS.replace("lead_b: {role: director}", "lead_b: {role: director, settings: {replicate: true}}")
+    run, _ = run_scripted(tmp_path, twin, seconds=0.2)
+    firsts = {r["agent"]: r["output"]["proposals"][0]["config"] for r in rows_of(run)
+              if r["event"] == "model_call" and r["call"].endswith("/r1/plan")}
+    assert firsts["lead_a"] == firsts["lead_b"]  # both start from the prior: a replication, asked for

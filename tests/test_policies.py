@@ -3,6 +3,7 @@ merging, solo keep-if-better, determinism, and every role's prompt rendering fro
 
 from __future__ import annotations
 
+import json
 import math
 from types import MappingProxyType
 
@@ -412,3 +413,15 @@ def test_prompts_render_with_read_only_mappings():
     outcome = _outcome(dev=0.7, config=MappingProxyType(_config()))
     ctx = _cctx(outcome)
     assert '"lr": 0.003' in render_prompt(builtin_roles()["critic"], ctx)
+
+
+def test_a_planner_neither_proposes_nor_is_asked_for_what_another_lab_claimed():
+    alone = director(_dctx(n=4, seed=3))
+    claimed = tuple({"config": dict(p.config), "node": p.node, "operator": p.operator} for p in alone.proposals)
+    beside = director(_dctx(n=4, seed=3, claimed=claimed))
+    mine = {json.dumps(dict(p.config), sort_keys=True) for p in beside.proposals}
+    assert beside.proposals and not mine & {json.dumps(c["config"], sort_keys=True) for c in claimed}
+    replica = director(_dctx(n=4, seed=3, claimed=claimed, settings={"replicate": True}))
+    assert replica.proposals[0].config == alone.proposals[0].config  # a replication lab runs the prior again
+    text = render_prompt(builtin_roles()["director"], _dctx(n=4, seed=3, claimed=claimed), "plan")
+    assert "Other labs of the team already proposed" in text and json.dumps(claimed[0]["config"], sort_keys=True) in text

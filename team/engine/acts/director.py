@@ -46,17 +46,19 @@ async def plan_rounds(ctx: ActContext, run_own: Callable[[PlanPayload, int, str]
         if ctx.work.stopping and not actor.runner.remembers(r, "plan"):  # a resumed run still replays
             return
         parent = actor.memory.last_heard(r - 2) or f"round:{agent}:{r}"
-        plan_ctx = planner_context(ctx, r, ctx.capacity(agent) or len(ctx.replicas(agent)))
-        plan: Plan = (await actor.runner.think(plan_ctx, round=r, key="plan", parent=parent, handler="plan")).output
+        async with ctx.board.planning:  # a lab plans knowing what the others proposed
+            plan_ctx = planner_context(ctx, r, ctx.capacity(agent) or len(ctx.replicas(agent)))
+            plan: Plan = (await actor.runner.think(plan_ctx, round=r, key="plan", parent=parent,
+                                                   handler="plan")).output
+            proposals = [] if plan.stop else valid_proposals(ctx, plan.proposals, r)
+            ctx.board.proposed(r, proposals, by=agent)
         if plan.stop:
             ctx.note_stop(f"the {actor.role.name} stopped: {plan.reason}")
             return
-        proposals = valid_proposals(ctx, plan.proposals, r)
         if not proposals:
             ctx.note_stop(f"the {actor.role.name} proposed nothing new in round {r}")
             return
         actor.memory.proposed[r] = proposals
-        ctx.board.proposed(r, proposals)
         payload = PlanPayload(tuple(proposals), plan.reason)
         if run_own is not None:
             run_own(payload, r, parent)
@@ -75,7 +77,8 @@ def planner_context(ctx: ActContext, r: int, n: int, *, share: tuple = (), revie
                            plateau_limit=ctx.team.plateau or ctx.team.rounds, seed=_seed(ctx, actor.agent),
                            budget_left=ctx.budget_left(), instructions=actor.role.prompt,
                            settings=dict(actor.role.settings), share=share, review=review, fix=dict(fix or {}),
-                           log=mem.log_entries(r - 2))
+                           log=mem.log_entries(r - 2), claimed=ctx.board.claimed_by_others(actor.agent),
+                           agent=actor.agent)
 
 
 @handles("director", "plan")
@@ -85,16 +88,17 @@ async def subplan(ctx: ActContext, msg: Message) -> None:
     await ctx.rounds.wait_settled(msg.round - 2)
     share = tuple(p.config for p in msg.payload.proposals)
     n = ctx.capacity(actor.agent) or len(share)
-    plan_ctx = planner_context(ctx, msg.round, n, share=share)
-    plan: Plan = (await actor.runner.think(plan_ctx, round=msg.round, key=msg.id, parent=msg.id,
-                                           handler="subplan")).output
-    proposals = valid_proposals(ctx, plan.proposals, msg.round)
-    if plan.stop or not proposals:
+    async with ctx.board.planning:
+        plan_ctx = planner_context(ctx, msg.round, n, share=share)
+        plan: Plan = (await actor.runner.think(plan_ctx, round=msg.round, key=msg.id, parent=msg.id,
+                                               handler="subplan")).output
+        proposals = [] if plan.stop else valid_proposals(ctx, plan.proposals, msg.round)
+        ctx.board.proposed(msg.round, proposals, by=actor.agent)
+    if not proposals:
         ctx.events.emit(ev.PLAN_DROPPED, agent=actor.replica, parent=msg.id, round=msg.round,
                         reason=plan.reason or "no valid proposal")
         return
     actor.memory.proposed.setdefault(msg.round, []).extend(proposals)
-    ctx.board.proposed(msg.round, proposals)
     ctx.send("plan", PlanPayload(tuple(proposals), plan.reason), round=msg.round, lane=0, parent=msg.id,
              loops=msg.loops)
 
@@ -107,13 +111,14 @@ async def director_verdict(ctx: ActContext, msg: Message) -> None:
         learn(ctx, msg)
         return
     actor, old = ctx.actor, payload.subject
-    plan_ctx = planner_context(ctx, msg.round, len(old.proposals), review=tuple(payload.verdict.reasons),
-                               fix=payload.verdict.fix)
-    plan: Plan = (await actor.runner.think(plan_ctx, round=msg.round, key=msg.id, parent=msg.id,
-                                           handler="plan")).output
-    proposals = valid_proposals(ctx, plan.proposals, msg.round) or list(old.proposals)
+    async with ctx.board.planning:
+        plan_ctx = planner_context(ctx, msg.round, len(old.proposals), review=tuple(payload.verdict.reasons),
+                                   fix=payload.verdict.fix)
+        plan: Plan = (await actor.runner.think(plan_ctx, round=msg.round, key=msg.id, parent=msg.id,
+                                               handler="plan")).output
+        proposals = valid_proposals(ctx, plan.proposals, msg.round) or list(old.proposals)
+        ctx.board.proposed(msg.round, proposals, by=actor.agent)
     actor.memory.proposed[msg.round] = proposals
-    ctx.board.proposed(msg.round, proposals)
     ctx.send("start", PlanPayload(tuple(proposals), plan.reason, old.revisions + 1), round=msg.round, lane=0,
              parent=msg.id, loops=msg.loops)
 

@@ -98,7 +98,7 @@ async def _attempt(ctx: ActContext, msg: Message, proposal: Proposal, *, attempt
             if previous is not None:
                 _unrevised(ctx, msg, previous)
             return
-        ctx.tree.scored(node.id, outcome, msg.id)
+        ctx.tree.scored(node.id, outcome, msg.id, agent=actor.replica)
         last = outcome
         if not (spec.patch and outcome.status in REPAIRABLE and repair < MAX_REPAIRS):
             break
@@ -109,8 +109,11 @@ async def _attempt(ctx: ActContext, msg: Message, proposal: Proposal, *, attempt
 
 
 def training_seed(ctx: ActContext, msg: Message) -> int:
-    """The seed an engineer's context offers for a job: the run's, moved by the round and the lane."""
-    return ctx.seed + 17 * msg.round + msg.lane
+    """The seed an engineer's context offers for a job: the run's, moved by the round and the lane, and by the
+    engineer agent (two labs' engineers in the same round and lane train with different seeds)."""
+    agents = [a for a in ctx.team.agents if ctx.team.agents[a].kind == "engineer"]
+    lab = agents.index(ctx.actor.agent) if ctx.actor.agent in agents else 0
+    return ctx.seed + 17 * msg.round + msg.lane + 1009 * lab
 
 
 def _context(ctx: ActContext, msg: Message, proposal: Proposal, parent: str, last: JobOutcome | None,

@@ -7,6 +7,7 @@ the harness measures them.
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
@@ -30,10 +31,20 @@ class Scoreboard:
     experiments: dict[str, Experiment] = field(default_factory=dict)  # job id -> with its latest verdict
     outcomes: dict[str, JobOutcome] = field(default_factory=dict)
     proposals: dict[int, list[Any]] = field(default_factory=dict)  # round -> every proposal sent
+    claims: dict[str, list[dict]] = field(default_factory=dict)  # planner agent -> {config, node, operator}
     seeds: dict[int, list[list[JobOutcome]]] = field(default_factory=dict)  # round -> seed groups to observe
+    planning: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)  # one planner at a time
 
-    def proposed(self, round: int, proposals: list[Any]) -> None:
+    def proposed(self, round: int, proposals: list[Any], by: str = "") -> None:
+        if not proposals:
+            return
         self.proposals.setdefault(round, []).extend(proposals)
+        self.claims.setdefault(by, []).extend({"config": dict(p.config), "node": p.node, "operator": p.operator}
+                                              for p in proposals)
+
+    def claimed_by_others(self, planner: str) -> tuple[dict, ...]:
+        """What every other planner of the team proposed so far (labs do not repeat each other)."""
+        return tuple(c for who, configs in sorted(self.claims.items()) if who != planner for c in configs)
 
     def tried_before(self, round: int) -> tuple[dict, ...]:
         """The configs of every proposal sent in earlier rounds."""

@@ -99,13 +99,15 @@ class AttemptTree:
             self._starter_code = tuple(self._applied(self.solution(ROOT)))
         return self._starter_code
 
-    def scored(self, node_id: str, outcome: Any, msg: str | None) -> None:
+    def scored(self, node_id: str, outcome: Any, msg: str | None, agent: str | None = None) -> None:
+        """The node's job finished; `agent` is the replica that ran it (a node another wrote first may be run
+        again by someone else, e.g. a peer's replication with another seed)."""
         node = self.nodes[node_id]
         node.status, node.harness_dev, node.job_id = outcome.status, outcome.dev_accuracy, outcome.job_id
         node.reported_dev, node.error = outcome.reported_dev, outcome.error
         self._by_job[outcome.job_id] = node
         self.events.emit(ev.NODE_SCORED, id=node_id, job_id=outcome.job_id, status=outcome.status,
-                         harness_dev=outcome.dev_accuracy, reported_dev=outcome.reported_dev, agent=node.author,
+                         harness_dev=outcome.dev_accuracy, reported_dev=outcome.reported_dev, agent=agent or node.author,
                          parent=msg, flags=list(outcome.flags))
 
     def failed(self, node_id: str, error: str) -> None:

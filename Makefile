@@ -52,7 +52,7 @@ test: setup-dev
 	cd "$(ROOT)" && $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 
 lint: setup-dev
-	cd "$(ROOT)" && $(BIN)/ruff check team roles tasks sandbox tests benchmarks
+	cd "$(ROOT)" && $(BIN)/ruff check groundwork team roles tasks sandbox tests benchmarks
 
 clean:
 	cd "$(ROOT)" && rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -15,7 +15,17 @@ from sandbox.errors import (
     ModelOutputError,
     SynthteamError,
 )
-from sandbox.jobs import METRICS_FILE, Executor, Job, JobHandle, JobResult, JobStatus, Limits, Resources
+from sandbox.jobs import (
+    METRICS_FILE,
+    Executor,
+    Job,
+    JobHandle,
+    JobResult,
+    JobStatus,
+    Limits,
+    Resources,
+    on_cpu_clock,
+)
 from sandbox.local import LocalExecutor
 from sandbox.orphans import Cleanup, cleanup_orphans
 from sandbox.slots import DeviceSlots, Grant, charge_by
@@ -25,7 +35,7 @@ if TYPE_CHECKING:
     from sandbox.ray_executor import RayExecutor
 
 __all__ = [
-    "Job", "JobHandle", "JobResult", "JobStatus", "Limits", "Resources", "Executor", "METRICS_FILE",
+    "Job", "JobHandle", "JobResult", "JobStatus", "Limits", "Resources", "Executor", "METRICS_FILE", "on_cpu_clock",
     "LocalExecutor", "RayExecutor", "cleanup_orphans", "Cleanup", "DeviceSlots", "Grant", "charge_by", "parse_duration", "parse_size",
     "SynthteamError", "ConfigError", "JobError", "ModelError", "ModelOutputError", "BudgetExhausted",
 ]

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Job", "JobHandle", "JobResult", "JobStatus", "Limits", "Resources", "Executor", "METRICS_FILE"]
+__all__ = ["Job", "JobHandle", "JobResult", "JobStatus", "Limits", "Resources", "Executor", "METRICS_FILE",
+           "on_cpu_clock", "CPU_CLOCK_BACKSTOP"]
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -46,6 +47,20 @@ class Limits:
     cpu_seconds: float | None = None
 
 
+CPU_CLOCK_BACKSTOP = 4.0  # a job on the CPU clock may run this many times its CPU-seconds of wall (+ 30 s)
+
+
+def on_cpu_clock(job: Job) -> Job:
+    """The job limited by the CPU-seconds of its processes instead of wall seconds (neighbours then slow it
+    but do not take its compute); its wall limit stays as a backstop, and SYNTHTEAM_CLOCK=cpu tells the
+    program which clock its own deadline is on. A GPU job stays on the wall clock."""
+    if job.resources.gpus or job.limits.cpu_seconds is not None:
+        return job
+    seconds = job.limits.wall_seconds
+    limits = replace(job.limits, cpu_seconds=seconds, wall_seconds=CPU_CLOCK_BACKSTOP * seconds + 30.0)
+    return replace(job, env={**job.env, "SYNTHTEAM_CLOCK": "cpu"}, limits=limits)
+
+
 def _new_id() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -70,7 +85,7 @@ class JobResult:
     metrics: tuple[dict, ...]
     workdir: Path  # the job's own work dir; its files are the job's artifacts
     wall_seconds: float
-    device_seconds: float  # wall seconds x devices held (CPU slots count as one device)
+    device_seconds: float  # what the job is charged: wall seconds x devices held, or its CPU-seconds on the CPU clock
     peak_memory_bytes: int | None
     stdout_tail: str
     stderr_tail: str
@@ -79,6 +94,7 @@ class JobResult:
     error: str = ""  # the harness's own word on why, when status is not ok
     enforcement: str = ""  # what held the limits: "cgroup-v2" | "cgroup-v1" | "rlimits", and the isolation
     cpu_seconds: float | None = None  # CPU time of all its processes (cgroup accounting; None: not measured)
+    clock: str = "wall"  # what limited it and what it is charged: "wall", or "cpu" (its cgroup's CPU-seconds)
 
     @property
     def ok(self) -> bool:

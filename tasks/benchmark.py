@@ -97,6 +97,9 @@ class EvaluationSpec(BaseModel):
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     dev_limit: int | None = Field(None, ge=1)  # items of dev the harness scores (None: all)
     gpu_memory_utilization: float = Field(0.5, gt=0.0, le=1.0)  # vllm only
+    # the longest one dev evaluation may take (its budget reservation); default 60 s with hf, 300 s with vllm
+    # (its server starts in a minute or two)
+    max_seconds: float | None = Field(None, gt=0.0, le=86400.0)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ __all__ = ["recipe_job", "dev_eval_job", "solution_job", "solution_outcome", "So
 SOLUTION_ENV = {
     "SYNTHTEAM_VISIBLE": "the task's visible folder: train.jsonl, dev.jsonl, task.json, evaluate.py",
     "SYNTHTEAM_BASE_MODEL": "the base model directory",
-    "SYNTHTEAM_WALL_SECONDS": "the job's wall limit in seconds",
+    "SYNTHTEAM_WALL_SECONDS": "the job's time limit in seconds, on the clock SYNTHTEAM_CLOCK names",
+    "SYNTHTEAM_CLOCK": "cpu (the job's CPU-seconds, which the harness limits through its cgroup) or unset: wall",
     "SYNTHTEAM_THREADS": "CPU threads the job may use",
     "SYNTHTEAM_DEVICE": "cpu or cuda",
     "SYNTHTEAM_METRICS": "the metrics file (JSON lines), set by the sandbox",

@@ -13,7 +13,6 @@ import json
 import os
 import random
 import sys
-import time
 from pathlib import Path
 
 __all__ = ["main", "EXIT_NAN"]
@@ -59,7 +58,9 @@ class _Metrics:
 
 
 def main(argv: list[str] | None = None) -> int:
-    started = time.perf_counter() - _process_age()
+    from tasks.training import now
+
+    started = 0.0 if os.environ.get("SYNTHTEAM_CLOCK") == "cpu" else now() - _process_age()
     args = _parser().parse_args(argv)
     import torch
 
@@ -105,7 +106,7 @@ def _run(task, config: dict, args, started: float) -> int:
 
     # One deadline from the process start: the set-up (torch import, model, data, optimizer) counts too.
     deadline = started + args.wall_seconds * WALL_FRACTION - _save_margin(args, lm)
-    settings = _settings(config, deadline - time.perf_counter())
+    settings = _settings(config, deadline - training.now())
     metrics = _Metrics(dev_n=len(dev))
     outcome = training.train(lm.model, data, settings, evaluate=evaluate, log=metrics, device=lm.device,
                              deadline=deadline)

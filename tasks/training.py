@@ -6,6 +6,7 @@ weights kept in memory.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,12 @@ import torch.nn.functional as F
 __all__ = ["TrainSettings", "TrainOutcome", "TokenData", "encode_pairs", "encode_chunks", "concat", "train", "lr_factor"]
 
 IGNORE = -100
+
+
+def now() -> float:
+    """The job's clock (SYNTHTEAM_CLOCK): wall seconds, or with `cpu` this process's CPU seconds, which the
+    harness limits by the job's cgroup (the same compute alone and beside busy neighbours)."""
+    return time.process_time() if os.environ.get("SYNTHTEAM_CLOCK") == "cpu" else time.perf_counter()
 
 
 @dataclass(frozen=True)
@@ -113,7 +120,7 @@ class _Clock:
     WARM_STEPS = 5  # the first steps (allocation, warm-up) say little about the pace
 
     def __init__(self, settings: TrainSettings, deadline: float | None = None):
-        self.settings, self.start = settings, time.perf_counter()
+        self.settings, self.start = settings, now()
         self.seconds = settings.seconds if deadline is None else max(min(settings.seconds, deadline - self.start), 0.5)
         self.eval_seconds = 0.0  # counted against the time bound, but not as training time
         self.last_eval = 0.0  # reserved at the end so that the final evaluation fits in the bound
@@ -121,7 +128,7 @@ class _Clock:
         self._pace_from: tuple[int, float] | None = None
 
     def elapsed(self) -> float:
-        return time.perf_counter() - self.start
+        return now() - self.start
 
     def progress(self, step: int) -> float:
         by_steps = step / self.settings.steps
@@ -158,7 +165,7 @@ def train(
     device: torch.device | str = "cpu",
     deadline: float | None = None,
 ) -> TrainOutcome:
-    """Train until `steps` or `seconds` (or the `time.perf_counter()` `deadline`, which counts the set-up
+    """Train until `steps` or `seconds` (or the `now()` `deadline`, which counts the set-up
     before this call too); evaluate `evals` times; keep the best-scoring weights."""
     device = torch.device(device)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -203,16 +210,16 @@ class _Best:
 
 
 def _evaluate(model, evaluate, step: int, clock: _Clock, best: _Best, log) -> None:
-    started = time.perf_counter()
+    started = now()
     model.eval()
     with torch.no_grad():
         score = float(evaluate())
     model.train()
-    log({"step": step, "dev_accuracy": round(score, 5), "eval_seconds": round(time.perf_counter() - started, 3)})
+    log({"step": step, "dev_accuracy": round(score, 5), "eval_seconds": round(now() - started, 3)})
     if score > best.score:
         best.step, best.score = step, score
         best.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    clock.last_eval = time.perf_counter() - started
+    clock.last_eval = now() - started
     clock.eval_seconds += clock.last_eval
 
 

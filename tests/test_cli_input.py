@@ -129,3 +129,9 @@ def test_the_arm_names_in_compare_help_are_the_ones_that_work():
         arm = parse_arm(name)
         assert (arm.name, arm.kind, arm.team) == (name, "team", name)
     assert parse_arm("optuna").team == "tpe" and parse_arm("best-of-k=2").k == 2
+
+
+def test_the_cpu_clock_where_it_cannot_hold_is_refused_before_anything_is_written(tmp_path):
+    """Jobs on Ray (and GPU jobs) are limited by wall seconds: asking for the CPU clock there is one line."""
+    proc = synthteam(tmp_path, "run", "--task", "reverse", "--executor", "ray", "--clock", "cpu", "--out", "r")
+    refused(proc, tmp_path, "--clock cpu: jobs on Ray run on the wall clock; use --clock wall")

@@ -60,6 +60,11 @@ def test_make_demo_runs_as_printed_and_leaves_a_report(tmp_path):
     runs = list((tmp_path / "runs").iterdir())
     assert len(runs) == 1 and (runs[0] / "report.html").exists() and (runs[0] / "result.json").exists()
     assert f"report: {runs[0] / 'report.md'}" in proc.stderr
+    from sandbox.local import cpu_clock_problem
+
+    clock = "wall" if cpu_clock_problem() else "cpu"  # every output says which clock the job-seconds are on
+    assert json.loads((runs[0] / "result.json").read_text())["clock"] == clock
+    assert f"job_seconds ({'CPU' if clock == 'cpu' else 'wall'})" in proc.stderr
 
 
 def _expect(command: str, cwd: Path, proc: subprocess.CompletedProcess) -> None:

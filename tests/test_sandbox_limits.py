@@ -63,6 +63,25 @@ async def test_cpu_time_is_the_jobs_own_and_ends_it_when_the_limit_is_set(tmp_pa
     assert 1.0 <= busy.cpu_seconds < 10.0
 
 
+async def test_a_job_on_the_cpu_clock_is_charged_its_cpu_seconds_and_a_gpu_job_stays_on_the_wall(tmp_path):
+    from sandbox import on_cpu_clock
+    from sandbox.local import cpu_clock_problem
+    from tests.conftest_sandbox import make_local
+
+    if cpu_clock_problem():
+        pytest.skip(f"no CPU accounting here: {cpu_clock_problem()}")
+    job = on_cpu_clock(py_job("""
+        import os, time
+        time.sleep(1.5)  # waiting costs no CPU
+        print("clock:", os.environ["SYNTHTEAM_CLOCK"])
+    """, wall=5.0))
+    assert job.limits.cpu_seconds == 5.0 and job.limits.wall_seconds > 5.0  # the wall limit is a backstop
+    result = await run(make_local("none", tmp_path), job)
+    assert result.ok and result.clock == "cpu" and result.summary()["clock"] == "cpu"
+    assert result.wall_seconds >= 1.5 and result.device_seconds == result.cpu_seconds < 1.0
+    assert on_cpu_clock(py_job("pass", gpus=1)).limits.cpu_seconds is None
+
+
 async def test_wall_time_sends_sigterm_then_reports_timeout(executor):
     result = await run(executor, py_job("""
         import signal, sys, time

@@ -55,7 +55,7 @@ def test_budget_text_round_trips_and_divides_every_limit():
 
 
 def _cell(root, arm, seed, test, dev, *, job_s=9.0, limits=LIMITS, flags=(), jobs=((4.0, 0.5), (5.0, None)),
-          decisions=None):
+          decisions=None, clock="cpu"):
     run_dir = root / arm / f"s{seed}"
     events = EventLog(run_dir / "events.jsonl", run=run_dir.name)
     for seconds, score in jobs:
@@ -65,7 +65,7 @@ def _cell(root, arm, seed, test, dev, *, job_s=9.0, limits=LIMITS, flags=(), job
     result = {"baseline_score": 0.05, "test_score": test, "dev_score": dev, "flags": list(flags),
               "final_members": ["j"] if dev is not None else [], "budget_limits": dict(limits),
               "budget_used": {"job_seconds": job_s, "tokens": 0.0, "usd": 0.0, "wall": 20.0},
-              "decisions": decisions or {}}
+              "decisions": decisions or {}, "clock": clock}
     (run_dir / "result.json").write_text(json.dumps(result))
     return {"task": "add3", "arm": arm, "seed": seed, "result": result, "run_dir": run_dir}
 
@@ -75,9 +75,9 @@ def test_best_curve_accumulates_job_seconds_and_keeps_the_best(tmp_path):
     assert best_curve(cell["run_dir"]) == [(4.0, 0.5), (9.0, 0.5), (12.0, 0.5), (14.0, 0.9)]
 
 
-def _comparison(tmp_path, noise_sd=0.01, team_limits=LIMITS, detect=None):
+def _comparison(tmp_path, noise_sd=0.01, team_limits=LIMITS, detect=None, team_clock="cpu"):
     cells = [_cell(tmp_path, "solo", s, 0.5 + 0.1 * s, 0.55 + 0.1 * s) for s in range(3)]
-    cells += [_cell(tmp_path, "team", s, 0.7 + 0.1 * s, 0.8, limits=team_limits) for s in range(3)]
+    cells += [_cell(tmp_path, "team", s, 0.7 + 0.1 * s, 0.8, limits=team_limits, clock=team_clock) for s in range(3)]
     cells += [_cell(tmp_path, "random", 0, 0.05, None), _cell(tmp_path, "random", 1, 0.05, 0.6,
                                                              flags=[{"flag": "decoy", "reason": "weights"}]),
               _cell(tmp_path, "random", 2, 0.6, 0.6)]
@@ -133,6 +133,14 @@ def test_unmatched_budgets_are_reported(tmp_path):
     task = _comparison(tmp_path, team_limits={**LIMITS, "job_seconds": 20.0})["tasks"]["add3"]
     assert task["budget"]["matched"] is False
     assert any("team s0: job_seconds limit 20.0 != 10.0" in p for p in task["budget"]["problems"])
+
+
+def test_cells_on_different_clocks_are_not_matched_compute(tmp_path):
+    assert _comparison(tmp_path / "same")["tasks"]["add3"]["budget"] == {
+        "matched": True, "limits": LIMITS, "problems": [], "clock": "cpu"}
+    task = _comparison(tmp_path / "mixed", team_clock="wall")["tasks"]["add3"]
+    assert task["budget"]["matched"] is False and task["budget"]["clock"] == "cpu/wall"
+    assert "cells counted job-seconds on different clocks (cpu, wall)" in task["budget"]["problems"]
 
 
 def test_markdown_and_html_show_the_table_and_plots(tmp_path):

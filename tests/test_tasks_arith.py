@@ -65,6 +65,7 @@ def test_synthteam_run_arith_hf_end_to_end(arith, tmp_path):
     assert trained[0]["dev_accuracy"] == read_log_score(dev_log)["accuracy"] and read_log_score(dev_log)["n"] == 64
     own_checks = list((run / "jobs" / trained[0]["job_id"] / "eval").glob("*.eval"))
     assert own_checks  # the job's own dev checks ran the same Inspect evaluation, and left their logs
+    assert result["eval_logs"] and model_log.is_relative_to(Path(result["eval_logs"]).parent)
     report = (run / "report.md").read_text()  # the report links every log: the verifier's and each job's
     assert f"({model_log.relative_to(run).as_posix()})" in report and "inspect view --log-dir" in report
     assert f"(jobs/{dev_job['job_id']}/eval/{dev_log.name})" in report

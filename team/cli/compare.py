@@ -22,6 +22,10 @@ def _executor_flags(p: argparse.ArgumentParser, slurm: bool = False) -> None:
     p.add_argument("--no-isolation", dest="isolation", action="store_const", const="none",
                    help="run jobs without bubblewrap even when an LLM writes their code (recorded per cell)")
     p.add_argument("--threads", dest="cpu_threads", type=int, default=1, help="CPU threads per job (default 1)")
+    p.add_argument("--clock", choices=["auto", "cpu", "wall"], default="auto",
+                   help="what limits and charges a CPU job: cpu (the CPU-seconds of its cgroup: the same compute "
+                        "alone and beside busy neighbours), wall (wall seconds), or auto (the default: cpu where "
+                        "the cgroups count it; GPU and Ray jobs are on the wall clock)")
     p.add_argument("--gpus", type=int, default=0, help="GPUs per job (default 0)")
     p.add_argument("--provider", choices=["hf", "vllm"], default=None,
                    help="the Inspect AI provider of every evaluation of a task scored by Inspect: hf (CPU or "
@@ -95,7 +99,7 @@ def _run_options(args: argparse.Namespace):
         os.environ["SYNTHTEAM_PROVIDER"] = args.provider
     return RunOptions(executor=executor, ray_address=args.ray_address, isolation=args.isolation,
                       cpu_threads=args.cpu_threads, gpus=args.gpus, job_seconds=args.job_seconds, progress=False,
-                      provider=args.provider)
+                      provider=args.provider, clock=args.clock)
 
 
 def _slurm(args: argparse.Namespace):

@@ -45,6 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--provider", choices=["hf", "vllm"], default=None,
                    help="the Inspect AI provider of every evaluation of a task scored by Inspect: hf (CPU or "
                         "GPU) or vllm (GPU, when installed); default: the task's own setting")
+    p.add_argument("--clock", choices=["auto", "cpu", "wall"], default="auto",
+                   help="what limits and charges a CPU job: cpu (the CPU-seconds of its cgroup: the same compute "
+                        "alone and beside busy neighbours), wall (wall seconds), or auto (the default: cpu where "
+                        "the cgroups count it; GPU and Ray jobs are on the wall clock)")
     p.add_argument("--quiet", action="store_true", help="no live progress")
     p.set_defaults(handler=cmd_run)
 
@@ -64,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                          model=args.model, api_base=args.api_base, executor=args.executor,
                          ray_address=args.ray_address, isolation=args.isolation, cpu_threads=args.cpu_threads,
                          gpus=args.gpus, job_seconds=args.job_seconds, record=args.record, replay=args.replay,
-                         progress=not args.quiet, prior=args.prior, provider=args.provider)
+                         progress=not args.quiet, prior=args.prior, provider=args.provider, clock=args.clock)
     return _finish(start_run(options))
 
 
@@ -90,7 +94,7 @@ def _finish(result: dict) -> int:
     used, limits = result["budget_used"], result["budget_limits"]
     scripted = scripted_only(result.get("backend"))
     keys = [k for k in used if limits.get(k) and not (scripted and k in ("tokens", "usd"))]
-    line = f"budget used: {budget_line(used, limits, keys=keys)}"
+    line = f"budget used: {budget_line(used, limits, keys=keys, clock=result.get('clock', 'wall'))}"
     if scripted and used.get("tokens"):
         line += f" (no model was called; an LLM would have been sent {used['tokens']:,.0f} prompt tokens)"
     print(line, file=sys.stderr)

@@ -63,7 +63,8 @@ def cell_row(result: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
             "baseline_score": result.get("baseline_score"), "flags": result.get("flags", []),
             "failure": failure_reason(result), "budget_used": result.get("budget_used", {}),
             "budget_limits": result.get("budget_limits", {}), "stop_reason": result.get("stop_reason"),
-            "device_slots": result.get("device_slots"), "run_dir": str(run_dir), "curve": best_curve(run_dir)}
+            "device_slots": result.get("device_slots"), "run_dir": str(run_dir), "curve": best_curve(run_dir),
+            "clock": result.get("clock", "wall")}
 
 
 def _interval(summary: Any) -> dict[str, Any]:
@@ -151,7 +152,10 @@ def check_budgets(arms: Mapping[str, Mapping[int, dict]], limits: Mapping[str, f
     for arm, seeds in arms.items():
         for seed, row in seeds.items():
             problems += _cell_budget_problems(f"{arm} s{seed}", row, limits)
-    return {"matched": not problems, "limits": dict(limits), "problems": problems}
+    clocks = sorted({row.get("clock", "wall") for seeds in arms.values() for row in seeds.values()})
+    if len(clocks) > 1:  # job-seconds on two clocks are not the same compute
+        problems.append(f"cells counted job-seconds on different clocks ({', '.join(clocks)})")
+    return {"matched": not problems, "limits": dict(limits), "problems": problems, "clock": "/".join(clocks)}
 
 
 def _cell_budget_problems(name: str, row: Mapping[str, Any], limits: Mapping[str, float]) -> list[str]:

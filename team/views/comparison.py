@@ -111,7 +111,9 @@ def _budget_line(budget: dict) -> str:
     limits = ", ".join(f"{k} {v:g}" for k, v in budget["limits"].items())
     verdict = "matched: every arm's ledger shows these limits and stayed inside them" if budget["matched"] else \
         "NOT matched: " + "; ".join(budget["problems"][:6])
-    return f"budget per cell: {limits} — {verdict}"
+    clock = budget.get("clock")
+    clock = f" (job_seconds on the {'CPU' if clock == 'cpu' else clock} clock)" if clock else ""
+    return f"budget per cell: {limits}{clock} — {verdict}"
 
 
 def _task_lines(name: str, task: dict, reference: str | None) -> list[str]:

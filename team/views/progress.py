@@ -6,11 +6,13 @@ elsewhere (CI, pipes) one plain line per notable event.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from team.views.units import budget_line, scripted_only
+from team.views.units import budget_line, clock_name, scripted_only
 
 __all__ = ["Progress"]
 
@@ -27,14 +29,16 @@ class Progress:
         self.best: float | None = None
         self.ledger: Any = None
         self.scripted = False
+        self.clock = "wall"
         self._tty = sys.stderr.isatty()
 
     def start(self, run_dir, team, task, ledger, backends) -> None:
         self.run_dir, self.ledger, self.scripted = run_dir, ledger, scripted_only(backends)
+        self.clock = _clock_of(run_dir)
         if not self.enabled:
             return
-        print(f"run {run_dir.name}: team {team.name} on task {task.name} (backend={','.join(backends)})",
-              file=sys.stderr)
+        print(f"run {run_dir.name}: team {team.name} on task {task.name} (backend={','.join(backends)}; "
+              f"job-seconds on the {clock_name(self.clock)} clock)", file=sys.stderr)
         if self._tty:
             from rich.live import Live
 
@@ -74,7 +78,7 @@ class Progress:
         table.add_row("jobs", f"{self.counts['running']} running, {self.counts['finished']} finished")
         table.add_row("best dev", f"{self.best:.3f}" if self.best is not None else "-")
         if self.ledger is not None:
-            table.add_row("budget", _budget_line(self.ledger.snapshot(), self.ledger.limits, self.scripted))
+            table.add_row("budget", _budget_line(self.ledger.snapshot(), self.ledger.limits, self.scripted, self.clock))
         for line in self.recent:
             table.add_row("", line)
         return Panel(table, title=f"synthteam run {self.run_dir.name}", subtitle=time.strftime("%H:%M:%S"))
@@ -86,9 +90,17 @@ def _console() -> Any:
     return Console(stderr=True)
 
 
-def _budget_line(used: dict, limits: dict, scripted: bool = False) -> str:
-    """'wall 1m 20s of 10m, job_seconds 2m 47s of 6m, tokens 18,256 of 2,000,000, usd $0.00 of $5.00'."""
-    line = budget_line(used, limits, ("wall", "job_seconds", "tokens", "usd"))
+def _clock_of(run_dir) -> str:
+    """The clock the run's jobs are limited and charged by (its manifest's options)."""
+    try:
+        return json.loads((Path(run_dir) / "manifest.json").read_text())["options"].get("clock") or "wall"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "wall"
+
+
+def _budget_line(used: dict, limits: dict, scripted: bool = False, clock: str = "wall") -> str:
+    """'wall 1m 20s of 10m, job_seconds (CPU) 2m 47s of 6m, tokens 18,256 of 2,000,000, usd $0.00 of $5.00'."""
+    line = budget_line(used, limits, ("wall", "job_seconds", "tokens", "usd"), clock=clock)
     return line + (" (tokens: prompt sizes an LLM would have been sent; none was)" if scripted else "")
 
 

@@ -107,7 +107,7 @@ def _final_line(facts: RunFacts) -> Text:
 
 def _budget(result: dict) -> str:
     used, limits = result.get("budget_used", {}), result.get("budget_limits", {})
-    line = budget_line(used, limits)
+    line = budget_line(used, limits, clock=result.get("clock", "wall"))
     if scripted_only(result.get("backend")) and "tokens" in used:
         line += f"; the tokens are {TOKENS_SCRIPTED}"
     return line

@@ -42,16 +42,23 @@ def budget_value(key: str, value: float | None) -> str:
 
 
 def budget_line(used: dict, limits: dict, keys=("wall", "job_seconds", "tokens", "usd", "model_calls"),
-                sep: str = " of ") -> str:
-    """'wall 4m 30s of 10m, job_seconds 6m of 6m, tokens 18,256 of 2,000,000, ...' (limits only where set)."""
+                sep: str = " of ", clock: str | None = None) -> str:
+    """'wall 4m 30s of 10m, job_seconds 6m of 6m, tokens 18,256 of 2,000,000, ...' (limits only where set);
+    with `clock`, job_seconds says which: 'job_seconds (CPU) 6m of 6m'."""
     parts = []
     for key in keys:
         if key not in used and not limits.get(key):
             continue
         limit = limits.get(key)
-        parts.append(f"{key} {budget_value(key, used.get(key, 0.0))}" + (f"{sep}{budget_value(key, limit)}"
-                                                                          if limit else ""))
+        name = f"{key} ({clock_name(clock)})" if key == "job_seconds" and clock else key
+        parts.append(f"{name} {budget_value(key, used.get(key, 0.0))}" + (f"{sep}{budget_value(key, limit)}"
+                                                                           if limit else ""))
     return ", ".join(parts)
+
+
+def clock_name(clock: str | None) -> str:
+    """How job-seconds were counted: 'CPU' (the jobs' cgroup CPU-seconds) or 'wall'."""
+    return "CPU" if clock == "cpu" else "wall"
 
 
 def scripted_only(backends) -> bool:

@@ -9,7 +9,9 @@ dev split with its own evaluation, and never trusts the numbers printed here.
                            task.json (the task card), evaluate.py (the scorer; for a task scored by
                            Inspect AI also benchmark.json and the chat template every evaluation applies)
     SYNTHTEAM_BASE_MODEL   the base model directory (read-only)
-    SYNTHTEAM_WALL_SECONDS the job's wall limit (the program stops training at STOP_AT of it)
+    SYNTHTEAM_WALL_SECONDS the job's time limit (the program stops training at STOP_AT of it), in seconds
+                           of SYNTHTEAM_CLOCK: wall (the default) or cpu (this process's CPU time, which
+                           the harness limits by the job's cgroup: the same compute beside busy neighbours)
     SYNTHTEAM_THREADS      CPU threads; SYNTHTEAM_DEVICE: cpu or cuda
     SYNTHTEAM_METRICS      where metric rows go, one JSON object per line
 """
@@ -54,6 +56,7 @@ STOP_AT = 0.85  # share of the wall limit after which training stops (the rest i
 VISIBLE = Path(os.environ.get("SYNTHTEAM_VISIBLE", "visible"))
 BASE_MODEL = Path(os.environ.get("SYNTHTEAM_BASE_MODEL", "base_model"))
 WALL_SECONDS = float(os.environ.get("SYNTHTEAM_WALL_SECONDS", "60"))
+CLOCK = time.process_time if os.environ.get("SYNTHTEAM_CLOCK") == "cpu" else time.perf_counter
 THREADS = int(os.environ.get("SYNTHTEAM_THREADS", "1"))
 DEVICE = os.environ.get("SYNTHTEAM_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
 METRICS = Path(os.environ.get("SYNTHTEAM_METRICS", "metrics.jsonl"))
@@ -62,7 +65,9 @@ IGNORE = -100  # target of tokens without loss (the prompt, padding)
 
 
 def process_start() -> float:
-    """time.perf_counter() at this process's start: the harness's wall clock starts then."""
+    """CLOCK() at this process's start: the harness's clock starts then."""
+    if CLOCK is time.process_time:
+        return 0.0  # CPU time counts from the process's start
     try:
         ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
         uptime = float(Path("/proc/uptime").read_text().split()[0])
@@ -245,15 +250,15 @@ def train(lm, data: dict, select: tuple, score, card: dict, deadline: float) -> 
     params = [p for p in model.parameters() if p.requires_grad]
     gen = torch.Generator().manual_seed(SEED)
     run = {"step": 0, "tokens": 0, "best": -1.0, "best_step": 0, "best_state": None, "stopped": "steps"}
-    start, next_eval, last_eval, train_seconds = time.perf_counter(), 1, 0.0, 0.0
+    start, next_eval, last_eval, train_seconds = CLOCK(), 1, 0.0, 0.0
     seconds = max(deadline - start, 0.5)
     model.train()
     while True:
-        progress = max(run["step"] / STEPS, (time.perf_counter() - start + 1.5 * last_eval) / seconds)
+        progress = max(run["step"] / STEPS, (CLOCK() - start + 1.5 * last_eval) / seconds)
         if progress >= 1.0:
             run["stopped"] = "steps" if run["step"] >= STEPS else "time_limit"
             break
-        tick = time.perf_counter()
+        tick = CLOCK()
         for group in opt.param_groups:
             group["lr"] = LR * lr_at(progress)
         ids, targets = next_batch(data, run["step"], progress, gen, memory)
@@ -268,7 +273,7 @@ def train(lm, data: dict, select: tuple, score, card: dict, deadline: float) -> 
         run["step"] += 1
         run["tokens"] += ids.numel()
         after_step(model, run["step"], progress, memory)
-        train_seconds += time.perf_counter() - tick
+        train_seconds += CLOCK() - tick
         if run["step"] % LOG_EVERY == 0 or run["step"] == 1:
             value = loss.item()
             log({"step": run["step"], "train_loss": round(value, 5), "lr": opt.param_groups[0]["lr"],
@@ -288,10 +293,10 @@ def train(lm, data: dict, select: tuple, score, card: dict, deadline: float) -> 
 def checkpoint(lm, run: dict, memory: dict, name: str, checks: list[dict], score, card: dict) -> float:
     """Score the candidate weights; keep them when they score at least the best so far (a tie goes to the
     later, longer-trained weights). Returns the seconds taken."""
-    tick = time.perf_counter()
+    tick = CLOCK()
     state = candidate(lm.model, memory)
     value = evaluate(lm, state, checks, score, card["max_new_tokens"])
-    took = time.perf_counter() - tick
+    took = CLOCK() - tick
     log({"step": run["step"], f"{name}_accuracy": round(value, 5), f"{name}_n": len(checks),
          "eval_seconds": round(took, 3)})
     if value >= run["best"]:

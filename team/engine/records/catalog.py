@@ -91,7 +91,8 @@ NODE_SCORED = declare("node_scored", "id job_id status harness_dev reported_dev 
 
 # -- jobs and the budget ----------------------------------------------------------------------------------
 JOB_STARTED = declare("job_started", "job_id wall_seconds command reservation reserved devices agent role round key "
-                      "parent", "node config kind of", doc="a job holds its slot and its reservation")
+                      "parent", "node config kind of cpu_seconds",
+                      doc="a job holds its slot and its reservation (cpu_seconds: its limit on the CPU clock)")
 JOB_FINISHED = declare("job_finished", "key job_id agent role round parent status device_seconds",
                        "node dev_accuracy reported_dev outcome kind of", durable=True,
                        doc="a job (training, or a dev evaluation: kind dev_eval) finished")

@@ -123,7 +123,7 @@ def assemble(run_dir: Path, options: RunOptions, team: Team, task: Any, prepared
     if hooks.executor is not None:
         executor = hooks.executor(executor)
     work = Workshop(executor, prepared, ledger, events, run_dir / "jobs", capacity, options.cpu_threads,
-                    options.gpus, memo=jobs)
+                    options.gpus, memo=jobs, clock="cpu" if options.clock == "cpu" else "wall")
     job_seconds = task_job_seconds(task, options.job_seconds)
     card = task_card(task, job_seconds, options.prior)
     editor = next((a for a in team.agents.values() if a.kind == "editor"), None)

@@ -51,6 +51,8 @@ class RunOptions:
     prior: str = "starter"  # what every agent starts from: the starter train.py's constants, the task's
     # reference recipe, its knob defaults, or nothing
     provider: str | None = None  # hf | vllm: the Inspect provider of every evaluation (None: the task's setting)
+    clock: str = "auto"  # what limits and charges a CPU job: cpu (its cgroup's CPU-seconds), wall, or auto
+    # (cpu where the cgroups can count it and jobs run on this machine's CPUs; the session records which)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 from groundwork.errors import ConfigError
 
-__all__ = ["check_devices", "check_cluster", "check_files", "check_isolation", "check_reachable", "api_base_problem", "check_models"]
+__all__ = ["check_devices", "check_clock", "check_cluster", "check_files", "check_isolation", "check_reachable", "api_base_problem", "check_models"]
 
 
 def check_devices(options: Any) -> None:
@@ -55,6 +55,24 @@ def check_isolation(options: Any, routes: Mapping[str, Any]) -> None:
         raise ConfigError(f"model {llms[0]} writes code that runs as jobs, and bubblewrap is {why}: install it "
                           "(apt-get install -y bubblewrap), or pass --no-isolation to run model-written code "
                           "unsandboxed at your own risk")
+
+
+def check_clock(options: Any) -> str:
+    """The clock CPU jobs are limited and charged by: `cpu` (the CPU-seconds of the job's cgroup: the same
+    compute alone and beside busy neighbours) where the cgroups count it, else `wall`. GPU jobs and jobs on Ray
+    are on the wall clock; `--clock cpu` where it cannot hold is refused."""
+    asked = getattr(options, "clock", "auto") or "auto"
+    if asked not in ("auto", "cpu", "wall"):
+        raise ConfigError(f"--clock {asked}: choose cpu, wall or auto")
+    if asked == "wall":
+        return "wall"
+    from sandbox.local import cpu_clock_problem
+
+    why = ("GPU jobs run on the wall clock" if options.gpus else
+           "jobs on Ray run on the wall clock" if options.executor != "local" else cpu_clock_problem())
+    if why and asked == "cpu":
+        raise ConfigError(f"--clock cpu: {why}; use --clock wall")
+    return "wall" if why else "cpu"
 
 
 def check_cluster(options: Any, timeout: float = 5.0) -> None:

@@ -42,7 +42,9 @@ class RunResult:
     final_node: str | None = None  # the program (tree node) behind the final model's best member
     final_operators: list[str] = field(default_factory=list)  # its code changes against the starter
     tree_nodes: int = 0
+    eval_logs: str | None = None  # the verifier's Inspect logs (`inspect view --log-dir` it), for Inspect tasks
     isolation: str = ""  # how jobs ran: bwrap, or none (with why: not installed, or --no-isolation)
+    clock: str = "wall"  # job_seconds are CPU-seconds of the jobs' cgroups ("cpu") or wall seconds ("wall")
 
     @classmethod
     def build(cls, run_dir: Path, team: Any, task: Any, options: Any, verdict: dict, outcome: Any,
@@ -61,7 +63,8 @@ class RunResult:
                    device_slots=outcome.capacity, prior=options.prior,
                    final_config=_final_config(run_dir, outcome.final_members), decisions=by_role,
                    control=control_line(by_role), final_node=outcome.final_node,
-                   final_operators=list(outcome.final_operators), tree_nodes=outcome.nodes, isolation=isolation)
+                   final_operators=list(outcome.final_operators), tree_nodes=outcome.nodes, isolation=isolation,
+                   eval_logs=verdict.get("eval_logs"), clock="cpu" if options.clock == "cpu" else "wall")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

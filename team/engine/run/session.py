@@ -31,7 +31,14 @@ from team.engine.records.ledger import Ledger
 from team.engine.run.assemble import Parts, assemble
 from team.engine.run.lock import RunLock
 from team.engine.run.options import Hooks, RunOptions, effective_limits, model_routes
-from team.engine.run.preflight import check_cluster, check_devices, check_files, check_isolation, check_models
+from team.engine.run.preflight import (
+    check_clock,
+    check_cluster,
+    check_devices,
+    check_files,
+    check_isolation,
+    check_models,
+)
 from team.engine.run.restore import memos, previous_wall, restore_spend
 from team.engine.run.result import RunResult
 from team.engine.work.outcome import TeamOutcome
@@ -57,7 +64,7 @@ def load_inputs(options: RunOptions) -> tuple[Team, Any]:
     from tasks.spec import BUILTIN_TASKS
 
     team = load_team(options.team)
-    task = load_task(options.task or BUILTIN_TASKS[0])  # the default task, loaded alone
+    task = load_task(options.task or BUILTIN_TASKS[0], provider=getattr(options, "provider", None))
     return team, task
 
 
@@ -140,6 +147,12 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     return manifest
 
 
+def replace_clock(options: RunOptions, clock: str) -> RunOptions:
+    from dataclasses import replace
+
+    return replace(options, clock=clock)
+
+
 def replace_team(options: RunOptions, team: str) -> RunOptions:
     from dataclasses import replace
 
@@ -161,6 +174,7 @@ class Session:
         check_cluster(self.options)
         check_files(self.options)
         check_isolation(self.options, self.routes)
+        self.options = replace_clock(self.options, check_clock(self.options))  # the manifest keeps it: resume too
         await asyncio.to_thread(check_models, self.options, self.team, self.routes)  # probes servers, may load litellm
         created = not self.run_dir.exists()
         try:

@@ -48,12 +48,14 @@ class JobMemo:
         self.rows[key] = {"dev_accuracy": score}  # the same merge proposed again is not scored again
 
     def evaluation_walls(self) -> list[float]:
-        """The wall seconds of the dev evaluations earlier sessions finished (from their result.json)."""
+        """How long the dev evaluations earlier sessions finished took, on the clock they were limited by (their
+        result.json)."""
         walls = []
         for row in self.rows.values():
             path = self.jobs_dir / str(row.get("job_id")) / "result.json"
             if row.get("kind") == "dev_eval" and row.get("job_id") and path.exists():
-                walls.append(float(json.loads(path.read_text()).get("wall_seconds") or 0.0))
+                saved = json.loads(path.read_text())
+                walls.append(float(saved.get("device_seconds" if saved.get("clock") == "cpu" else "wall_seconds") or 0.0))
         return walls
 
     def restored(self, job_id: str | None) -> JobResult | None:
@@ -70,7 +72,8 @@ class JobMemo:
                          device_seconds=float(saved.get("device_seconds") or 0.0),
                          peak_memory_bytes=saved.get("peak_memory_bytes"), stdout_tail=tail_text(folder / "stdout.log"),
                          stderr_tail=tail_text(folder / "stderr.log"), devices=tuple(saved.get("devices") or ()),
-                         metadata=saved.get("metadata") or {}, error=saved.get("error") or "")
+                         metadata=saved.get("metadata") or {}, error=saved.get("error") or "",
+                         cpu_seconds=saved.get("cpu_seconds"), clock=saved.get("clock") or "wall")
 
 
 def _outcome_fields(row: Mapping[str, Any]) -> dict[str, Any]:

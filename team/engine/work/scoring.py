@@ -92,8 +92,15 @@ def _curve(metrics: tuple[dict, ...], name: str) -> tuple[tuple[int, float], ...
 
 
 def _read_accuracy(result: JobResult) -> float | None:
+    """A merged model's dev score, read as the harness reads every dev evaluation (an Inspect task's from its
+    .eval log); the harness job's own rows for executors that leave neither."""
+    from tasks.jobs import read_dev_score
+
     if not result.ok:
         return None
+    score, _ = read_dev_score(result)
+    if score is not None:
+        return score
     for row in reversed(result.metrics):
         if "accuracy" in row:
             return float(row["accuracy"])

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sandbox import Executor, Job, JobResult
+from sandbox import Executor, Job, JobResult, on_cpu_clock
 from team.engine.records import catalog as ev
 from team.engine.records.events import EventLog
 from team.engine.records.ledger import Ledger, Reservation
@@ -26,8 +26,9 @@ __all__ = ["Slots"]
 
 class Slots:
     def __init__(self, executor: Executor, ledger: Ledger, events: EventLog, jobs_dir: Path, capacity: int,
-                 share: JobTime):
+                 share: JobTime, clock: str = "wall"):
         self.executor, self.ledger, self.events, self.jobs_dir = executor, ledger, events, jobs_dir
+        self.clock = clock  # "cpu": CPU jobs are limited and charged by their CPU-seconds (sandbox.on_cpu_clock)
         self.share, self.occupancy = share, share.occupancy
         self._training = asyncio.Semaphore(capacity)
         # Dev evaluations take seconds: they get their own lane instead of queueing behind minute-long
@@ -66,6 +67,8 @@ class Slots:
             else:
                 limit = self.share.limit_of(hold)
             job = make_job(limit)
+            if self.clock == "cpu":
+                job = on_cpu_clock(job)
             if read:
                 job = replace(job, read_paths=tuple(job.read_paths) + tuple(p for p in read if p not in job.read_paths))
             if training:
@@ -84,6 +87,7 @@ class Slots:
             handle = await self.executor.submit(job)
             self.running[handle.job_id] = handle
             self.events.emit(ev.JOB_STARTED, job_id=handle.job_id, wall_seconds=job.limits.wall_seconds,
+                             cpu_seconds=job.limits.cpu_seconds,
                              command=list(job.command)[:6], reservation=hold.id,
                              reserved=hold.amounts.get("job_seconds"), devices=max(job.resources.gpus, 1), **meta)
         started = time.monotonic()
@@ -114,8 +118,8 @@ class Slots:
             self.handed[key] = self.ledger.handover(hold, used, {"job_seconds": self.share.eval_hold()}, role="harness")
         else:
             self.ledger.settle(hold, used)
-        if not training:
-            self.share.eval_walls.append(result.wall_seconds)
+        if not training:  # how long an evaluation takes, on the clock it is limited by
+            self.share.eval_walls.append(result.device_seconds if result.clock == "cpu" else result.wall_seconds)
         self.occupancy.handed_back()
         if training:  # the busy share is of the training slots; evaluations run on a lane of their own
             self.busy_seconds += result.wall_seconds
@@ -129,6 +133,7 @@ class Slots:
         (target / "result.json").write_text(json.dumps(
             {"job_id": result.job_id, "status": result.status.value, "exit_code": result.exit_code,
              "wall_seconds": result.wall_seconds, "device_seconds": result.device_seconds,
+             "cpu_seconds": result.cpu_seconds, "clock": result.clock,
              "peak_memory_bytes": result.peak_memory_bytes, "devices": list(result.devices),
              "error": result.error, "metadata": dict(result.metadata)}, indent=2, default=str))
 

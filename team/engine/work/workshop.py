@@ -49,13 +49,15 @@ class Workshop:
     cpu_threads: int = 1
     gpus: int = 0
     memo: dict[str, dict] = field(default_factory=dict)  # job key -> logged finish row (team.engine.run.restore)
+    clock: str = "wall"  # "cpu": CPU jobs are limited and charged by their cgroup's CPU-seconds
 
     def __post_init__(self) -> None:
         self.jobs = JobMemo(self.jobs_dir, self.memo)
         self.share = JobTime(self.ledger, self.events, Occupancy(), lambda: float(self.executor.term_grace),
-                             lambda: 60.0 if self.prepared.task.kind == "hf" else 20.0, self.gpus)
+                             lambda: eval_cap(self.prepared.task), self.gpus)
         self.share.eval_walls.extend(self.jobs.evaluation_walls())  # a resumed run knows how long they take
-        self.slots = Slots(self.executor, self.ledger, self.events, self.jobs_dir, self.capacity, self.share)
+        self.slots = Slots(self.executor, self.ledger, self.events, self.jobs_dir, self.capacity, self.share,
+                           self.clock)
         self.scoring = DevScoring(self.prepared, self.slots, self.jobs, self.ledger, self.events, self.jobs_dir)
 
     @property
@@ -133,3 +135,14 @@ def merge_dirs(model_dirs: list[Path], out_dir: Path) -> Path:
         shutil.copytree(model_dirs[0], out_dir)
         return out_dir
     return merge_models(model_dirs, out_dir)
+
+
+def eval_cap(task: Any) -> float:
+    """The longest one dev evaluation may take: the task's `evaluation.max_seconds`, else 300 s with vllm (its
+    server starts in a minute or two), 60 s with a Hugging Face model, 20 s for a tiny one."""
+    settings = getattr(task, "evaluation", None) or {}
+    if settings.get("max_seconds"):
+        return float(settings["max_seconds"])
+    if settings.get("provider") == "vllm":
+        return 300.0
+    return 60.0 if task.kind == "hf" else 20.0

@@ -19,6 +19,14 @@ _GROUPS = {
     "ray": ("test_sandbox_isolation", "test_sandbox_limits", "test_sandbox_ray", "test_studies_ray"),
 }
 _GROUP_OF = {module: group for group, modules in _GROUPS.items() for module in modules}
+# Seconds each module (or group) took on one worker (SYNTHTEAM_TEST_CPU_LOG, 2026-12-02): the heaviest start
+# first, so that the two workers end together (longest first); the rest follow in file order. xdist's own
+# reordering (by the number of tests) left test_readme's 6 minutes for the end of one worker: 250 s apart.
+_SECONDS = {"test_run": 389, "test_readme": 358, "trained": 283, "test_engine_session": 233,
+            "test_roles_operators": 180, "test_studies_compare": 172, "test_tasks_hf": 150,
+            "test_cheats_in_a_team": 118, "test_studies_arms": 115, "test_tasks_arith": 99, "test_run_llm": 92,
+            "test_tasks_solution_run": 86, "test_tasks_ptb": 81, "ray": 80, "test_tasks_inspect": 73,
+            "test_llm_personas": 64}
 
 
 def pytest_configure(config):
@@ -31,11 +39,18 @@ def _group(nodeid: str) -> str:
     return _GROUP_OF.get(module, module)
 
 
+def pytest_collection_modifyitems(session, config, items):
+    """The heaviest modules first (a stable sort: each module keeps its own order)."""
+    items.sort(key=lambda item: -_SECONDS.get(_group(item.nodeid), 0))
+
+
 @pytest.hookimpl(optionalhook=True)  # only with pytest-xdist
 def pytest_xdist_make_scheduler(config, log):
     """Whole modules (or groups of modules sharing a costly session fixture) to one worker each. xdist's own
     loadgroup cannot do it under pytest 9: it renames items by their `_nodeid`, which pytest 9 no longer reads."""
     from xdist.scheduler import LoadScopeScheduling
+
+    config.option.loadscopereorder = False  # the collection's order is the one to keep (heaviest first)
 
     class ByGroup(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:

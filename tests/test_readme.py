@@ -1,6 +1,6 @@
 """The README's commands, run exactly as printed from a fresh working directory: the "Two commands" block's
 `make demo` (through `make -f`, so that its runs land in the fresh folder; `make test` is this suite) and every
-line of the "Using it" block, with `.venv` the repo's and `SYNTHTEAM_BUDGET_CAP=30s` (documented in the README)
+line of the "Using it" block, with `.venv` the repo's and `SYNTHTEAM_BUDGET_CAP=15s` (documented in the README)
 the only change. Each must exit 0 and leave what the README says it makes."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
-ENV = {**os.environ, "SYNTHTEAM_BUDGET_CAP": "30s", "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+ENV = {**os.environ, "SYNTHTEAM_BUDGET_CAP": "15s", "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
 
 
 def block(heading: str) -> list[str]:

@@ -224,14 +224,16 @@ class LocalExecutor:
         stderr = await asyncio.to_thread(tail_text, run.workdir / "stderr.log")
         status = self._status(run, returncode, stderr)
         ran = run.proc is not None
+        cpu = run.cgroup.cpu_seconds() if run.cgroup is not None and ran else None
+        on_cpu = run.job.limits.cpu_seconds is not None and cpu is not None
         return JobResult(
             job_id=run.job.job_id, status=status, exit_code=returncode, metrics=tuple(run.tail.rows),
             workdir=run.workdir, wall_seconds=wall if ran else 0.0,
-            device_seconds=_charged(run, wall, grant.device_count) if ran else 0.0,
+            device_seconds=(cpu if on_cpu else wall * grant.device_count) if ran else 0.0,
             peak_memory_bytes=self._peak(run), stdout_tail=stdout, stderr_tail=stderr, devices=grant.devices,
             metadata=dict(run.job.metadata), error=run.error if status is not JobStatus.OK else "",
             enforcement=_enforcement(run.cgroup, self.isolation),
-            cpu_seconds=run.cgroup.cpu_seconds() if run.cgroup is not None and ran else None,
+            cpu_seconds=cpu,
             clock="cpu" if run.job.limits.cpu_seconds is not None else "wall")
 
     def _status(self, run: _Run, returncode: int | None, stderr: str) -> JobStatus:
@@ -264,12 +266,6 @@ class LocalExecutor:
     def _peak(self, run: _Run) -> int | None:
         measured = run.cgroup.peak_memory() if run.cgroup is not None else None
         return measured or run.peak or None
-
-
-def _charged(run: _Run, wall: float, devices: int) -> float:
-    """What a finished job is charged: its CPU-seconds when it ran on the CPU clock, else wall x devices."""
-    used = run.cgroup.cpu_seconds() if run.job.limits.cpu_seconds is not None and run.cgroup is not None else None
-    return used if used is not None else wall * devices
 
 
 def _over_cpu(run: _Run) -> bool:

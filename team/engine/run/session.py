@@ -17,7 +17,7 @@ import platform
 import shutil
 import signal
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -147,12 +147,6 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     return manifest
 
 
-def replace_clock(options: RunOptions, clock: str) -> RunOptions:
-    from dataclasses import replace
-
-    return replace(options, clock=clock)
-
-
 def replace_team(options: RunOptions, team: str) -> RunOptions:
     from dataclasses import replace
 
@@ -174,7 +168,7 @@ class Session:
         check_cluster(self.options)
         check_files(self.options)
         check_isolation(self.options, self.routes)
-        self.options = replace_clock(self.options, check_clock(self.options))  # the manifest keeps it: resume too
+        self.options = replace(self.options, clock=check_clock(self.options))  # the manifest keeps it: resume too
         await asyncio.to_thread(check_models, self.options, self.team, self.routes)  # probes servers, may load litellm
         created = not self.run_dir.exists()
         try:

@@ -1,7 +1,9 @@
 """Launch overhead of the sandbox: submit -> the first line of the job's own code, for a trivial Python job.
 
-Plain subprocess vs LocalExecutor (bubblewrap, and no isolation) vs RayExecutor, median of N runs; and
-the cost of `import torch` at job start. Run by hand: `.venv/bin/python benchmarks/bench_sandbox.py`.
+Plain subprocess vs LocalExecutor (bubblewrap, and no isolation) vs RayExecutor, median of N runs; the
+cost of `import torch` at job start; and warm jobs (`sandbox.warm`): submit -> the first line after
+`import torch`, cold (a fresh interpreter in bubblewrap) against warm (a fork of the worker that has torch
+imported), measured alternately in one run. Run by hand: `.venv/bin/python benchmarks/bench_sandbox.py`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sandbox import DeviceSlots, Job, LocalExecutor
 
 FIRST_LINE = "import time; print(repr(time.time()), flush=True)"
 TORCH = "import time; t = time.time(); import torch; print(repr(time.time() - t), flush=True)"
+AFTER_TORCH = "import torch, time; print(repr(time.time()), flush=True)"
 
 
 async def plain_subprocess(code: str) -> float:
@@ -48,15 +51,33 @@ def row(name: str, samples: list[float]) -> str:
 async def measure(runs: int, ray_runs: int, root: Path) -> list[str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bwrap = LocalExecutor(root / "bwrap", DeviceSlots.declared(cpu_slots=1), isolation="auto")
-        plain = LocalExecutor(root / "none", DeviceSlots.declared(cpu_slots=1), isolation="none")
+        bwrap = LocalExecutor(root / "bwrap", DeviceSlots.declared(cpu_slots=1), isolation="auto", warm=False)
+        plain = LocalExecutor(root / "none", DeviceSlots.declared(cpu_slots=1), isolation="none", warm=False)
     lines = [row("plain asyncio subprocess", [await plain_subprocess(FIRST_LINE) for _ in range(runs)]),
              row(f"LocalExecutor isolation={bwrap.isolation}", [await on_executor(bwrap, FIRST_LINE) for _ in range(runs)]),
              row("LocalExecutor isolation=none", [await on_executor(plain, FIRST_LINE) for _ in range(runs)])]
     if ray_runs:
         lines.append(row("RayExecutor (actor per job, bwrap)", await _ray(root, ray_runs)))
     lines.append(row("import torch inside the job (bwrap)", [await torch_import(bwrap) for _ in range(3)]))
-    return lines
+    return lines + await _warm(root, max(5, runs // 2))
+
+
+async def _warm(root: Path, runs: int) -> list[str]:
+    """Cold and warm starts of a job whose first line needs torch, alternating (the ratio is the goal)."""
+    cold = LocalExecutor(root / "cold", DeviceSlots.declared(cpu_slots=1), warm=False)
+    warm = LocalExecutor(root / "warm", DeviceSlots.declared(cpu_slots=1), warm=True)
+    if warm.warm is None:
+        return [f"| warm jobs not available here: {warm.warm_problem} | | | | |"]
+    await on_executor(warm, AFTER_TORCH)  # the worker starts (its own import of torch) before the samples
+    cold_s, warm_s = [], []
+    for _ in range(runs):
+        cold_s.append(await on_executor(cold, AFTER_TORCH))
+        warm_s.append(await on_executor(warm, AFTER_TORCH))
+    await warm.close()
+    ratio = statistics.median(warm_s) / statistics.median(cold_s)
+    return [row("cold job, first line after import torch", cold_s),
+            row("warm job, first line after import torch", warm_s),
+            f"| warm / cold (medians): **{ratio:.3f}** (goal <= 0.1) | | | | |"]
 
 
 async def _ray(root: Path, runs: int) -> list[float]:

@@ -34,6 +34,8 @@ from sandbox.isolation import bwrap_argv, check_read_paths, find_bwrap, job_env
 from sandbox.jobs import METRICS_FILE, Job, JobHandle, JobResult, JobStatus
 from sandbox.orphans import cleanup_orphans, new_owner
 from sandbox.slots import DeviceSlots, Grant
+from sandbox.warm import WarmPool, warm_problem
+from sandbox.warmjob import warm_command
 from sandbox.workdir import MetricsTail, prepare_workdir, tail_text
 
 __all__ = ["LocalExecutor", "Isolation"]
@@ -68,6 +70,7 @@ class _Run:
     peak: int = 0
     stopping: bool = False
     stopper: asyncio.Future | None = None
+    warm: bool = False  # started as a fork of the warm worker (sandbox.warm)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -75,7 +78,7 @@ class LocalExecutor:
     """Executor on this machine. `isolation` is "bwrap" or "none" after construction."""
 
     def __init__(self, root: Path, slots: DeviceSlots | None = None, isolation: Isolation = "auto",
-                 term_grace: float = 2.0, poll_seconds: float = 0.05, cgroups: bool = True):
+                 term_grace: float = 2.0, poll_seconds: float = 0.05, cgroups: bool = True, warm: bool | None = None):
         self.root = Path(root).absolute()
         self.use_cgroups = cgroups  # False: rlimits only, as where /sys/fs/cgroup is read-only
         self.slots = slots or DeviceSlots.detect()
@@ -86,6 +89,12 @@ class LocalExecutor:
         self._runs: dict[str, _Run] = {}
         self.owner = new_owner()
         self.orphans = cleanup_orphans()  # what dead orchestrators left on this machine
+        eager = warm is True  # asked for: every job waits for the warm worker; by default (None) it starts at the
+        if warm is None:      # second job and jobs start cold until it is up; SYNTHTEAM_WARM=0 turns it off
+            warm = os.environ.get("SYNTHTEAM_WARM", "1") != "0"
+        self.warm_problem = warm_problem(self.isolation, cgroups and _cgroups_work()) if warm \
+            else "turned off"
+        self.warm = WarmPool(self.root, eager=eager) if self.warm_problem is None else None
 
     def workdir(self, handle: JobHandle) -> Path:
         return self.root / handle.job_id
@@ -117,6 +126,16 @@ class LocalExecutor:
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.shield(run.task)
 
+    def prewarm(self) -> None:
+        """Start the warm worker now rather than at the second job (call it inside the event loop)."""
+        if self.warm is not None:
+            self.warm.prewarm()
+
+    async def close(self) -> None:
+        """Stop the warm worker (it also ends by itself when idle, or with this process)."""
+        if self.warm is not None:
+            await self.warm.close()
+
     async def metrics(self, handle: JobHandle) -> AsyncIterator[dict]:
         run = self._run(handle)
         async for row in run.tail.follow():
@@ -143,6 +162,8 @@ class LocalExecutor:
                 self.slots.release(grant)
             if run.cgroup is not None:
                 run.cgroup.remove()
+            if run.warm:
+                self.warm.forget(run.job.job_id)
             run.tail.close()
             run.done.set()
 
@@ -153,8 +174,13 @@ class LocalExecutor:
         if self.use_cgroups:
             run.cgroup = JobCgroup.create(job.job_id, job.resources.memory_bytes, job.limits.max_processes,
                                           owner=self.owner)
-        with open(run.workdir / "stdout.log", "ab") as out, open(run.workdir / "stderr.log", "ab") as err:
-            run.proc = await process.spawn_gated(argv, env, run.workdir, out, err, die_with_parent=not isolated)
+        warm = self.warm is not None and run.cgroup is not None and not job.resources.gpus \
+            and warm_command(job.command)
+        run.proc = await self.warm.spawn(job.job_id, argv, env, run.workdir) if warm else None
+        run.warm = run.proc is not None
+        if run.proc is None:
+            with open(run.workdir / "stdout.log", "ab") as out, open(run.workdir / "stderr.log", "ab") as err:
+                run.proc = await process.spawn_gated(argv, env, run.workdir, out, err, die_with_parent=not isolated)
         try:
             if run.cgroup is not None:
                 run.cgroup.attach(run.proc.pid)
@@ -162,7 +188,10 @@ class LocalExecutor:
         except OSError as exc:
             run.proc.kill()
             raise JobError("launch", "submit", f"could not limit the job: {exc}", retryable=True) from exc
-        await process.release_gate(run.proc)
+        if run.warm:
+            await self.warm.release(job.job_id)
+        else:
+            await process.release_gate(run.proc)
         return await self._watch(run)
 
     async def _watch(self, run: _Run) -> int | None:
@@ -232,7 +261,7 @@ class LocalExecutor:
             device_seconds=(cpu if on_cpu else wall * grant.device_count) if ran else 0.0,
             peak_memory_bytes=self._peak(run), stdout_tail=stdout, stderr_tail=stderr, devices=grant.devices,
             metadata=dict(run.job.metadata), error=run.error if status is not JobStatus.OK else "",
-            enforcement=_enforcement(run.cgroup, self.isolation),
+            enforcement=_enforcement(run.cgroup, self.isolation) + (", warm start" if run.warm else ""),
             cpu_seconds=cpu,
             clock="cpu" if run.job.limits.cpu_seconds is not None else "wall")
 
@@ -272,6 +301,14 @@ def _over_cpu(run: _Run) -> bool:
     limit = run.job.limits.cpu_seconds
     used = run.cgroup.cpu_seconds() if limit is not None and run.cgroup is not None else None
     return used is not None and used > limit
+
+
+@cache
+def _cgroups_work() -> bool:
+    group = JobCgroup.create(f"probe-{os.getpid()}", None, 64, owner=f"probe-{os.getpid()}")
+    if group is not None:
+        group.remove()
+    return group is not None
 
 
 def cpu_clock_problem() -> str | None:

@@ -22,10 +22,10 @@ from sandbox.local import _bwrap_works
 PY = sys.executable
 HAS_BWRAP = bool(find_bwrap()) and _bwrap_works(find_bwrap())
 needs_bwrap = pytest.mark.skipif(not HAS_BWRAP, reason="bubblewrap is not installed or cannot create namespaces")
-LOCAL_KINDS = [pytest.param("bwrap", marks=needs_bwrap), "none"]
+LOCAL_KINDS = [pytest.param("bwrap", marks=needs_bwrap), pytest.param("warm", marks=needs_bwrap), "none"]
 RAY_KIND = pytest.param("ray", marks=pytest.mark.ray)
 ALL_KINDS = [*LOCAL_KINDS, RAY_KIND]
-ISOLATED_KINDS = [LOCAL_KINDS[0], RAY_KIND]
+ISOLATED_KINDS = [LOCAL_KINDS[0], LOCAL_KINDS[1], RAY_KIND]
 
 
 def py_job(code: str, *, wall: float = 30.0, memory: int | None = None, disk: int | None = None,
@@ -42,11 +42,14 @@ def read_json(result: JobResult, name: str = "out.json"):
 
 
 def make_local(kind: str, root: Path, **kw) -> LocalExecutor:
+    """kind: "bwrap" (every job a fresh interpreter), "warm" (bwrap, every job a fork of the warm worker,
+    `sandbox.warm`) or "none" (no isolation)."""
     kw.setdefault("term_grace", 0.5)
     kw.setdefault("slots", DeviceSlots.declared(gpus=2, per_gpu=1, cpu_slots=4))
+    kw.setdefault("warm", kind == "warm")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return LocalExecutor(root, isolation=kind, **kw)
+        return LocalExecutor(root, isolation="bwrap" if kind == "warm" else kind, **kw)
 
 
 @pytest.fixture(scope="session")

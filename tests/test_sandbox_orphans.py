@@ -46,7 +46,8 @@ from sandbox import DeviceSlots, Job, Limits, LocalExecutor
 async def main(kind, root, job_py):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        executor = LocalExecutor(Path(root), DeviceSlots.declared(cpu_slots=1), isolation=kind)
+        executor = LocalExecutor(Path(root), DeviceSlots.declared(cpu_slots=1),
+                                 isolation="bwrap" if kind == "warm" else kind, warm=kind == "warm")
     job = Job(("python", "job.py"), files={"job.py": Path(job_py).read_text()}, limits=Limits(wall_seconds=120))
     handle = await executor.submit(job)
     print(executor.owner, handle.job_id, flush=True)
@@ -89,11 +90,11 @@ def test_a_killed_orchestrator_leaves_nothing_once_an_executor_starts(kind, tmp_
     groups = _owner_groups(owner)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    if kind == "bwrap":  # the sandbox dies with its orchestrator, daemon included, before any cleanup
+    if kind in ("bwrap", "warm"):  # the sandbox dies with its orchestrator, daemon included, before any cleanup
         assert _wait_until(lambda: not marked_pids(job_id), 20.0), marked_pids(job_id)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        executor = LocalExecutor(tmp_path / "next", isolation=kind)  # the next start cleans up
+        executor = make_local(kind, tmp_path / "next")  # the next start cleans up
     assert not marked_pids(job_id), "a job process outlived its orchestrator"
     assert all(not g.exists() for g in groups) and not _owner_groups(owner)
     if groups:

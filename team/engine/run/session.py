@@ -218,12 +218,16 @@ class Session:
         for observer in self.observers:
             observer.start(self.run_dir, self.team, self.task, ledger, parts.backends)
             events.observers.append(observer.row)
+        if hasattr(parts.executor, "prewarm"):
+            parts.executor.prewarm()  # the warm worker (torch imported) starts while the team plans
         ledger.start_clock()
         events.emit(ev.TEAM_START, limits=ledger.limits_out(), backends=list(parts.backends), prior=self.options.prior)
         try:
             outcome = await self._drive(parts, ledger, events)
         finally:
             parts.runtime.tree.close()  # the node files the report reads (the runtime closes it when it ends)
+            if hasattr(parts.executor, "close"):
+                await parts.executor.close()
         spent = ledger.snapshot()  # the team's time ends here; verification is the harness's
         events.emit(ev.TEAM_END, spent=spent, stop_reason=outcome.stop_reason)
         return await self._verify(outcome, ledger, events, spent)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import LocalExecutor, cleanup_orphans
+from sandbox import cleanup_orphans
 from sandbox.cgroups import cgroup_bases
 from sandbox.process import marked_pids
 from tests.conftest_sandbox import LOCAL_KINDS, make_local, py_job

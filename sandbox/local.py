@@ -29,6 +29,7 @@ from typing import Literal
 
 from sandbox import process
 from sandbox.cgroups import JobCgroup
+from sandbox.cores import SharedCores
 from sandbox.errors import ConfigError, JobError
 from sandbox.isolation import bwrap_argv, check_read_paths, find_bwrap, job_env
 from sandbox.jobs import METRICS_FILE, Job, JobHandle, JobResult, JobStatus
@@ -78,7 +79,8 @@ class LocalExecutor:
     """Executor on this machine. `isolation` is "bwrap" or "none" after construction."""
 
     def __init__(self, root: Path, slots: DeviceSlots | None = None, isolation: Isolation = "auto",
-                 term_grace: float = 2.0, poll_seconds: float = 0.05, cgroups: bool = True, warm: bool | None = None):
+                 term_grace: float = 2.0, poll_seconds: float = 0.05, cgroups: bool = True, warm: bool | None = None,
+                 share_cores: bool | SharedCores = False):
         self.root = Path(root).absolute()
         self.use_cgroups = cgroups  # False: rlimits only, as where /sys/fs/cgroup is read-only
         self.slots = slots or DeviceSlots.detect()
@@ -95,6 +97,8 @@ class LocalExecutor:
         self.warm_problem = warm_problem(self.isolation, cgroups and _cgroups_work()) if warm \
             else "turned off"
         self.warm = WarmPool(self.root, eager=eager) if self.warm_problem is None else None
+        self.cores = share_cores if isinstance(share_cores, SharedCores) else SharedCores() if share_cores else None
+        # ^ CPU jobs also hold one of the machine's cores (sandbox.cores)
 
     def workdir(self, handle: JobHandle) -> Path:
         return self.root / handle.job_id
@@ -149,15 +153,20 @@ class LocalExecutor:
 
     async def _drive(self, run: _Run) -> JobResult:
         grant: Grant | None = None
+        core: int | None = None
         started = time.monotonic()
         try:
             grant = await self.slots.acquire(run.job.resources.gpus)
+            if self.cores is not None and not run.job.resources.gpus and run.job.metadata.get("kind") != "dev_eval":
+                core = await self.cores.acquire()  # dev evaluations (seconds) keep their own lane
             started = time.monotonic()
             returncode = await self._execute(run, grant)
             return await self._finish(run, grant, returncode, time.monotonic() - started)
         except asyncio.CancelledError:
             return await self._finish(run, grant or Grant(()), None, time.monotonic() - started)
         finally:
+            if core is not None:
+                self.cores.release(core)
             if grant is not None:
                 self.slots.release(grant)
             if run.cgroup is not None:

@@ -109,3 +109,22 @@ def test_job_slots_follow_the_cores_this_process_may_use():
             "print(usable_cpus(), cpu_share(1), DeviceSlots.detect().cpu_slots)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.split() == ["1", "1", "1"], out.stderr
+
+
+async def test_executors_sharing_the_cores_never_run_more_cpu_jobs_than_there_are(tmp_path):
+    """Two executors (two comparison cells side by side) with two slots each, on a machine of one shared
+    core: their CPU jobs run one at a time; a dev evaluation keeps its own lane."""
+    from sandbox.cores import SharedCores
+
+    cores = SharedCores(count=1, folder=tmp_path / "cores")
+    first, second = (make_local("none", tmp_path / name, slots=DeviceSlots.declared(cpu_slots=2), share_cores=cores)
+                     for name in ("a", "b"))
+    handles = [await ex.submit(py_job(STAMP)) for ex in (first, second, first)]
+    results = [await ex.wait(h) for ex, h in zip((first, second, first), handles, strict=True)]
+    stamps = sorted((read_json(r) for r in results), key=lambda s: s["start"])
+    assert all(a["end"] <= b["start"] for a, b in zip(stamps, stamps[1:], strict=False)), stamps
+    held = cores.try_acquire()
+    assert held is not None, "a finished job keeps its core"
+    lane = await first.wait(await first.submit(py_job(STAMP, metadata={"kind": "dev_eval"})))
+    cores.release(held)
+    assert lane.status is JobStatus.OK  # it ran while the only core was held

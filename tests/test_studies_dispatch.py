@@ -145,3 +145,25 @@ def test_a_real_comparison_runs_its_cells_through_submitit_and_resumes(tmp_path)
     run_compare(options, say=again.append)
     assert sum("done earlier, not run again" in line for line in again) == 2
     assert not any(" as slurm job " in line for line in again)
+
+
+def test_local_cells_side_by_side_overlap_and_keep_their_order(tmp_path):
+    import threading
+    import time
+
+    cells, running, most = _cells(tmp_path), [0], [0]
+    lock = threading.Lock()
+
+    def slow_cell(cell):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.3)
+        with lock:
+            running[0] -= 1
+        return fake_cell(cell)
+
+    lines: list[str] = []
+    results = dispatch(cells, slow_cell, Dispatch("local", parallel=2), lines.append)
+    assert most[0] == 2 and [r["test_score"] for r in results] == pytest.approx([0.5, 0.6, 0.5, 0.6])
+    assert lines[0].startswith("local: 2 cells side by side")

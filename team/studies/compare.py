@@ -30,7 +30,8 @@ class CompareOptions:
     run: Any = None  # team.engine.run.session.RunOptions: executor, ray address, threads, isolation, job seconds
     noise_runs: int = 3  # 0: no noise floor (ties are then called by the interval alone)
     noise_file: str | None = None
-    parallel: int = 0  # cells at once with --executor ray (0: as many as the cluster holds); locally 1
+    parallel: int = 0  # cells at once: with --executor ray 0 is as many as the cluster holds; locally 0 or 1 is
+    # one after another, more runs cells side by side sharing the machine's cores (no CPU job waits on a core)
     extra: dict[str, Any] = field(default_factory=dict)
     detect: float | None = None  # a difference the researcher names: the power brief gives the seeds it needs
     slurm: SlurmOptions | None = None  # set: each cell is one submitit job (--executor slurm); run.executor local
@@ -103,7 +104,8 @@ def plan_cells(options: CompareOptions, out: Path) -> tuple[list[Cell], dict[str
     from team.engine.run.options import prior_config
 
     cells, limits = [], {}
-    run = replace(options.run, prior=options.prior)
+    side_by_side = options.run.executor == "local" and options.slurm is None and options.parallel > 1
+    run = replace(options.run, prior=options.prior, share_cores=options.run.share_cores or side_by_side)
     for name in options.tasks:
         task = load_task(name)
         prior_config(task, options.prior)  # a prior the task cannot give fails now, before any cell runs

@@ -1,5 +1,5 @@
 """Where a comparison's cells run, behind one seam, `dispatch(cells, run_one, options, say)`: `local`
-(one after another on this machine), `ray` (cells at once in threads, their jobs on a Ray cluster) or
+(one after another on this machine, or `--parallel N` side by side, their CPU jobs sharing the cores), `ray` (cells at once in threads, their jobs on a Ray cluster) or
 `slurm` (each cell one submitit job on a node; the driver gathers the results). Resuming is the same on
 every back-end because it lives in `run_one` (`run_cell`): a cell with result.json is read back, a
 started one resumed. On slurm a finished cell is read back here, without a job.
@@ -93,11 +93,15 @@ def dispatch(cells: Sequence[Any], run_one: Callable[[Any], dict], options: Disp
             progress.finish(i, cell, result, time.monotonic() - started)
         return result
 
-    if options.backend != "ray" or len(cells) < 2:
+    at_once = _ray_cells_at_once(options, len(cells), say) if options.backend == "ray" and len(cells) > 1 \
+        else min(max(1, options.parallel), len(cells))
+    if at_once < 2:
         return [one(i, c) for i, c in enumerate(cells)]
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=_ray_cells_at_once(options, len(cells), say)) as pool:
+    if options.backend == "local":
+        say(f"local: {at_once} cells side by side; their CPU jobs share this machine's cores (one job per core)")
+    with ThreadPoolExecutor(max_workers=at_once) as pool:
         return list(pool.map(lambda ic: one(*ic), enumerate(cells)))
 
 

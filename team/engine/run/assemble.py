@@ -47,7 +47,7 @@ def make_executor(options: Any, jobs_dir: Path) -> tuple[Any, int]:
     # One CPU slot more than the team trains on: the Workshop's evaluation lane (dev scores of merged
     # models, seconds each) must not wait in the executor's queue behind minute-long training jobs.
     executor = LocalExecutor(jobs_dir, slots=DeviceSlots(dict(slots.gpus), slots.cpu_slots + 1),
-                             isolation=options.isolation)
+                             isolation=options.isolation, share_cores=options.share_cores)
     return executor, max(1, capacity)
 
 

@@ -53,6 +53,8 @@ class RunOptions:
     provider: str | None = None  # hf | vllm: the Inspect provider of every evaluation (None: the task's setting)
     clock: str = "auto"  # what limits and charges a CPU job: cpu (its cgroup's CPU-seconds), wall, or auto
     # (cpu where the cgroups can count it and jobs run on this machine's CPUs; the session records which)
+    share_cores: bool = False  # CPU jobs also hold one of the machine's cores (sandbox.cores): set for the cells
+    # of a comparison that run side by side, so that together they never oversubscribe the machine
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -35,7 +35,7 @@ from sandbox.isolation import bwrap_argv, check_read_paths, find_bwrap, job_env
 from sandbox.jobs import METRICS_FILE, Job, JobHandle, JobResult, JobStatus
 from sandbox.orphans import cleanup_orphans, new_owner
 from sandbox.slots import DeviceSlots, Grant
-from sandbox.warm import WarmPool, warm_problem
+from sandbox.warm import DEFAULT_IMPORTS, WarmPool, warm_problem
 from sandbox.warmjob import warm_command
 from sandbox.workdir import MetricsTail, prepare_workdir, tail_text
 
@@ -80,7 +80,7 @@ class LocalExecutor:
 
     def __init__(self, root: Path, slots: DeviceSlots | None = None, isolation: Isolation = "auto",
                  term_grace: float = 2.0, poll_seconds: float = 0.05, cgroups: bool = True, warm: bool | None = None,
-                 share_cores: bool | SharedCores = False):
+                 share_cores: bool | SharedCores = False, warm_imports: tuple[str, ...] = DEFAULT_IMPORTS):
         self.root = Path(root).absolute()
         self.use_cgroups = cgroups  # False: rlimits only, as where /sys/fs/cgroup is read-only
         self.slots = slots or DeviceSlots.detect()
@@ -96,7 +96,7 @@ class LocalExecutor:
             warm = os.environ.get("SYNTHTEAM_WARM", "1") != "0"
         self.warm_problem = warm_problem(self.isolation, cgroups and _cgroups_work()) if warm \
             else "turned off"
-        self.warm = WarmPool(self.root, eager=eager) if self.warm_problem is None else None
+        self.warm = WarmPool(self.root, warm_imports, eager=eager) if self.warm_problem is None else None
         self.cores = share_cores if isinstance(share_cores, SharedCores) else SharedCores() if share_cores else None
         # ^ CPU jobs also hold one of the machine's cores (sandbox.cores)
 

@@ -149,13 +149,15 @@ class WarmPool:
         return _Zygote(proc)
 
     async def spawn(self, job_id: str, argv: list[str], env: dict, workdir: Path) -> WarmProcess | None:
-        """Fork the job, held at its gate (None: no zygote ready; start it cold)."""
+        """Fork the job, held at its gate (None: no zygote; start it cold). A zygote that is starting is waited
+        for; none is started for an executor's first job unless asked (`eager`, `prewarm`)."""
         self._eligible += 1
         z = self._ready()
         if z is None and self.eager:
             self.prewarm()
+        if z is None and self._starting is not None:  # one is on its way: a cold start would cost as much CPU
             with contextlib.suppress(Exception):
-                await asyncio.shield(self._starting)
+                await asyncio.wait_for(asyncio.shield(self._starting), 30)
             z = self._ready()
         if z is None:
             return None

@@ -224,6 +224,8 @@ class Zygote:
         pid = os.fork()
         if pid == 0:
             try:
+                signal.set_wakeup_fd(-1)  # the zygote's loop is not this process's
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 os.close(write)
                 for fd in (0, 1):
                     os.dup2(os.open(os.devnull, os.O_RDWR), fd)
@@ -301,13 +303,17 @@ class Zygote:
 
 def main(modules: list[str]) -> None:
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # the executor's death ends the zygote (and, by chain, its jobs)
-    started = time.monotonic()
+    started, loaded = time.monotonic(), []
     for name in modules:
-        __import__(name)
+        try:
+            __import__(name)
+            loaded.append(name)
+        except ImportError as exc:  # not installed here: the jobs that need it import it themselves
+            print(f"zygote: {name} not preloaded: {exc}", file=sys.stderr, flush=True)
     import sandbox.warmjob  # noqa: F401 - loaded before the first fork
 
     zygote = Zygote()
-    zygote.reply({"ready": True, "imports": modules, "seconds": round(time.monotonic() - started, 3),
+    zygote.reply({"ready": True, "imports": loaded, "seconds": round(time.monotonic() - started, 3),
                   "pid": os.getpid()})
     zygote.serve()
 

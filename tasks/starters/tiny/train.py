@@ -59,6 +59,7 @@ THREADS = int(os.environ.get("SYNTHTEAM_THREADS", "1"))
 DEVICE = os.environ.get("SYNTHTEAM_DEVICE", "cpu")
 METRICS = Path(os.environ.get("SYNTHTEAM_METRICS", "metrics.jsonl"))
 OUT = Path("final_model")
+RUN_START: dict[str, float] = {}  # "main": CLOCK seconds from the process's start to main()
 IGNORE = -100  # target of tokens without loss (the prompt, padding)
 
 
@@ -308,6 +309,7 @@ def save(lm, run: dict, card: dict) -> None:
 
 def main() -> int:
     started = process_start()
+    RUN_START["main"] = CLOCK() - started  # the interpreter's start and the imports, before any of our work
     torch.set_num_threads(max(1, THREADS))
     torch.manual_seed(SEED)
     from tasks.evaluation import load_score
@@ -338,6 +340,7 @@ def report(lm, run: dict, select: tuple, dev: list[dict], score, card: dict) -> 
         print(f"{select[0]}_accuracy: {max(run['best'], 0.0):.4f}")
     summary = {"status": status, "dev_accuracy": round(dev_acc, 4), "best_step": run["best_step"],
                "steps": run["step"], "train_tokens_per_s": round(run["tokens"] / max(run["train_seconds"], 1e-9)),
+               "train_seconds": round(run["train_seconds"], 3), "startup_seconds": round(RUN_START["main"], 3),
                "final_model": str(OUT) if run["best_state"] is not None else "none", "stopped": run["stopped"]}
     print("\n".join(f"{k}: {v}" for k, v in summary.items()), flush=True)
     return 3 if status == "nan" else 0

@@ -21,7 +21,7 @@ from team.engine.work.merger import Merger
 from team.engine.work.tree import AttemptTree, edited_files
 from team.engine.work.workshop import Workshop
 
-__all__ = ["Parts", "assemble", "make_executor", "local_ray_cpus", "ray_slots"]
+__all__ = ["Parts", "assemble", "make_executor", "local_ray_cpus", "ray_slots", "warm_imports"]
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,9 @@ class Parts:
     backends: tuple[str, ...]
 
 
-def make_executor(options: Any, jobs_dir: Path) -> tuple[Any, int]:
-    """The executor and how many training jobs it runs at once."""
+def make_executor(options: Any, jobs_dir: Path, warm_imports: tuple[str, ...] = ("torch",)) -> tuple[Any, int]:
+    """The executor and how many training jobs it runs at once; `warm_imports`: what its warm worker has
+    imported before it forks a job (sandbox.warm)."""
     from sandbox import DeviceSlots, LocalExecutor
 
     if options.executor == "ray":
@@ -47,8 +48,14 @@ def make_executor(options: Any, jobs_dir: Path) -> tuple[Any, int]:
     # One CPU slot more than the team trains on: the Workshop's evaluation lane (dev scores of merged
     # models, seconds each) must not wait in the executor's queue behind minute-long training jobs.
     executor = LocalExecutor(jobs_dir, slots=DeviceSlots(dict(slots.gpus), slots.cpu_slots + 1),
-                             isolation=options.isolation, share_cores=options.share_cores)
+                             isolation=options.isolation, share_cores=options.share_cores, warm_imports=warm_imports)
     return executor, max(1, capacity)
+
+
+def warm_imports(task: Any) -> tuple[str, ...]:
+    """What a task's jobs import at start: torch for the tiny models; transformers, peft and Inspect AI too
+    for Hugging Face models (the starter, the recipe and every Inspect evaluation)."""
+    return ("torch",) if getattr(task, "kind", "tiny") == "tiny" else ("torch", "transformers", "peft", "inspect_ai")
 
 
 def local_ray_cpus() -> int:
@@ -119,7 +126,7 @@ def assemble(run_dir: Path, options: RunOptions, team: Team, task: Any, prepared
 
     routes = model_routes(options, team) if routes is None else routes
     calls, jobs = memos
-    executor, capacity = make_executor(options, run_dir / "jobs")
+    executor, capacity = make_executor(options, run_dir / "jobs", warm_imports(task))
     if hooks.executor is not None:
         executor = hooks.executor(executor)
     work = Workshop(executor, prepared, ledger, events, run_dir / "jobs", capacity, options.cpu_threads,

@@ -113,7 +113,8 @@ def test_every_comparison_states_its_mde_and_a_tie_says_what_could_not_be_seen(t
     assert task["mde"] == pytest.approx(want, abs=1e-6) and task["power"]["seeds"] == 3
     assert task["power"]["seeds_for_detect"] > 3
     team = task["paired"]["team"]
-    assert team["verdict"] == f"tie: no difference larger than {want:.3f} could be seen"
+    shown = max(want, mde(team["sd"], 3))  # the plan's MDE, or the arm's own when it varies more
+    assert team["verdict"].startswith(f"tie: a difference under {shown:.3f} could go unseen (MDE at power 0.8")
     assert task["power"]["arms"]["team"]["diff_sd"] == pytest.approx(team["sd"])
     assert team["p_t"] is not None and team["p_wilcoxon"] is not None
 
@@ -123,7 +124,10 @@ def test_without_a_noise_floor_a_tie_uses_the_arms_observed_spread(tmp_path):
     from team.studies.power import mde
 
     diff = {"call": "tie", "sd": 0.2, "seeds": [0, 1, 2, 3, 4]}
-    assert tie_text(diff, None, None) == f"tie: no difference larger than {mde(0.2, 5):.3f} could be seen"
+    assert tie_text(diff, None, None) == (f"tie: a difference under {mde(0.2, 5):.3f} could go unseen "
+                                          "(MDE at power 0.8, from this arm's paired spread)")
+    assert f"under {mde(0.2, 5):.3f}" in tie_text(diff, 0.05, None), "a plan smaller than the arm's spread hides it"
+    assert "under 0.900 could go unseen (MDE at power 0.8, from the noise floor)" in tie_text(diff, 0.9, None)
     assert tie_text({"call": "tie", "sd": None, "seeds": [0]}, None, None).startswith("tie: too few seeds")
     assert "the 2σ rule ties anything under 0.500" in tie_text(diff, 0.3, 0.5)
     assert tie_text({"call": "win"}, 0.3, 0.5) == "win"
@@ -158,15 +162,15 @@ def test_markdown_and_html_show_the_table_and_plots(tmp_path):
     assert "minimum detectable difference (MDE)" in page
 
 
-def test_a_tie_in_the_report_reads_no_difference_larger_than_the_mde(tmp_path):
+def test_a_tie_in_the_report_says_what_difference_could_go_unseen(tmp_path):
     comparison = {"arms": {"solo": {"what": "team solo"}, "team": {"what": "team research"},
                            "random": {"what": "random search"}},
                   "seeds": 3, "budget": "25s", "executor": "local", "tie_rule": "tie when ...",
                   **_comparison(tmp_path / "cells", noise_sd=0.15)}
     comparison = json.loads(json.dumps(comparison))
-    x = comparison["tasks"]["add3"]["mde"]
+    verdict = comparison["tasks"]["add3"]["paired"]["team"]["verdict"]
     md = write_markdown(comparison, tmp_path / "comparison.md").read_text()
-    assert f"| tie: no difference larger than {x:.3f} could be seen |" in md
+    assert verdict.startswith("tie: a difference under") and f"| {verdict} |" in md
 
 
 def test_cli_rejects_bad_arms_with_one_line():

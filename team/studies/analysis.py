@@ -134,16 +134,22 @@ def _power(paired: Mapping[str, dict], arms: Mapping[str, Mapping[int, dict]], n
 
 
 def tie_text(diff: Mapping[str, Any], task_mde: float | None, tie_threshold: float | None) -> str:
-    """The call as a reader should take it: a tie says how large a difference could have been seen."""
+    """The call as a reader should take it: a tie says how large a difference could have gone unseen — the
+    larger of the MDE planned from the noise floor and the one this arm's own paired spread gives (an arm
+    that varies more than the noise floor hides larger differences than the plan said)."""
     if diff["call"] != "tie":
         return diff["call"]
-    x = task_mde if task_mde is not None else min_detectable(diff.get("sd"), len(diff["seeds"]))
-    if x is None:
+    observed = min_detectable(diff.get("sd"), len(diff["seeds"]))
+    known = {"planned": task_mde, "observed": observed}
+    known = {k: v for k, v in known.items() if v is not None}
+    if not known:
         return "tie: too few seeds to see any difference"
+    which, x = max(known.items(), key=lambda kv: kv[1])
+    basis = "this arm's paired spread" if which == "observed" else "the noise floor"
     if tie_threshold is not None and tie_threshold > x:
-        return (f"tie: no difference larger than {tie_threshold:.3f} could be seen (MDE {x:.3f} at power 0.8; "
-                f"the 2σ rule ties anything under {tie_threshold:.3f})")
-    return f"tie: no difference larger than {x:.3f} could be seen"
+        return (f"tie: a difference under {tie_threshold:.3f} could go unseen (MDE {x:.3f} at power 0.8 from "
+                f"{basis}; the 2σ rule ties anything under {tie_threshold:.3f})")
+    return f"tie: a difference under {x:.3f} could go unseen (MDE at power 0.8, from {basis})"
 
 
 def check_budgets(arms: Mapping[str, Mapping[int, dict]], limits: Mapping[str, float]) -> dict[str, Any]:

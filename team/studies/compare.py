@@ -117,8 +117,13 @@ def plan_cells(options: CompareOptions, out: Path) -> tuple[list[Cell], dict[str
     return cells, limits
 
 
+def _say(line: str) -> None:
+    sys.stderr.write(line + "\n")  # one write: cells side by side report from several threads
+    sys.stderr.flush()
+
+
 def run_compare(options: CompareOptions, say: Callable[[str], None] | None = None) -> dict[str, Any]:
-    say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+    say = say or _say
     _check(options)
     out = Path(options.out).absolute()
     out.mkdir(parents=True, exist_ok=True)
@@ -134,7 +139,7 @@ def run_plan(options: CompareOptions, say: Callable[[str], None] | None = None) 
     detectable difference at `options.seeds` and the seeds `options.detect` needs."""
     from team.studies.power import power_brief
 
-    say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+    say = say or _say
     _check_detect(options.detect)
     if options.seeds < 2:
         raise ConfigError("--plan --seeds: at least 2 seeds (a paired test needs two)")

@@ -165,12 +165,16 @@ class WarmPool:
         root.mkdir(parents=True, exist_ok=True)
         spec = {"argv": argv, "env": env, "root": str(root), "stdout": str(workdir / "stdout.log"),
                 "stderr": str(workdir / "stderr.log")}
+        spec_file = root.parent / f"{job_id}.spec.json"  # read and removed by the job's fork (sandbox.zygote)
+        fd = os.open(spec_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(spec, fh)
         loop = asyncio.get_running_loop()
         pending = z.pending[job_id] = loop.create_future()
         exited = z.exits[job_id] = loop.create_future()
         z.jobs += 1
         try:
-            await z.send({"op": "spawn", "id": job_id, "spec": spec})
+            await z.send({"op": "spawn", "id": job_id, "spec_file": str(spec_file)})
         except (OSError, RuntimeError, ConnectionResetError):
             return None
         reply = await pending
@@ -185,9 +189,11 @@ class WarmPool:
                 await self._zygote.send({"op": "go" if go else "abort", "id": job_id})
 
     def forget(self, job_id: str) -> None:
-        """After the job: its (empty) root mount point goes."""
+        """After the job: its (empty) root mount point goes, and its spec if the fork never read it."""
         with contextlib.suppress(OSError):
             (self.root / ".roots" / job_id).rmdir()
+        with contextlib.suppress(OSError):
+            (self.root / ".roots" / f"{job_id}.spec.json").unlink()
 
     async def close(self) -> None:
         if self._starting is not None:

@@ -8,8 +8,9 @@ init (`_init`), which builds the job's file system from the same bubblewrap argu
 pivots into it, drops every capability, and forks the job itself (PID 2) with its own environment, work
 dir, stdout and stderr; the job runs its script with `runpy`, as `python script.py` / `-m` / `-c` would.
 
-Protocol (JSON lines): in on stdin `{"op": "spawn", "id", "spec"}`, `{"op": "go", "id"}`, `{"op": "abort",
-"id"}`; out on stdout `{"ready": ...}` once, `{"id", "pid"}` or `{"id", "error"}` per spawn, `{"id",
+Protocol (JSON lines): in on stdin `{"op": "spawn", "id", "spec_file"}`, `{"op": "go", "id"}`, `{"op": "abort",
+"id"}` — a job's spec (argv, environment, paths) goes from the executor to the job's own fork through a file
+that the fork reads and removes, so the zygote, whose memory every later job inherits, never holds one; out on stdout `{"ready": ...}` once, `{"id", "pid"}` or `{"id", "error"}` per spawn, `{"id",
 "exit"}` when a job's first process ends (exit code, or -signal). EOF on stdin: finish the running jobs and
 exit. CPU jobs only: the zygote never initialises CUDA, but GPU jobs take the cold path.
 
@@ -35,7 +36,7 @@ _CLONE_NEWNS = 0x00020000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 _MNT_DETACH = 2
-_PR_SET_PDEATHSIG, _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS, _PR_CAP_AMBIENT = 1, 24, 38, 47
+_PR_SET_PDEATHSIG, _PR_SET_DUMPABLE, _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS, _PR_CAP_AMBIENT = 1, 4, 24, 38, 47
 _SYS_PIVOT_ROOT, _SYS_CAPSET = 155, 126  # x86_64
 IDLE_SECONDS = 120.0
 _DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
@@ -164,8 +165,8 @@ def _exit_code(status: int) -> int:
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
-def _child(spec: dict, gate: int) -> None:
-    """The job's first process, on the host: wait at the gate, unshare, fork the namespace's init."""
+def _child(spec_file: str, gate: int) -> None:
+    """The job's first process, on the host: wait at the gate, read its spec, unshare, fork the namespace's init."""
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)  # the executor's SIGTERM is for the job, not its keepers
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -173,6 +174,8 @@ def _child(spec: dict, gate: int) -> None:
     if os.read(gate, 1) != b"g":
         os._exit(111)
     os.close(gate)
+    spec = json.loads(Path(spec_file).read_text())
+    Path(spec_file).unlink()
     flags, steps, command = parse_bwrap(spec["argv"])
     _check(_libc.unshare(flags), "unshare")
     init = os.fork()
@@ -191,6 +194,11 @@ def _init(spec: dict, steps: list[tuple[str, ...]], command: list[str]) -> None:
         chdir = _build_root(root, steps)
         _pivot(root)
         _drop_capabilities()
+        _prctl(_PR_SET_DUMPABLE, 0)  # the job (PID 2, same uid) may not read this process's memory or fds
+        null = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1, 2):  # not the zygote's log on the host
+            os.dup2(null, fd)
+        os.close(null)
     except BaseException as exc:  # noqa: BLE001 - the job never starts; say why in its stderr
         with contextlib.suppress(OSError), open(spec["stderr"], "a") as err:
             err.write(f"synthteam warm worker: could not build the sandbox: {exc}\n")
@@ -204,6 +212,7 @@ def _init(spec: dict, steps: list[tuple[str, ...]], command: list[str]) -> None:
 def _job(spec: dict, chdir: str, command: list[str]) -> None:
     from sandbox.warmjob import run_job  # the job's own interpreter state: argv, env, fds, seeds
 
+    _prctl(_PR_SET_DUMPABLE, 1)  # as any fresh process: the harness reads its /proc entries
     run_job(spec, chdir, command)
 
 
@@ -219,7 +228,7 @@ class Zygote:
         sys.stdout.write(json.dumps(row) + "\n")
         sys.stdout.flush()
 
-    def spawn(self, job_id: str, spec: dict) -> None:
+    def spawn(self, job_id: str, spec_file: str) -> None:
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:
@@ -231,7 +240,7 @@ class Zygote:
                     os.dup2(os.open(os.devnull, os.O_RDWR), fd)
                 os.closerange(3, read)
                 os.closerange(read + 1, 1 << 16)
-                _child(spec, read)
+                _child(spec_file, read)
             finally:
                 os._exit(70)
         os.close(read)
@@ -264,7 +273,7 @@ class Zygote:
         op, job_id = message.get("op"), str(message.get("id"))
         try:
             if op == "spawn":
-                self.spawn(job_id, message["spec"])
+                self.spawn(job_id, str(message["spec_file"]))
             elif op in ("go", "abort"):
                 self.open_gate(job_id, go=op == "go")
         except (OSError, KeyError, ValueError) as exc:

@@ -20,11 +20,20 @@ pytestmark = pytest.mark.skipif(not HAS_BWRAP or os.geteuid() != 0,
 SNOOP = """
     import json, os, sys
     import torch
+
+    def init():
+        try:  # PID 1 is a fork of the worker: its memory holds what the worker held, its fd 2 was the host's log
+            os.listdir("/proc/1/fd")
+            open("/proc/1/mem", "rb").close()
+            return "readable"
+        except OSError:
+            return "denied"
+
     out = {"torch_loaded": "torch" in sys.modules, "marker": getattr(torch, "_left_by_a_job", None),
            "tmp": sorted(os.listdir("/tmp")), "shm": sorted(os.listdir("/dev/shm")),
            "siblings": sorted(os.listdir(os.path.dirname(os.getcwd()))), "pid": os.getpid(),
            "rand": __import__("random").random(), "torch_rand": torch.rand(1).item(),
-           "cap_eff": open("/proc/self/status").read().split("CapEff:")[1].split()[0]}
+           "cap_eff": open("/proc/self/status").read().split("CapEff:")[1].split()[0], "init": init()}
     json.dump(out, open("out.json", "w"))
     torch._left_by_a_job = "secret"
     open("/tmp/left", "w").write("secret")
@@ -33,9 +42,28 @@ SNOOP = """
 """
 
 
+def _in_memory(pid: int, pattern: bytes) -> bool:
+    """Whether a process's writable memory holds `pattern` (read as root through /proc/PID/mem)."""
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb") as mem:
+        for row in (line.split() for line in maps):
+            if "rw" not in row[1] or (len(row) > 5 and row[5] in ("[vvar]", "[vsyscall]", "[vdso]")):
+                continue
+            start, end = (int(x, 16) for x in row[0].split("-"))
+            try:
+                mem.seek(start)
+                if pattern in mem.read(end - start):
+                    return True
+            except (OSError, OverflowError, ValueError):
+                continue
+    return False
+
+
 async def test_a_warm_job_sees_nothing_of_the_job_before_it(tmp_path):
     executor = make_local("warm", tmp_path / "runs")
-    first = await executor.wait(await executor.submit(py_job(SNOOP)))
+    first = await executor.wait(await executor.submit(py_job(SNOOP, env={"JOB_NOTE": "note-of-the-first-job"})))
+    worker = executor.warm._zygote.proc.pid
+    assert not _in_memory(worker, b"note-of-the-first-job"), "the worker, whose memory every job inherits, " \
+        "held a job's environment"
     second = await executor.wait(await executor.submit(py_job(SNOOP)))
     await executor.close()
     a, b = read_json(first), read_json(second)
@@ -45,6 +73,7 @@ async def test_a_warm_job_sees_nothing_of_the_job_before_it(tmp_path):
     assert "left" not in b["tmp"] and b["shm"] == [], "the previous job's /tmp or /dev/shm leaked"
     assert b["siblings"] == [second.workdir.name], "another job's work dir is visible"
     assert b["pid"] == 2 and b["cap_eff"] == "0000000000000000"
+    assert b["init"] == "denied", "the job read its namespace's init (a fork of the worker) through /proc/1"
     assert a["rand"] != b["rand"] and a["torch_rand"] != b["torch_rand"], "forks share the zygote's random state"
 
 

@@ -4,7 +4,9 @@ One lock file per usable core (`fcntl.flock`, so a holder's death frees its core
 and waits, polling, while none is. Executors in one process or many (the cells of a comparison run side
 by side, two runs on one machine) then never put more CPU jobs on the machine than it has cores: each
 job's compute per CPU-second is what it would be alone (LOG.md: three jobs on two cores lose ~11% of it),
-and slots a cell leaves idle are used by the next cell.
+and slots a cell leaves idle are used by the next cell. A job with several CPU threads holds as many cores.
+`SYNTHTEAM_SHARE_CORES=1` makes every executor of the process (and of its children) share them; a comparison
+whose cells run side by side sets it, so that the verifier's jobs share the cores too.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from pathlib import Path
 
 from sandbox.slots import usable_cpus
 
-__all__ = ["SharedCores"]
+__all__ = ["SharedCores", "SHARE_VAR"]
+
+SHARE_VAR = "SYNTHTEAM_SHARE_CORES"
 
 
 class SharedCores:
@@ -27,24 +31,30 @@ class SharedCores:
         self.folder = folder or Path(tempfile.gettempdir()) / f"synthteam-cores-{os.getuid()}"
         self.poll_seconds = poll_seconds
 
-    def try_acquire(self) -> int | None:
-        """A held core's lock (an open descriptor), or None when every core is taken."""
+    def try_acquire(self, n: int = 1) -> list[int] | None:
+        """Locks of `n` held cores (open descriptors), or None when fewer are free (then none is kept: a job
+        that needs two cores never sits on one while it waits for the other)."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        held: list[int] = []
         for core in range(self.count):
             fd = os.open(self.folder / f"core-{core}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return fd
+                held.append(fd)
             except OSError:
                 os.close(fd)
+            if len(held) == min(n, self.count):
+                return held
+        self.release(held)
         return None
 
-    async def acquire(self) -> int:
-        while (fd := self.try_acquire()) is None:
+    async def acquire(self, n: int = 1) -> list[int]:
+        while (held := self.try_acquire(n)) is None:
             await asyncio.sleep(self.poll_seconds)
-        return fd
+        return held
 
     @staticmethod
-    def release(fd: int) -> None:
-        with contextlib.suppress(OSError):
-            os.close(fd)  # closing the last descriptor drops the lock
+    def release(held: list[int]) -> None:
+        for fd in held:
+            with contextlib.suppress(OSError):
+                os.close(fd)  # closing the last descriptor drops the lock

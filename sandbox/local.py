@@ -29,7 +29,7 @@ from typing import Literal
 
 from sandbox import process
 from sandbox.cgroups import JobCgroup
-from sandbox.cores import SharedCores
+from sandbox.cores import SHARE_VAR, SharedCores
 from sandbox.errors import ConfigError, JobError
 from sandbox.isolation import bwrap_argv, check_read_paths, find_bwrap, job_env
 from sandbox.jobs import METRICS_FILE, Job, JobHandle, JobResult, JobStatus
@@ -97,6 +97,7 @@ class LocalExecutor:
         self.warm_problem = warm_problem(self.isolation, cgroups and _cgroups_work()) if warm \
             else "turned off"
         self.warm = WarmPool(self.root, warm_imports, eager=eager) if self.warm_problem is None else None
+        share_cores = share_cores or os.environ.get(SHARE_VAR) == "1"
         self.cores = share_cores if isinstance(share_cores, SharedCores) else SharedCores() if share_cores else None
         # ^ CPU jobs also hold one of the machine's cores (sandbox.cores)
 
@@ -153,20 +154,21 @@ class LocalExecutor:
 
     async def _drive(self, run: _Run) -> JobResult:
         grant: Grant | None = None
-        core: int | None = None
+        cores: list[int] = []
         started = time.monotonic()
         try:
             grant = await self.slots.acquire(run.job.resources.gpus)
             if self.cores is not None and not run.job.resources.gpus and run.job.metadata.get("kind") != "dev_eval":
-                core = await self.cores.acquire()  # dev evaluations (seconds) keep their own lane
+                cores = await self.cores.acquire(max(1, run.job.resources.cpu_threads))  # dev evaluations (seconds)
+                # keep their own lane
             started = time.monotonic()
             returncode = await self._execute(run, grant)
             return await self._finish(run, grant, returncode, time.monotonic() - started)
         except asyncio.CancelledError:
             return await self._finish(run, grant or Grant(()), None, time.monotonic() - started)
         finally:
-            if core is not None:
-                self.cores.release(core)
+            if cores:
+                self.cores.release(cores)
             if grant is not None:
                 self.slots.release(grant)
             if run.cgroup is not None:

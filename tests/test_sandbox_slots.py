@@ -125,6 +125,17 @@ async def test_executors_sharing_the_cores_never_run_more_cpu_jobs_than_there_ar
     assert all(a["end"] <= b["start"] for a, b in zip(stamps, stamps[1:], strict=False)), stamps
     held = cores.try_acquire()
     assert held is not None, "a finished job keeps its core"
+    assert cores.try_acquire() is None
     lane = await first.wait(await first.submit(py_job(STAMP, metadata={"kind": "dev_eval"})))
     cores.release(held)
     assert lane.status is JobStatus.OK  # it ran while the only core was held
+
+
+def test_a_job_with_two_threads_holds_two_cores_or_none(tmp_path):
+    from sandbox.cores import SharedCores
+
+    cores = SharedCores(count=2, folder=tmp_path / "cores")
+    one = cores.try_acquire()
+    assert one is not None and cores.try_acquire(2) is None, "a two-thread job cannot start on one free core"
+    assert cores.try_acquire() is not None, "and it did not keep the free one while it waited"
+    cores.release(one)

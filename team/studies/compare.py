@@ -6,6 +6,7 @@ Finished cells are read back, started ones resumed, so an interrupted comparison
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sandbox.cores import SHARE_VAR
 from sandbox.errors import ConfigError
 from team.studies.arms import ArmSpec, Cell, matched_limits, run_cell
 from team.studies.dispatch import Dispatch, SlurmOptions, cells_at_once, check_dispatch, dispatch, map_remote
@@ -105,6 +107,8 @@ def plan_cells(options: CompareOptions, out: Path) -> tuple[list[Cell], dict[str
 
     cells, limits = [], {}
     side_by_side = options.run.executor == "local" and options.slurm is None and options.parallel > 1
+    if side_by_side:  # every executor of this process shares the cores: the cells' and their verifiers'
+        os.environ[SHARE_VAR] = "1"
     run = replace(options.run, prior=options.prior, share_cores=options.run.share_cores or side_by_side)
     for name in options.tasks:
         task = load_task(name)

@@ -177,7 +177,11 @@ class WarmPool:
             await z.send({"op": "spawn", "id": job_id, "spec_file": str(spec_file)})
         except (OSError, RuntimeError, ConnectionResetError):
             return None
-        reply = await pending
+        try:
+            reply = await pending
+        except asyncio.CancelledError:  # cancelled while forking: the fork must not wait at its gate forever
+            asyncio.ensure_future(self.release(job_id, go=False))
+            raise
         if not reply or "pid" not in reply:
             z.exits.pop(job_id, None)
             return None

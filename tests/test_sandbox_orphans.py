@@ -97,8 +97,7 @@ def test_a_killed_orchestrator_leaves_nothing_once_an_executor_starts(kind, tmp_
         executor = make_local(kind, tmp_path / "next")  # the next start cleans up
     assert not marked_pids(job_id), "a job process outlived its orchestrator"
     assert all(not g.exists() for g in groups) and not _owner_groups(owner)
-    if groups:
-        assert {str(g) for g in groups} <= set(executor.orphans.removed)
+    # (which executor removed them is not asserted: under pytest-xdist another worker's executor may start first)
     if kind == "none":  # the detached daemon survived its orchestrator until the cleanup killed it
         assert executor.orphans.killed
 

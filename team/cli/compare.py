@@ -52,10 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="reference-recipe runs for the noise floor (default 3; 0 or 1: none)")
     p.add_argument("--noise", dest="noise_file", help="a noise.json from `synthteam noise` instead of measuring")
     p.add_argument("--parallel", type=int, default=0,
-                   help="cells at once. Local: N cells side by side, their CPU jobs sharing this machine's cores "
-                   "(one job per core, so each job's compute is what it would be alone; default 1: one after "
-                   "another); with --executor ray: default as many as the cluster holds with every job slot of each "
-                   "cell busy; with slurm: array jobs at once (default: all)")
+                   help="cells at once. Local: N side by side sharing the cores, one CPU job per core (default 1); "
+                   "ray: default as many as the cluster holds; slurm: array jobs at once (default: all)")
     p.add_argument("--plan", action="store_true",
                    help="run no cell: measure (or read --noise) the noise floor and print per task the minimum "
                         "detectable difference (paired t, two-sided α 0.05, power 0.8) for --seeds")

@@ -19,6 +19,7 @@ import os
 import resource
 import signal
 import subprocess
+import threading
 import time
 import warnings
 from collections.abc import AsyncIterator
@@ -316,7 +317,8 @@ def _over_cpu(run: _Run) -> bool:
 
 @cache
 def _cgroups_work() -> bool:
-    group = JobCgroup.create(f"probe-{os.getpid()}", None, 64, owner=f"probe-{os.getpid()}")
+    name = f"probe-{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}"  # cells side by side probe at once
+    group = JobCgroup.create(name, None, 64, owner=name)
     if group is not None:
         group.remove()
     return group is not None
@@ -326,7 +328,8 @@ def cpu_clock_problem() -> str | None:
     """Why jobs here cannot be limited by CPU-seconds (None: they can): the cgroup CPU accounting."""
     from sandbox.cgroups import JobCgroup
 
-    group = JobCgroup.create(f"probe-{os.getpid()}", None, 64, owner=f"probe-{os.getpid()}")
+    name = f"probe-{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}"  # cells side by side probe at once
+    group = JobCgroup.create(name, None, 64, owner=name)
     if group is None:
         return "no writable cgroup here"
     try:

@@ -139,3 +139,21 @@ def test_a_job_with_two_threads_holds_two_cores_or_none(tmp_path):
     assert one is not None and cores.try_acquire(2) is None, "a two-thread job cannot start on one free core"
     assert cores.try_acquire() is not None, "and it did not keep the free one while it waited"
     cores.release(one)
+
+
+def test_cells_side_by_side_all_find_the_cpu_clock():
+    """Cells run side by side in threads each ask whether the CPU clock works; none may be told no because
+    another's probe group had the same name (one cell of a study ran on the wall clock so)."""
+    import threading
+
+    from sandbox.local import cpu_clock_problem
+
+    if cpu_clock_problem() is not None:
+        pytest.skip("no CPU accounting here")
+    answers: list = []
+    threads = [threading.Thread(target=lambda: answers.append(cpu_clock_problem())) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers == [None] * 8

@@ -315,10 +315,16 @@ def _over_cpu(run: _Run) -> bool:
     return used is not None and used > limit
 
 
+def _probe_group() -> JobCgroup | None:
+    """A throwaway job group (the caller removes it); its name is unique per thread and call, as cells side by
+    side probe at once."""
+    name = f"probe-{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}"
+    return JobCgroup.create(name, None, 64, owner=name)
+
+
 @cache
 def _cgroups_work() -> bool:
-    name = f"probe-{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}"  # cells side by side probe at once
-    group = JobCgroup.create(name, None, 64, owner=name)
+    group = _probe_group()
     if group is not None:
         group.remove()
     return group is not None
@@ -326,10 +332,7 @@ def _cgroups_work() -> bool:
 
 def cpu_clock_problem() -> str | None:
     """Why jobs here cannot be limited by CPU-seconds (None: they can): the cgroup CPU accounting."""
-    from sandbox.cgroups import JobCgroup
-
-    name = f"probe-{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}"  # cells side by side probe at once
-    group = JobCgroup.create(name, None, 64, owner=name)
+    group = _probe_group()
     if group is None:
         return "no writable cgroup here"
     try:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from roles.operator_code import CODE, NEW_CONSTANTS
-from tasks.solutions import ENTRY, STARTERS_DIR, Solution, constants, set_constants
+from tasks.solutions import ENTRY, STARTERS_DIR, Solution, constants, parse_python, set_constants
 
 __all__ = ["Operator", "OperatorError", "OPERATORS", "apply_operator", "operator_names", "applied_operators"]
 
@@ -48,7 +48,7 @@ def _starter_functions() -> dict[str, set[str]]:
     """name -> the ast dumps of that function in every starter (what an operator may replace)."""
     found: dict[str, set[str]] = {}
     for path in STARTERS_DIR.glob(f"*/{ENTRY}"):
-        for node in ast.parse(path.read_text()).body:
+        for node in parse_python(path.read_text()).body:
             if isinstance(node, ast.FunctionDef):
                 found.setdefault(node.name, set()).add(ast.dump(node))
     return found
@@ -82,7 +82,7 @@ def _parse(solution: Solution) -> tuple[list[str], ast.Module]:
     if text is None:
         raise OperatorError(f"the solution has no {ENTRY}")
     try:
-        return text.splitlines(keepends=True), ast.parse(text)
+        return text.splitlines(keepends=True), parse_python(text)
     except SyntaxError as exc:
         raise OperatorError(f"{ENTRY}:{exc.lineno}: syntax error ({exc.msg}): fix it first") from None
 
@@ -117,7 +117,7 @@ def _apply_code(op: Operator, solution: Solution, rng: random.Random) -> tuple[S
         lines[start:node.end_lineno] = [textwrap.dedent(CODE[op.name][node.name]).strip("\n") + "\n"]
     lines = _insert_constants(lines, tree, op, values)
     text = "".join(lines)
-    ast.parse(text)  # an operator never leaves a syntax error behind
+    parse_python(text)  # an operator never leaves a syntax error behind
     settings = ", ".join(f"{k}={v!r}" for k, v in values.items())
     return Solution({**solution.files, ENTRY: text}), f"{op.name}: {op.summary}" + (f" ({settings})" if settings else "")
 

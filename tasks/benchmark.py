@@ -29,6 +29,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tasks.solutions import parse_python
+
 __all__ = ["BenchmarkSpec", "EvaluationSpec", "Benchmark", "SCORER_ARGS", "benchmark_problems", "to_benchmark",
            "REGISTRY_DATASETS"]
 
@@ -192,7 +194,7 @@ def _at_problems(ref: str, root: Path, where: tuple, what: str) -> list[tuple[tu
     if not path.is_file():
         return [(where, f"{file}: no such file in the task folder")]
     try:
-        tree = ast.parse(path.read_text())
+        tree = parse_python(path.read_text())
     except SyntaxError as exc:
         return [(where, f"{file}:{exc.lineno}: syntax error: {exc.msg}")]
     names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}

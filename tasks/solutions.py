@@ -20,6 +20,7 @@ import functools
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
@@ -235,6 +236,24 @@ def _constant_nodes(tree: ast.Module) -> dict[str, ast.Assign]:
     return found
 
 
+_PARSE_LOCK = threading.RLock()
+
+
+def parse_python(text: str) -> ast.Module:
+    """ast.parse, safe beside other threads. CPython 3.11.7 keeps one AST-conversion depth counter per
+    interpreter, so a parse in another thread (a traceback's caret anchors, a job thread) can make this one fail
+    with "SystemError: AST constructor recursion depth mismatch" (cpython gh-106905); the parse itself was fine,
+    so it is run again. Ours are serialised; the others cannot be, hence the retries."""
+    for attempt in range(5):
+        try:
+            with _PARSE_LOCK:
+                return ast.parse(text)
+        except SystemError as exc:
+            if "recursion depth mismatch" not in str(exc) or attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
 def _parse_entry(solution: Solution) -> tuple[str, dict[str, ast.Assign]]:
     """train.py's text and its constants' nodes (parsed once per distinct text: a parse costs ~8 ms)."""
     text = solution.files.get(ENTRY)
@@ -246,7 +265,7 @@ def _parse_entry(solution: Solution) -> tuple[str, dict[str, ast.Assign]]:
 @functools.lru_cache(maxsize=256)
 def _entry_constants(text: str) -> dict[str, ast.Assign]:
     try:
-        return _constant_nodes(ast.parse(text))
+        return _constant_nodes(parse_python(text))
     except SyntaxError as exc:
         raise ConfigError(f"{ENTRY}:{exc.lineno or 1}: syntax error: {exc.msg}") from None
 

@@ -3,9 +3,12 @@ loading and writing, the starter, and the CLI's bad-input lines."""
 
 from __future__ import annotations
 
+import ast
+import gc
 import json
 import subprocess
 import sys
+import traceback
 
 import pytest
 
@@ -17,6 +20,7 @@ from tasks.solutions import (
     apply_patch,
     constants,
     load_solution,
+    parse_python,
     set_constants,
     starter,
     write_solution,
@@ -217,3 +221,38 @@ def test_an_ok_job_never_evaluated_is_unscored_not_a_lie(tmp_path):
     (tmp_path / "b").mkdir()
     empty = solution_outcome(job(tmp_path / "b", False), None)
     assert empty.status == "no_model" and [f["flag"] for f in empty.flags] == ["reported_dev_differs"]
+
+
+class _ClosedTransport:
+    """Cyclic garbage whose finalizer raises, like an asyncio transport collected after its loop closed."""
+
+    def __del__(self):
+        raise RuntimeError("Event loop is closed")
+
+
+@pytest.mark.parametrize("parse, fails", [(ast.parse, True), (parse_python, False)])
+def test_a_parse_survives_a_traceback_formatted_by_a_finalizer_mid_parse(monkeypatch, parse, fails):
+    # pytest's unraisable hook formats the finalizer's traceback; on 3.11 that runs ast.parse for the caret
+    # anchors in the middle of ours, which reset CPython's shared depth counter (the CI failure of stop 25).
+    monkeypatch.setattr(sys, "unraisablehook",
+                        lambda u: traceback.format_exception(u.exc_type, u.exc_value, u.exc_traceback))
+    text = starter(load_task("reverse")).files["train.py"]
+    threshold = gc.get_threshold()
+    gc.set_threshold(50)
+    errors = 0
+    try:
+        for _ in range(20):
+            for _ in range(50):
+                junk = _ClosedTransport()
+                junk.cycle = junk
+            del junk
+            try:
+                parse(text)
+            except SystemError:
+                errors += 1
+    finally:
+        gc.set_threshold(*threshold)
+        gc.collect()
+    if fails and errors == 0:
+        pytest.skip("this interpreter counts AST depth per thread (fixed after 3.11.7): nothing to race")
+    assert (errors > 0) == fails

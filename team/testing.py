@@ -171,10 +171,11 @@ class ScriptedExecutor:
     notice = None
     isolation = "scripted"
 
-    def __init__(self, root, score=toy_score, seconds: float = 0.01, code_bonus: float = 0.02):
+    def __init__(self, root, score=toy_score, seconds: float = 0.01, code_bonus: float = 0.02, charge: float = 0.0):
         from pathlib import Path
 
         self.root, self.score, self.seconds, self.code_bonus = Path(root), score, seconds, code_bonus
+        self.charge = charge  # a job reports at least this share of its time limit as used (a real job's use)
         self.submitted: list[Any] = []
         self._cancelled: set[str] = set()
 
@@ -220,6 +221,8 @@ class ScriptedExecutor:
     def _result(self, job: Any, workdir: Any, status: str, metrics: tuple, seconds: float, stdout: str = "") -> Any:
         from sandbox.jobs import JobResult, JobStatus
 
+        limit = job.limits.cpu_seconds or job.limits.wall_seconds  # the clock the job is limited by
+        seconds = max(seconds, self.charge * limit) if status == "ok" else seconds
         return JobResult(job.job_id, JobStatus(status), 0 if status == "ok" else None, tuple(metrics), workdir,
                          seconds, seconds, None, stdout, "", ("cpu:0",), dict(job.metadata),
                          "" if status == "ok" else "cancelled by request")

@@ -19,16 +19,18 @@ __all__ = ["run_scripted", "rows_of", "messages", "agent_of", "calls_by_agent"]
 
 def run_scripted(tmp_path: Path, team: str, *, name: str = "run", budget: str = "wall=60s,job_seconds=300s",
                  seconds: float = 0.05, seed: int = 0, task: str = "reverse", job_seconds: float = 10.0,
-                 model_hook=None, code_bonus: float = 0.02, **options) -> tuple[Path, dict]:
+                 model_hook=None, code_bonus: float = 0.02, charge: float = 0.0, **options) -> tuple[Path, dict]:
     """Write `team` (YAML text, or a built-in name) and run it; returns (run dir, result). Each job reserves
-    `job_seconds` (raised to the useful minimum, 9 s) and takes `seconds`. `model_hook(agent, model)` wraps
+    `job_seconds` (raised to the useful minimum, 9 s) and takes `seconds`, reporting at least `charge` of its limit
+    as used. `model_hook(agent, model)` wraps
     or replaces each agent's model (Hooks.model)."""
     path = team
     if "\n" in team:
         path = tmp_path / f"{name}.yaml"
         path.write_text(team)
     out = tmp_path / name
-    hooks = Hooks(executor=lambda _: ScriptedExecutor(out / "jobs", seconds=seconds, code_bonus=code_bonus),
+    hooks = Hooks(executor=lambda _: ScriptedExecutor(out / "jobs", seconds=seconds, code_bonus=code_bonus,
+                                                                charge=charge),
                   verify=toy_verify,
                   model=model_hook)
     result = start_run(RunOptions(team=str(path), task=task, out=str(out), budget=budget, seed=seed, progress=False,

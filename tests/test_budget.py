@@ -113,3 +113,27 @@ def test_no_job_is_started_that_the_budget_cannot_score(tmp_path):
     assert not unscored, f"{len(unscored)} of {len(trained)} finished jobs were never scored: {unscored[0]['flags']}"
     assert not any(r["event"] == "budget_stop" and str(r.get("key", "")).endswith(":dev") for r in rows)
     assert result["final_members"] and result["budget_used"]["job_seconds"] <= 20 + 1e-6
+
+
+@pytest.mark.parametrize("seconds, job_seconds, charge, budget", [(0.2, 10, 0.6, 60), (0.2, 10, 0.6, 100),
+                                                                  (1.5, 20, 0.3, 50)])
+def test_no_job_or_round_is_refused_for_budget_that_running_jobs_will_hand_back(tmp_path, seconds, job_seconds,
+                                                                                 charge, budget):
+    from tests.engine_rig import rows_of, run_scripted
+
+    # jobs use a share of their limit: what they reserve but do not use comes back when they settle, and a job
+    # (or the director's next round) that the budget can give once it has come back is not refused before
+    run, result = run_scripted(tmp_path, "research", seconds=seconds, charge=charge, job_seconds=job_seconds,
+                               budget=f"wall=60s,job_seconds={budget}s")
+    spent, director_stopped = 0.0, None
+    for row in rows_of(run):
+        if row["event"] == "budget" and row.get("change") == "settle":
+            spent = row["spent"]["job_seconds"]
+        if row["event"] == "budget_stop":
+            held = budget - spent - row["job_seconds_left"]
+            assert held < 1e-3, f"a job was refused while {held:.1f} job-seconds were held, not spent: {row}"
+        if row["event"] == "model_call" and row.get("handler") == "plan" and (row.get("output") or {}).get("stop"):
+            director_stopped = row["output"]["reason"]
+        if row["event"] == "job_finished" and director_stopped and "Budget" in director_stopped:
+            raise AssertionError(f"the director stopped ({director_stopped}) while {row['key']} still ran")
+    assert result["jobs"]["ok"] >= 3

@@ -3,7 +3,8 @@ the share its parent sent; a director whose plan a critic sent back plans it aga
 from the logs, verdicts and results that reach it.
 
 Round r is planned once round r-1 holds its job slots and round r-2 has settled, from what the planner
-learned up to round r-2 and what it proposed up to round r-1. A planner plans at most `stop.rounds`
+learned up to round r-2 and what it proposed up to round r-1 (once round r-1 has settled too when only
+what its running jobs hold stands between the planner and another job). A planner plans at most `stop.rounds`
 rounds, and at most max_loops + 1 when a bounded loop-back brings it feedback.
 """
 
@@ -43,6 +44,8 @@ async def plan_rounds(ctx: ActContext, run_own: Callable[[PlanPayload, int, str]
     for r in range(1, round_limit(ctx, agent) + 1):
         await ctx.rounds.wait_taken(r - 1)
         await ctx.rounds.wait_settled(r - 2)
+        if ctx.work.share.held_by_running_jobs():  # near the end, plan on what round r-1 hands back, not on
+            await ctx.rounds.wait_settled(r - 1)  # what its jobs hold: a team uses the budget it was given
         if ctx.work.stopping and not actor.runner.remembers(r, "plan"):  # a resumed run still replays
             return
         parent = actor.memory.last_heard(r - 2) or f"round:{agent}:{r}"

@@ -1,7 +1,8 @@
 """The budget's fair share of job time: how long a job may run and what it reserves. A training job asks for
 its limit (raised to the useful minimum, within what the ledger has left, and near the end of the budget
 split with the jobs queued for the slots about to free up) and reserves it together with its dev
-evaluation's share; while running jobs hold what it lacks, it waits for them to hand it back. When the
+evaluation's share; while running jobs (or a finished job's share kept for its evaluation) hold what it
+lacks, it waits for them to hand it back. When the
 ledger cannot give the minimum, no new job starts (`stopping`).
 """
 
@@ -49,6 +50,21 @@ class JobTime:
     def stop_new_jobs(self) -> None:
         self.stopping = True
 
+    def held(self) -> bool:
+        """Job-seconds are held that may come back: by running jobs, or by a training job's share kept for its
+        dev evaluation that has not reached the evaluation lane yet."""
+        return bool(self.occupancy.holding) or self.ledger.reserved.get("job_seconds", 0.0) > 1e-6
+
+    def held_by_running_jobs(self) -> bool:
+        """The ledger cannot give a new job its minimum now only because running jobs hold it: once they hand
+        back what they do not use, it may (a planner waits for that instead of stopping with budget unused)."""
+        ledger = self.ledger
+        if "job_seconds" not in ledger.limits or not self.held():
+            return False
+        floor = MIN_JOB_SECONDS + self.grace() + 1.0 + self.eval_hold()
+        unspent = ledger.limits["job_seconds"] - ledger.spent["job_seconds"]
+        return ledger.left("job_seconds") < floor <= unspent
+
     def grace(self) -> float:
         """What a job past its limit gets between SIGTERM and SIGKILL (the executor's)."""
         return self._grace()
@@ -94,12 +110,15 @@ class JobTime:
         if wanted < floor and training:
             self.events.emit(ev.JOB_RAISED, key=key, asked=round(wanted, 3), to=floor,
                              reason=f"a job needs at least {MIN_JOB_SECONDS:g} s to train anything")
-        occupancy = self.occupancy
         while True:
-            limit = self._limit(key, wanted, training, final=not occupancy.holding)
-            if limit is not None or not occupancy.holding or self.stopping:
+            held = self.held()
+            limit = self._limit(key, wanted, training, final=not held)
+            if limit is not None or not held or self.stopping:
                 return limit
-            await occupancy.returned.wait()
+            try:  # a kept evaluation share can also come back without a job settling (its model was unusable)
+                await asyncio.wait_for(self.occupancy.returned.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
 
     def _limit(self, key: str, wanted: float, training: bool, final: bool = True) -> float | None:
         """The job's own time limit: the request (raised to the useful minimum), within what the budget

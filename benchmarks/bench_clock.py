@@ -6,7 +6,11 @@ measurement runs the task's starter (train.py) once; the busy neighbours are san
 (`python -c 'while True: pass'`, each in its cgroup, one per core), started before it and stopped after.
 The conditions alternate, so a drift of the machine's load hits both clocks.
 
-Run: `.venv/bin/python benchmarks/bench_clock.py [--task reverse] [--seconds 20] [--repeats 3]`
+With `--share` every job holds one of the machine's cores while it runs (`sandbox/cores.py`, what cells side by
+side and `SYNTHTEAM_SHARE_CORES=1` do): the neighbours then keep the cores busy for the job's limit and stop,
+and the job waits for a free core instead of being time-sliced against them.
+
+Run: `.venv/bin/python benchmarks/bench_clock.py [--task reverse] [--seconds 20] [--repeats 3] [--share]`
 """
 
 from __future__ import annotations
@@ -26,16 +30,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 BUSY = ("-c", "while True: pass")
 
 
+def _busy_for(seconds: float) -> tuple[str, ...]:
+    return ("-c", f"import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass")
+
+
 def _steps(result) -> int:
     return max((int(m.get("step", 0)) for m in result.metrics), default=0)
 
 
-async def _measure(prepared, solution, seconds: float, clock: str, neighbours: int, root: Path) -> dict:
+async def _measure(prepared, solution, seconds: float, clock: str, neighbours: int, root: Path,
+                   share: bool = False) -> dict:
     from sandbox import DeviceSlots, Job, Limits, LocalExecutor, on_cpu_clock
     from tasks.jobs import solution_job
 
-    executor = LocalExecutor(root, DeviceSlots.declared(cpu_slots=neighbours + 1))
-    busy = [await executor.submit(Job(command=(sys.executable, *BUSY), limits=Limits(wall_seconds=30 * seconds)))
+    executor = LocalExecutor(root, DeviceSlots.declared(cpu_slots=neighbours + 1), share_cores=share)
+    program = _busy_for(seconds) if share else BUSY  # sharing: a neighbour holds its core, so it must end
+    busy = [await executor.submit(Job(command=(sys.executable, *program), limits=Limits(wall_seconds=30 * seconds)))
             for _ in range(neighbours)]
     await asyncio.sleep(1.0 if neighbours else 0.0)
     job = solution_job(prepared, solution, wall_seconds=seconds)
@@ -57,6 +67,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=20.0, help="the job's limit on its clock")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--neighbours", type=int, default=os.cpu_count() or 2, help="busy sandboxed jobs beside it")
+    p.add_argument("--share", action="store_true", help="every job holds a core while it runs (sandbox/cores.py)")
     p.add_argument("--json", default=None, help="also write the rows here")
     args = p.parse_args()
     if cpu_clock_problem():
@@ -69,13 +80,14 @@ def main() -> None:
             for clock in ("wall", "cpu") if i % 2 == 0 else ("cpu", "wall"):
                 for n in (0, args.neighbours) if i % 2 == 0 else (args.neighbours, 0):
                     row = {"clock": clock, "neighbours": n, "repeat": i,
-                           **asyncio.run(_measure(prepared, solution, args.seconds, clock, n, Path(tmp) / f"{i}{clock}{n}"))}
+                           **asyncio.run(_measure(prepared, solution, args.seconds, clock, n, Path(tmp) / f"{i}{clock}{n}",
+                                                 share=args.share))}
                     rows.append(row)
                     print(json.dumps(row), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     print(f"\n{args.task} starter, limit {args.seconds:g} s on each clock, {args.repeats} repeats, "
-          f"{args.neighbours} busy sandboxed neighbours\n")
+          f"{args.neighbours} busy sandboxed neighbours{', every job holding a core (--share)' if args.share else ''}\n")
     print("| clock | alone: steps (wall s, CPU s) | beside busy jobs: steps (wall s, CPU s) | busy / alone |")
     print("|---|---|---|---|")
     for clock in ("wall", "cpu"):

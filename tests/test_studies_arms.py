@@ -161,3 +161,64 @@ def test_the_prior_is_the_first_job_started_even_when_lanes_submit_at_once(tmp_p
     assert len(started) >= 2
     want = {k: v for k, v in load_task("reverse").reference.items() if k != "seed"}
     assert {k: v for k, v in started[0]["config"].items() if k != "seed"} == want
+
+
+_SIDE_BY_SIDE = """
+import sys
+from sandbox.errors import SynthteamError
+from team import Hooks, RunOptions
+from team.studies.arms import parse_arm
+from team.studies.compare import CompareOptions, run_compare
+from team.testing import ScriptedExecutor, toy_verify
+
+class Toys:
+    def __call__(self, executor):
+        return ScriptedExecutor(executor.root, seconds=1.5)
+
+options = CompareOptions(tasks=("reverse",), arms=(parse_arm("solo"), parse_arm("random")), seeds=2,
+                         budget="wall=25s,job_seconds=40s", out=sys.argv[1], parallel=2, noise_runs=0,
+                         run=RunOptions(job_seconds=10.0, progress=False), hooks=Hooks(executor=Toys(), verify=toy_verify))
+try:
+    run_compare(options, say=lambda line: print(line, flush=True))
+except SynthteamError as exc:  # what the CLI does with it (team/cli: 128 + the signal)
+    print(exc, file=sys.stderr)
+    sys.exit(128 + exc.signum)
+"""
+
+
+def test_ctrl_c_stops_cells_side_by_side_and_the_same_command_resumes_them(tmp_path):
+    """Only the main thread gets signals: with --parallel the cells' sessions run in threads, so Ctrl-C is
+    forwarded to each of them (it was not: the comparison went on, and a second signal killed it)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "cmp"
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    cmd = [sys.executable, "-c", _SIDE_BY_SIDE, str(out)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cells = out / "cells" / "reverse"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and len(
+            [p for p in cells.glob("*/s*/events.jsonl") if '"job_started"' in p.read_text()]) < 2:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError("the comparison did not stop on Ctrl-C") from None
+    assert proc.returncode == 130, err[-2000:]
+    assert "rerun the same command to resume" in err and "Traceback" not in err, err[-2000:]
+    started = [p.parent for p in cells.glob("*/s*/events.jsonl")]
+    assert 1 <= len(started) <= 2 and not any((d / "result.json").exists() for d in started)
+    for run in started:  # each stopped its jobs and settled what it had reserved
+        rows = read_events(run / "events.jsonl")
+        assert any(r["event"] == "interrupted" for r in rows), run
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(list(cells.glob("*/s*/result.json"))) == 4
+    for run in started:
+        assert sum(r["event"] == "session_start" for r in read_events(run / "events.jsonl")) == 2, run

@@ -16,7 +16,7 @@ from typing import Any
 
 from sandbox.errors import ConfigError, SynthteamError
 
-__all__ = ["Dispatch", "SlurmOptions", "dispatch", "check_dispatch", "map_remote", "parse_slurm_options",
+__all__ = ["Dispatch", "SlurmOptions", "dispatch", "CellsInterrupted", "check_dispatch", "map_remote", "parse_slurm_options",
            "cells_at_once", "cell_state", "BACKENDS"]
 
 BACKENDS = ("local", "ray", "slurm")
@@ -97,12 +97,58 @@ def dispatch(cells: Sequence[Any], run_one: Callable[[Any], dict], options: Disp
         else min(max(1, options.parallel), len(cells))
     if at_once < 2:
         return [one(i, c) for i, c in enumerate(cells)]
-    from concurrent.futures import ThreadPoolExecutor
-
     if options.backend == "local":
         say(f"local: {at_once} cells side by side; their CPU jobs share this machine's cores (one job per core)")
-    with ThreadPoolExecutor(max_workers=at_once) as pool:
-        return list(pool.map(lambda ic: one(*ic), enumerate(cells)))
+    return _in_threads(cells, one, at_once)
+
+
+class CellsInterrupted(SynthteamError):
+    """Ctrl-C or SIGTERM stopped a comparison whose cells ran in threads; rerunning it resumes them."""
+
+    def __init__(self, signum: int):
+        import signal
+
+        self.signum = signum
+        super().__init__(f"interrupted by {signal.Signals(signum).name}: the running cells stopped every job and "
+                         "charged what it used; rerun the same command to resume them")
+
+
+def _in_threads(cells: Sequence[Any], one: Callable[[int, Any], dict], at_once: int) -> list[dict]:
+    """Cells in `at_once` threads. Only the main thread receives signals: Ctrl-C or SIGTERM is forwarded to
+    every running cell's session (which stops its jobs and leaves itself to resume), cells not started yet
+    are dropped, and the comparison raises CellsInterrupted once the running ones have stopped."""
+    import signal
+    import threading
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    from team.engine.run import interrupts
+
+    futures: list = []
+    received: list[int] = []
+
+    def forward(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        interrupts.interrupt_all(signum)
+        for future in futures:
+            future.cancel()
+
+    signals = (signal.SIGINT, signal.SIGTERM) if threading.current_thread() is threading.main_thread() else ()
+    previous = {s: signal.signal(s, forward) for s in signals}
+    try:
+        with ThreadPoolExecutor(max_workers=at_once) as pool:
+            for i, cell in enumerate(cells):
+                futures.append(pool.submit(one, i, cell))
+                if received:  # a signal while the cells were queued: queue no more
+                    futures[-1].cancel()
+                    break
+            wait(futures)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        interrupts.clear()
+    if received:
+        raise CellsInterrupted(received[0])
+    return [future.result() for future in futures]
 
 
 class _Progress:

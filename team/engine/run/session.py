@@ -28,6 +28,7 @@ from team.config.topology import Team, load_team
 from team.engine.records import catalog as ev
 from team.engine.records.events import EventLog, read_events
 from team.engine.records.ledger import Ledger
+from team.engine.run import interrupts
 from team.engine.run.assemble import Parts, assemble
 from team.engine.run.lock import RunLock
 from team.engine.run.options import Hooks, RunOptions, effective_limits, model_routes
@@ -240,6 +241,8 @@ class Session:
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # not the main thread
                 loop.add_signal_handler(signum, lambda s=signum: asyncio.ensure_future(self._interrupt(s, runtime, main)))
+        # off the main thread (a cell side by side) the signal reaches it through team.engine.run.interrupts
+        token = interrupts.register(loop, lambda s: asyncio.ensure_future(self._interrupt(s, runtime, main)))
         try:
             outcome = await main
         except asyncio.CancelledError:
@@ -253,6 +256,7 @@ class Session:
             return outcome
         finally:
             dog.cancel()
+            interrupts.unregister(token)
             for signum in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
                     loop.remove_signal_handler(signum)

@@ -61,9 +61,14 @@ class JobTime:
         ledger = self.ledger
         if "job_seconds" not in ledger.limits or not self.held():
             return False
-        floor = MIN_JOB_SECONDS + self.grace() + 1.0 + self.eval_hold()
+        floor = self.floor() + self.eval_hold()
         unspent = ledger.limits["job_seconds"] - ledger.spent["job_seconds"]
         return ledger.left("job_seconds") < floor <= unspent
+
+    def floor(self) -> float:
+        """The least a job reserves: the useful minimum, the grace period past it (SIGTERM, then SIGKILL) and a
+        second to stop."""
+        return MIN_JOB_SECONDS + self.grace() + 1.0
 
     def grace(self) -> float:
         """What a job past its limit gets between SIGTERM and SIGKILL (the executor's)."""
@@ -106,7 +111,7 @@ class JobTime:
 
     async def _wait_for_budget(self, key: str, wanted: float, training: bool) -> float | None:
         """The job's limit; while running jobs hold the budget it lacks, wait for them to hand it back."""
-        floor = MIN_JOB_SECONDS + self.grace() + 1.0
+        floor = self.floor()
         if wanted < floor and training:
             self.events.emit(ev.JOB_RAISED, key=key, asked=round(wanted, 3), to=floor,
                              reason=f"a job needs at least {MIN_JOB_SECONDS:g} s to train anything")
@@ -123,7 +128,7 @@ class JobTime:
     def _limit(self, key: str, wanted: float, training: bool, final: bool = True) -> float | None:
         """The job's own time limit: the request (raised to the useful minimum), within what the budget
         has left. None, with a `budget_stop` row, only when the ledger cannot give the minimum."""
-        floor = MIN_JOB_SECONDS + self.grace() + 1.0  # a job past its limit gets SIGTERM and a grace period
+        floor = self.floor()
         devices = max(self.gpus, 1) if training else 1
         scoring = self.eval_hold() if training else 0.0  # a training job's dev evaluation is part of it
         left = (self.ledger.left("job_seconds") - scoring) / devices

@@ -6,7 +6,8 @@ last row) in events.jsonl of every cell under OUT/cells/, so a study stopped and
 stretches its cells ran; the job-seconds are each cell's ledger (result.json `budget_used.job_seconds`),
 training and evaluation jobs alike. The noise-floor runs are not cells and are left out (they ran before).
 
-Run: `.venv/bin/python benchmarks/bench_study_floor.py OUT [--cores N]`
+Run: `.venv/bin/python benchmarks/bench_study_floor.py OUT [--cores N] [--arm NAME ...]` (`--arm`: only those arms'
+cells, e.g. the ablation arms a resumed study added, which ran in a stretch of their own)
 """
 
 from __future__ import annotations
@@ -41,9 +42,11 @@ def _union(spans: list[tuple[float, float]]) -> float:
     return total
 
 
-def measure(out: Path) -> dict:
+def measure(out: Path, arms: list[str] | None = None) -> dict:
     spans, used, cells = [], 0.0, 0
     for result in sorted(out.glob("cells/*/*/s*/result.json")):
+        if arms and result.parent.parent.name not in arms:
+            continue
         spans += _sessions(_events(result.parent / "events.jsonl"))
         used += float((json.loads(result.read_text()).get("budget_used") or {}).get("job_seconds") or 0.0)
         cells += 1
@@ -55,15 +58,17 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out", type=Path)
     p.add_argument("--cores", type=int, default=len(os.sched_getaffinity(0)))
+    p.add_argument("--arm", action="append", default=None, help="only this arm's cells (repeatable)")
     args = p.parse_args()
-    m = measure(args.out)
+    m = measure(args.out, args.arm)
     floor = m["job_seconds"] / args.cores
     print("| study | cells | job-seconds used | cores | floor (s) | wall, cells running (s) | first to last (s) | "
           "wall / floor |")
     print("|---|---|---|---|---|---|---|---|")
-    print(f"| {args.out.name} | {m['cells']} | {m['job_seconds']:.0f} | {args.cores} | {floor:.0f} | {m['wall']:.0f} | "
+    name = args.out.name + (f" ({', '.join(args.arm)})" if args.arm else "")
+    print(f"| {name} | {m['cells']} | {m['job_seconds']:.0f} | {args.cores} | {floor:.0f} | {m['wall']:.0f} | "
           f"{m['first_to_last']:.0f} | **{m['wall'] / floor:.2f}** |" if floor
-          else f"| {args.out.name} | {m['cells']} | 0 | - | - | - | - | - |")
+          else f"| {name} | {m['cells']} | 0 | - | - | - | - | - |")
 
 
 if __name__ == "__main__":

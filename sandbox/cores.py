@@ -20,9 +20,14 @@ from pathlib import Path
 
 from sandbox.slots import usable_cpus
 
-__all__ = ["SharedCores", "SHARE_VAR"]
+__all__ = ["SharedCores", "SHARE_VAR", "sharing_asked"]
 
 SHARE_VAR = "SYNTHTEAM_SHARE_CORES"
+
+
+def sharing_asked() -> bool:
+    """Whether this process (or a parent) asked every executor to share the cores (`SYNTHTEAM_SHARE_CORES=1`)."""
+    return os.environ.get(SHARE_VAR) == "1"
 
 
 class SharedCores:

@@ -30,7 +30,7 @@ from typing import Literal
 
 from sandbox import process
 from sandbox.cgroups import JobCgroup
-from sandbox.cores import SHARE_VAR, SharedCores
+from sandbox.cores import SharedCores, sharing_asked
 from sandbox.errors import ConfigError, JobError
 from sandbox.isolation import bwrap_argv, check_read_paths, find_bwrap, job_env
 from sandbox.jobs import METRICS_FILE, Job, JobHandle, JobResult, JobStatus
@@ -98,7 +98,7 @@ class LocalExecutor:
         self.warm_problem = warm_problem(self.isolation, cgroups and _cgroups_work()) if warm \
             else "turned off"
         self.warm = WarmPool(self.root, warm_imports, eager=eager) if self.warm_problem is None else None
-        share_cores = share_cores or os.environ.get(SHARE_VAR) == "1"
+        share_cores = share_cores or sharing_asked()
         self.cores = share_cores if isinstance(share_cores, SharedCores) else SharedCores() if share_cores else None
         # ^ CPU jobs also hold one of the machine's cores (sandbox.cores)
 

@@ -113,9 +113,9 @@ def _threads() -> int:
     """Two CPU threads, or one when the process shares the machine's cores with other executors (cells of a
     comparison side by side): a job needing two cores at once waits until both are free, and single-core jobs
     keep taking them first. In the 120 s study the verifier waited 213 s on average for 14 s of scoring."""
-    from sandbox.cores import SHARE_VAR
+    from sandbox.cores import sharing_asked
 
-    return 1 if os.environ.get(SHARE_VAR) == "1" else 2
+    return 1 if sharing_asked() else 2
 
 
 async def _run(job, root: Path):

@@ -10,7 +10,11 @@ With `--share` every job holds one of the machine's cores while it runs (`sandbo
 side and `SYNTHTEAM_SHARE_CORES=1` do): the neighbours then keep the cores busy for the job's limit and stop,
 and the job waits for a free core instead of being time-sliced against them.
 
-Run: `.venv/bin/python benchmarks/bench_clock.py [--task reverse] [--seconds 20] [--repeats 3] [--share]`
+With `--tokens N` the job has a horizon of N training tokens (SYNTHTEAM_HORIZON, a task's budget `job_tokens`):
+its schedule follows its work, not a clock, and the limit only stops a job too slow to finish. The table then also
+says how each run stopped and whether every run left the same weights.
+
+Run: `.venv/bin/python benchmarks/bench_clock.py [--task reverse] [--seconds 20] [--repeats 3] [--share] [--tokens N]`
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import os
 import statistics
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -34,12 +39,22 @@ def _busy_for(seconds: float) -> tuple[str, ...]:
     return ("-c", f"import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass")
 
 
+def _digest(model_dir: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in sorted(model_dir.rglob("*")) if model_dir.is_dir() else ():
+        if path.is_file() and path.suffix in (".safetensors", ".pt", ".bin"):
+            h.update(path.read_bytes())
+    return h.hexdigest()[:12] if model_dir.is_dir() else "-"
+
+
 def _steps(result) -> int:
     return max((int(m.get("step", 0)) for m in result.metrics), default=0)
 
 
 async def _measure(prepared, solution, seconds: float, clock: str, neighbours: int, root: Path,
-                   share: bool = False) -> dict:
+                   share: bool = False, tokens: int = 0) -> dict:
     from sandbox import DeviceSlots, Job, Limits, LocalExecutor, on_cpu_clock
     from tasks.jobs import solution_job
 
@@ -49,12 +64,16 @@ async def _measure(prepared, solution, seconds: float, clock: str, neighbours: i
             for _ in range(neighbours)]
     await asyncio.sleep(1.0 if neighbours else 0.0)
     job = solution_job(prepared, solution, wall_seconds=seconds)
+    if tokens:
+        job = replace(job, env={**job.env, "SYNTHTEAM_HORIZON": str(tokens)})
     result = await executor.wait(await executor.submit(on_cpu_clock(job) if clock == "cpu" else job))
     for handle in busy:
         await executor.cancel(handle)
         await executor.wait(handle)
+    summary = result.summary() if result.ok else {}
     return {"steps": _steps(result), "wall": result.wall_seconds, "cpu": result.cpu_seconds or 0.0,
-            "status": result.status.value}
+            "status": result.status.value, "stopped": summary.get("stopped"),
+            "weights": _digest(Path(result.workdir) / "final_model")}
 
 
 def main() -> None:
@@ -68,6 +87,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--neighbours", type=int, default=os.cpu_count() or 2, help="busy sandboxed jobs beside it")
     p.add_argument("--share", action="store_true", help="every job holds a core while it runs (sandbox/cores.py)")
+    p.add_argument("--tokens", type=int, default=0, help="the job's horizon in training tokens (0: none)")
     p.add_argument("--json", default=None, help="also write the rows here")
     args = p.parse_args()
     if cpu_clock_problem():
@@ -81,13 +101,14 @@ def main() -> None:
                 for n in (0, args.neighbours) if i % 2 == 0 else (args.neighbours, 0):
                     row = {"clock": clock, "neighbours": n, "repeat": i,
                            **asyncio.run(_measure(prepared, solution, args.seconds, clock, n, Path(tmp) / f"{i}{clock}{n}",
-                                                 share=args.share))}
+                                                 share=args.share, tokens=args.tokens))}
                     rows.append(row)
                     print(json.dumps(row), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     print(f"\n{args.task} starter, limit {args.seconds:g} s on each clock, {args.repeats} repeats, "
-          f"{args.neighbours} busy sandboxed neighbours{', every job holding a core (--share)' if args.share else ''}\n")
+          f"{args.neighbours} busy sandboxed neighbours{', every job holding a core (--share)' if args.share else ''}"
+          f"{f', a horizon of {args.tokens} tokens' if args.tokens else ''}\n")
     print("| clock | alone: steps (wall s, CPU s) | beside busy jobs: steps (wall s, CPU s) | busy / alone |")
     print("|---|---|---|---|")
     for clock in ("wall", "cpu"):
@@ -97,6 +118,11 @@ def main() -> None:
             means.append(statistics.fmean(r["steps"] for r in got))
             cells.append(" · ".join(f"{r['steps']} ({r['wall']:.1f}, {r['cpu']:.1f})" for r in got))
         print(f"| {clock} | {cells[0]} | {cells[1]} | **{means[1] / means[0]:.3f}** |")
+    if args.tokens:
+        stops = ", ".join(f"{k}: {sum(r['stopped'] == k for r in rows)}" for k in sorted({str(r['stopped']) for r in rows}))
+        weights = {r["weights"] for r in rows}
+        print(f"\nhow the runs stopped: {stops}; final weights: "
+              f"{'all the same (' + next(iter(weights)) + ')' if len(weights) == 1 else f'{len(weights)} different'}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Human units for limits: durations ("90s", "10m", "1.5h") and sizes ("2G", "512M").
+"""Human units for limits: durations ("90s", "10m", "1.5h"), sizes ("2G", "512M") and counts ("300k", "1.5M").
 
 Used by every time flag of the CLI, the team and task YAML loaders, the budget and the sandbox's limits; each
 raises ValueError with a clear message.
@@ -10,12 +10,13 @@ import math
 import os
 import re
 
-__all__ = ["parse_duration", "parse_size", "capped", "BUDGET_CAP_VAR"]
+__all__ = ["parse_duration", "parse_size", "parse_count", "capped", "BUDGET_CAP_VAR"]
 
 BUDGET_CAP_VAR = "SYNTHTEAM_BUDGET_CAP"  # e.g. 20s: every wall-clock, job-seconds and per-job limit at most this
 
 _DURATION_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+_COUNT_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}
 _NUMBER = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)\s*$")
 
 
@@ -49,6 +50,17 @@ def parse_size(text: str | int) -> int:
     if size <= 0:
         raise ValueError(f"size must be positive: {text!r}")
     return size
+
+
+def parse_count(text: str | int) -> int:
+    """'300k' | '1.5M' | '4000' (decimal units: 1k = 1000) -> a whole number > 0."""
+    value, unit = _split(text)
+    if unit not in _COUNT_UNITS:
+        raise ValueError(f"unknown count unit {unit!r} in {text!r} (use k, M or G)")
+    count = int(value * _COUNT_UNITS[unit])
+    if count <= 0:
+        raise ValueError(f"count must be positive: {text!r}")
+    return count
 
 
 def capped(seconds: float) -> float:

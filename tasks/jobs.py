@@ -23,13 +23,15 @@ from sandbox.jobs import Job, JobResult, Limits, Resources
 from tasks.prepare import PreparedTask
 
 __all__ = ["recipe_job", "dev_eval_job", "solution_job", "solution_outcome", "SolutionOutcome", "SOLUTION_ENV",
-           "REPORTED_DEV_TOLERANCE", "read_dev_score", "model_dir_problem"]
+           "REPORTED_DEV_TOLERANCE", "read_dev_score", "model_dir_problem", "job_tokens"]
 
 SOLUTION_ENV = {
     "SYNTHTEAM_VISIBLE": "the task's visible folder: train.jsonl, dev.jsonl, task.json, evaluate.py",
     "SYNTHTEAM_BASE_MODEL": "the base model directory",
     "SYNTHTEAM_WALL_SECONDS": "the job's time limit in seconds, on the clock SYNTHTEAM_CLOCK names",
     "SYNTHTEAM_CLOCK": "cpu (the job's CPU-seconds, which the harness limits through its cgroup) or unset: wall",
+    "SYNTHTEAM_HORIZON": "when the task's budget names job_tokens: the job's horizon in training tokens "
+                            "(the starters' schedule follows it, not the clock)",
     "SYNTHTEAM_THREADS": "CPU threads the job may use",
     "SYNTHTEAM_DEVICE": "cpu or cuda",
     "SYNTHTEAM_METRICS": "the metrics file (JSON lines), set by the sandbox",
@@ -54,12 +56,23 @@ def solution_job(prepared: PreparedTask, solution, *, wall_seconds: float, cpu_t
         "SYNTHTEAM_WALL_SECONDS": f"{wall_seconds:g}", "SYNTHTEAM_THREADS": str(cpu_threads),
         "SYNTHTEAM_DEVICE": "cuda" if gpus else "cpu", **_threads_env(cpu_threads),
     }
+    tokens = job_tokens(prepared.task)
+    if tokens:
+        env["SYNTHTEAM_HORIZON"] = str(tokens)
     return Job(
         command=(sys.executable, "train.py"), files=dict(solution.files), env=env,
         read_paths=prepared.read_paths, resources=Resources(gpus=gpus, cpu_threads=cpu_threads),
         limits=Limits(wall_seconds=wall_seconds, disk_bytes=_DISK.get(prepared.task.kind)),
         metadata={"kind": "solution", "task": prepared.task.name, "solution": solution.digest, **(metadata or {})},
     )
+
+
+def job_tokens(task) -> int | None:
+    """One job's horizon in training tokens (the task's budget `job_tokens`, e.g. 300k), or None: none."""
+    from sandbox.units import parse_count
+
+    value = (task.budget or {}).get("job_tokens")
+    return parse_count(value) if value else None
 
 
 def recipe_job(

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sandbox.errors import ConfigError
-from sandbox.units import parse_duration
+from sandbox.units import parse_count, parse_duration
 from tasks.benchmark import Benchmark, BenchmarkSpec, EvaluationSpec, benchmark_problems, to_benchmark
 from tasks.yamlio import line_of, load_yaml, validate_model
 
@@ -192,6 +192,8 @@ class TaskFile(BaseModel):
         for key, value in budget.items():
             if key in ("wall", "job_seconds", "job"):
                 parse_duration(value)
+            elif key == "job_tokens":  # one job's horizon in training tokens (the starters' SYNTHTEAM_HORIZON)
+                parse_count(value)
         return {k: str(v) for k, v in budget.items()}
 
 

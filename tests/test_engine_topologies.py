@@ -363,13 +363,18 @@ def test_a_label_no_edge_routes_is_refused(tmp_path, capsys):
 
 
 def test_two_labs_never_run_the_same_experiment_and_explore_changes_a_lab(tmp_path):
+    """Across the labs no (node, operator, config, seed) runs twice, and no config trains with one seed in two
+    replicas (within one replica, code changes of one config share its seed: common random numbers)."""
     run, _ = run_scripted(tmp_path, TWO_LABS, seconds=0.2)
     rows = rows_of(run)
     runs = [(r["node"], r["config"].get("seed"), tuple(sorted((k, v) for k, v in r["config"].items() if k != "seed")))
             for r in rows if r["event"] == "job_started" and r.get("role") == "engineer"]
     assert len(runs) >= 8 and len(set(runs)) == len(runs), "an experiment ran twice"
-    seeds = [s for _, s, _ in runs]
-    assert len(set(seeds)) == len(seeds), "two jobs trained with the same seed"
+    by_experiment = defaultdict(set)  # (config, seed) -> the replicas that trained it
+    for r in rows:
+        if r["event"] == "job_started" and r.get("role") == "engineer":
+            by_experiment[json.dumps(r["config"], sort_keys=True)].add(r["agent"])
+    assert all(len(agents) == 1 for agents in by_experiment.values()), "two replicas trained one config with one seed"
     configs = defaultdict(set)
     for r in rows:
         if r["event"] == "model_call" and r["call"].endswith("/plan"):
@@ -394,3 +399,33 @@ def test_a_replication_lab_may_repeat_another_labs_experiments(tmp_path):
     firsts = {r["agent"]: r["output"]["proposals"][0]["config"] for r in rows_of(run)
               if r["event"] == "model_call" and r["call"].endswith("/r1/plan")}
     assert firsts["lead_a"] == firsts["lead_b"]  # both start from the prior: a replication, asked for
+
+
+@pytest.mark.parametrize("team", ["solo", "random", "two_labs"])
+def test_an_experiment_two_arms_both_run_trains_with_the_same_seed_there(tmp_path, team):
+    """Common random numbers: in runs of one seed, the same config gets the same training seed whichever team
+    runs it (the study's paired difference then measures the arms' decisions, not their seeds); another lab
+    running it gets another seed."""
+    def seeds_of(run) -> dict[str, set[tuple[int, str]]]:
+        out = defaultdict(set)
+        for r in rows_of(run):
+            if r["event"] == "job_started" and r.get("config"):
+                config = {k: v for k, v in r["config"].items() if k != "seed"}
+                out[json.dumps(config, sort_keys=True)].add((r["config"]["seed"], r["agent"]))
+        return out
+
+    research, _ = run_scripted(tmp_path, "research", name="research", seed=3)
+    other, _ = run_scripted(tmp_path, TWO_LABS if team == "two_labs" else team, name=team, seed=3)
+    mine, theirs = seeds_of(research), seeds_of(other)
+    shared = sorted(set(mine) & set(theirs))
+    assert shared, "the two runs share no experiment (both start from the same prior)"
+    for config in shared:
+        ours = {s for s, _ in mine[config]}
+        if team == "two_labs":  # lab b's engineers train it with seeds of their own
+            assert not ours & {s for s, a in theirs[config] if a.startswith("eng_b")}, config
+        else:
+            assert ours & {s for s, _ in theirs[config]}, f"{config}: {mine[config]} vs {theirs[config]}"
+    another, _ = run_scripted(tmp_path, "research", name="research-seed4", seed=4)
+    prior = shared[0]
+    assert not {s for s, _ in mine[prior]} & {s for s, _ in seeds_of(another).get(prior, set())}, \
+        "a run of another seed trains the same experiment with the same seed"

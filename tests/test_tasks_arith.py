@@ -51,7 +51,7 @@ def test_synthteam_run_arith_hf_end_to_end(arith, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = tmp_path / "run"
     result = json.loads((run / "result.json").read_text())
-    assert result["task"] == "arith-hf" and result["n"] == 256 and result["flags"] == []
+    assert result["task"] == "arith-hf" and result["n"] == 768 and result["flags"] == []
     model_log, base_log = find_log(run / "verify" / "model"), find_log(run / "verify" / "baseline")
     assert model_log is not None and base_log is not None  # `inspect view --log-dir run/verify` opens them
     assert result["test_score"] == read_log_score(model_log)["accuracy"]

@@ -10,6 +10,10 @@ dev split with its own evaluation, and never trusts the numbers printed here.
     SYNTHTEAM_WALL_SECONDS the job's time limit (the program stops training at STOP_AT of it), in seconds
                            of SYNTHTEAM_CLOCK: wall (the default) or cpu (this process's CPU time, which
                            the harness limits by the job's cgroup: the same compute beside busy neighbours)
+    SYNTHTEAM_HORIZON      when set, the job's horizon in training tokens: the schedule and the checkpoint
+                           evaluations follow steps and tokens only, so one config and seed give one model
+                           whatever else runs on the machine (the time limit then only stops a job that is
+                           too slow); unset, progress is the larger of steps done and time used
     SYNTHTEAM_THREADS      CPU threads; SYNTHTEAM_DEVICE: cpu or cuda
     SYNTHTEAM_METRICS      where metric rows go, one JSON object per line
 """
@@ -55,6 +59,7 @@ VISIBLE = Path(os.environ.get("SYNTHTEAM_VISIBLE", "visible"))
 BASE_MODEL = Path(os.environ.get("SYNTHTEAM_BASE_MODEL", "base_model"))
 WALL_SECONDS = float(os.environ.get("SYNTHTEAM_WALL_SECONDS", "60"))
 CLOCK = time.process_time if os.environ.get("SYNTHTEAM_CLOCK") == "cpu" else time.perf_counter
+JOB_TOKENS = int(os.environ.get("SYNTHTEAM_HORIZON") or 0)  # 0: no horizon in work
 THREADS = int(os.environ.get("SYNTHTEAM_THREADS", "1"))
 DEVICE = os.environ.get("SYNTHTEAM_DEVICE", "cpu")
 METRICS = Path(os.environ.get("SYNTHTEAM_METRICS", "metrics.jsonl"))
@@ -227,8 +232,9 @@ def evaluate(lm, state: dict, items: list[dict], score, max_new_tokens: int) -> 
 
 # ---- the training loop ---------------------------------------------------------------------------------
 def train(lm, data: dict, select: tuple, score, card: dict, deadline: float) -> dict:
-    """Train until STEPS or the deadline, whichever comes first (progress is the larger of the two
-    fractions); evaluate EVALS times and at the end; keep the best-scoring weights."""
+    """Train until STEPS, JOB_TOKENS (when set) or the deadline, whichever comes first. Progress (the
+    schedule, the EVALS evaluations) is the largest of the fractions done, time included only when there
+    is no JOB_TOKENS horizon. Evaluate EVALS times and at the end; keep the best-scoring weights."""
     name, checks = select
     model, opt, memory = lm.model, make_optimizer(lm.model), {}
     params = [p for p in model.parameters() if p.requires_grad]
@@ -238,9 +244,11 @@ def train(lm, data: dict, select: tuple, score, card: dict, deadline: float) -> 
     seconds = max(deadline - start, 0.5)
     model.train()
     while True:
-        progress = max(run["step"] / STEPS, (CLOCK() - start + 1.5 * last_eval) / seconds)
-        if progress >= 1.0:
-            run["stopped"] = "steps" if run["step"] >= STEPS else "time_limit"
+        used = (CLOCK() - start + 1.5 * last_eval) / seconds
+        work = run["tokens"] / JOB_TOKENS if JOB_TOKENS else used
+        progress = max(run["step"] / STEPS, work)
+        if progress >= 1.0 or used >= 1.0:
+            run["stopped"] = "steps" if run["step"] >= STEPS else "tokens" if JOB_TOKENS and work >= 1.0 else "time_limit"
             break
         tick = CLOCK()
         for group in opt.param_groups:

@@ -6,6 +6,7 @@ along the engineer's edges.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from groundwork.errors import ConfigError
@@ -17,7 +18,7 @@ from team.engine.acts.table import handles
 from team.engine.flow.context import ActContext
 from team.engine.flow.messages import Message, PlanPayload, ProposalPayload, ResultPayload, VerdictPayload
 from team.engine.records import catalog as ev
-from team.engine.work.workshop import job_key
+from team.engine.work.workshop import config_seed, job_key
 
 __all__ = ["run_proposal", "engineer_verdict", "follow_up", "entry_engineer", "MAX_REPAIRS"]
 
@@ -108,19 +109,23 @@ async def _attempt(ctx: ActContext, msg: Message, proposal: Proposal, *, attempt
     ctx.send(msg.kind, result, round=msg.round, lane=msg.lane, parent=msg.id, loops=msg.loops)
 
 
-def training_seed(ctx: ActContext, msg: Message) -> int:
-    """The seed an engineer's context offers for a job: the run's, moved by the round and the lane, and by the
-    engineer agent (two labs' engineers in the same round and lane train with different seeds)."""
+def training_seed(ctx: ActContext, config: Mapping[str, Any]) -> int:
+    """The seed an engineer's context offers for a job: the config's own in this run (`config_seed`: the same
+    experiment gets the same seed in every arm of a cell), moved by the engineer agent and its replica (two
+    labs' engineers, or two replicas, that run the same config train with different seeds)."""
     agents = [a for a in ctx.team.agents if ctx.team.agents[a].kind == "engineer"]
     lab = agents.index(ctx.actor.agent) if ctx.actor.agent in agents else 0
-    return ctx.seed + 17 * msg.round + msg.lane + 1009 * lab
+    replicas = [a.replica for a in ctx.replicas(ctx.actor.agent)]
+    copy = replicas.index(ctx.actor.replica) if ctx.actor.replica in replicas else 0
+    return config_seed(ctx.seed, config, ctx.work.prepared.task.defaults(), 0 if lab == copy == 0 else (lab, copy))
 
 
 def _context(ctx: ActContext, msg: Message, proposal: Proposal, parent: str, last: JobOutcome | None,
              fix: dict, reasons: tuple, attempt: int) -> EngineerContext:
     actor, node = ctx.actor, ctx.tree.node(parent)
     return EngineerContext(task=ctx.card, round=msg.round, proposal=proposal.config, rationale=proposal.rationale,
-                           last=last, fix=dict(fix), seed=training_seed(ctx, msg), wall_seconds=ctx.job_seconds,
+                           last=last, fix=dict(fix), seed=training_seed(ctx, {**proposal.config, **fix}),
+                           wall_seconds=ctx.job_seconds,
                            instructions=actor.role.prompt, settings=dict(actor.role.settings), reasons=reasons,
                            node=parent, operator=proposal.operator, files=dict(ctx.tree.solution(parent).files),
                            applied=node.operators, stderr=last.stderr_tail if last else "", attempt=attempt,

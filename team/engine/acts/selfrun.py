@@ -2,8 +2,8 @@
 reference recipe). Each keeps `parallel` lanes of experiments in flight (0: one per job slot). A lane's
 result travels the agent's edges (normally its own loop, `solo -> solo`), and the step that receives it
 decides whether to keep it — the harness then installs it as the final model if it is the best so far —
-and what to run next. Steps, trial numbers, seeds and job keys depend on (lane, step) only, so a resumed
-run replays the same calls and jobs.
+and what to run next. Steps and trial numbers depend on (lane, step) only, seeds on the config the step
+chose, so a resumed run replays the same calls and jobs.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from team.engine.flow.context import ActContext
 from team.engine.flow.messages import Candidate, Message, ResultPayload
 from team.engine.records import catalog as ev
 from team.engine.work.tree import ROOT
-from team.engine.work.workshop import job_key
+from team.engine.work.workshop import config_seed, job_key
 
 __all__ = ["entry_selfrun", "next_step", "Lanes", "MAX_FAILS_IN_A_ROW"]
 
@@ -69,15 +69,16 @@ async def next_step(ctx: ActContext, msg: Message) -> None:
     await _go(ctx, _Step(msg.lane, msg.round + 1, lanes_of(ctx), msg.id, msg.loops), p.outcome)
 
 
-def trial_seed(ctx: ActContext, at: _Step) -> int:
-    """A trial's training seed: a sampler's from its trial number, a solo agent's from its step."""
-    return ctx.seed * 1000 + at.number if ctx.actor.role.kind == "sampler" else ctx.seed + at.number + 1
+def trial_seed(ctx: ActContext, config: dict | None) -> int:
+    """A trial's training seed: its config's in this run (`config_seed`), so an experiment another arm of the
+    cell also runs trains the same model there and here."""
+    return config_seed(ctx.seed, config or {}, ctx.work.prepared.task.defaults())
 
 
 async def _go(ctx: ActContext, at: _Step, last: JobOutcome | None) -> None:
     actor, lanes, rounds = ctx.actor, ctx.state, ctx.team.rounds
     config, why = await (_solo if actor.role.kind == "solo" else _sampler)(ctx, at, last)
-    seed = trial_seed(ctx, at)
+    seed = trial_seed(ctx, config)
     key = job_key(actor.replica, at.lane, at.step, config, seed)
     if config is None or ctx.work.stopping and key not in ctx.work.memo or lanes.steps >= rounds:
         ctx.note_stop(why or ("budget" if ctx.work.stopping else f"{rounds} experiments"))

@@ -28,11 +28,25 @@ from team.engine.work.scoring import DevScoring, outcome_of
 from team.engine.work.share import MIN_JOB_SECONDS, JobTime, Occupancy
 from team.engine.work.slots import Slots
 
-__all__ = ["Workshop", "job_key", "outcome_of", "merge_dirs", "MIN_JOB_SECONDS"]
+__all__ = ["Workshop", "job_key", "config_seed", "outcome_of", "merge_dirs", "MIN_JOB_SECONDS"]
+
+SEED_RANGE = 1_000_000  # the built-in tasks' `seed` knob: 0..1000000
 
 
 def job_key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def config_seed(run_seed: int, config: Mapping[str, Any], defaults: Mapping[str, Any], salt: Any = 0) -> int:
+    """The training seed of `config` in a run seeded `run_seed` (common random numbers): the same in every arm
+    of a comparison cell, so two arms that run the same experiment train the same model and their paired
+    difference measures their decisions, not the seed. `defaults` fill the knobs `config` leaves out; `salt`
+    separates what must not repeat another's experiment (a second lab, a replica)."""
+    full = {**defaults, **config}
+    canon = sorted((k, repr(float(v)) if isinstance(v, (int, float)) and not isinstance(v, bool) else repr(v))
+                   for k, v in full.items() if k != "seed")
+    digest = hashlib.sha256(repr((int(run_seed), canon, salt)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") % SEED_RANGE
 
 
 @dataclass

@@ -88,3 +88,14 @@ def test_a_search_cell_without_a_result_resumes_without_repeating_jobs(compared)
     assert new["dev_score"] == old["dev_score"] and new["final_members"] == old["final_members"]
     assert new["budget_used"]["job_seconds"] == pytest.approx(old["budget_used"]["job_seconds"])
 
+
+
+def test_cells_run_seed_by_seed_so_a_stopped_study_has_every_arm_on_the_same_seeds(tmp_path):
+    from team.studies.compare import plan_cells
+
+    arms = (parse_arm("solo"), parse_arm("random"), parse_arm("tpe"))
+    cells, _ = plan_cells(CompareOptions(tasks=("add3",), arms=arms, seeds=2, budget=BUDGET, out=str(tmp_path),
+                                         run=RunOptions(progress=False)), tmp_path)
+    assert [(c.arm.name, c.seed) for c in cells] == [("solo", 0), ("random", 0), ("tpe", 0),
+                                                     ("solo", 1), ("random", 1), ("tpe", 1)]
+    assert len({c.run_dir for c in cells}) == 6

@@ -102,6 +102,8 @@ def _check_detect(detect: float | None) -> None:
 
 
 def plan_cells(options: CompareOptions, out: Path) -> tuple[list[Cell], dict[str, dict[str, float]]]:
+    """The cells in the order they run: seed by seed, every arm within a seed, so that a study stopped part-way
+    holds every arm on the same seeds (pairs to compare) and the last cells to run are of every arm."""
     from tasks import load_task
     from team.engine.run.options import prior_config
 
@@ -114,8 +116,8 @@ def plan_cells(options: CompareOptions, out: Path) -> tuple[list[Cell], dict[str
         task = load_task(name)
         prior_config(task, options.prior)  # a prior the task cannot give fails now, before any cell runs
         limits[task.name] = matched_limits(task, options.budget)
-        for arm in options.arms:
-            for seed in range(options.seeds):
+        for seed in range(options.seeds):
+            for arm in options.arms:
                 run_dir = out / "cells" / task.name / arm.name / f"s{seed}"
                 cells.append(Cell(task.name, arm, seed, run_dir, limits[task.name], run, options.hooks))
     return cells, limits

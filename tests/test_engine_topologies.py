@@ -429,3 +429,12 @@ def test_an_experiment_two_arms_both_run_trains_with_the_same_seed_there(tmp_pat
     prior = shared[0]
     assert not {s for s, _ in mine[prior]} & {s for s, _ in seeds_of(another).get(prior, set())}, \
         "a run of another seed trains the same experiment with the same seed"
+
+
+@pytest.mark.parametrize("team", ["solo-parallel", "random"])
+def test_lanes_that_start_from_the_same_prior_do_not_train_the_same_job(tmp_path, team):
+    _, result = run_scripted(tmp_path, team, seed=3)
+    run = tmp_path / "run"
+    started = [json.dumps(r["config"], sort_keys=True) for r in rows_of(run)
+               if r["event"] == "job_started" and r.get("role") != "harness"]
+    assert len(started) >= 3 and len(set(started)) == len(started), "one config trained twice with one seed"

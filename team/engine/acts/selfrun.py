@@ -69,16 +69,18 @@ async def next_step(ctx: ActContext, msg: Message) -> None:
     await _go(ctx, _Step(msg.lane, msg.round + 1, lanes_of(ctx), msg.id, msg.loops), p.outcome)
 
 
-def trial_seed(ctx: ActContext, config: dict | None) -> int:
+def trial_seed(ctx: ActContext, at: _Step, config: dict | None) -> int:
     """A trial's training seed: its config's in this run (`config_seed`), so an experiment another arm of the
-    cell also runs trains the same model there and here."""
-    return config_seed(ctx.seed, config or {}, ctx.work.prepared.task.defaults())
+    cell also runs trains the same model there and here. Every lane of a solo agent starts from the prior: the
+    first step of a lane after the first trains it with a seed of its own (later steps never repeat a config)."""
+    salt = at.lane if at.step == 1 and at.lane > 0 else 0
+    return config_seed(ctx.seed, config or {}, ctx.work.prepared.task.defaults(), salt)
 
 
 async def _go(ctx: ActContext, at: _Step, last: JobOutcome | None) -> None:
     actor, lanes, rounds = ctx.actor, ctx.state, ctx.team.rounds
     config, why = await (_solo if actor.role.kind == "solo" else _sampler)(ctx, at, last)
-    seed = trial_seed(ctx, config)
+    seed = trial_seed(ctx, at, config)
     key = job_key(actor.replica, at.lane, at.step, config, seed)
     if config is None or ctx.work.stopping and key not in ctx.work.memo or lanes.steps >= rounds:
         ctx.note_stop(why or ("budget" if ctx.work.stopping else f"{rounds} experiments"))

@@ -3,6 +3,7 @@ each config with its seed, the role graph near the top, links to logs and conver
 progress lines, on a run of the research team with toy jobs (tests/views_rig.py)."""
 
 import io
+import json
 import re
 from contextlib import redirect_stderr
 from html.parser import HTMLParser
@@ -79,8 +80,8 @@ def test_every_config_shows_its_seed_and_no_cell_carries_markdown(run):
         line = next(x for x in experiments.splitlines() if x.startswith(f"| {start['round']} | {start['job_id']} |"))
         assert f"| {start['config']['seed']} |" in line, line
         assert f"[stdout](jobs/{start['job_id']}/stdout.log)" in line
-    seeds = [s["config"]["seed"] for s in _training(rows)]
-    assert len(set(seeds)) == len(seeds)
+    experiments = [(s["node"], json.dumps(s["config"], sort_keys=True)) for s in _training(rows)]
+    assert len(set(experiments)) == len(experiments)  # seeds follow configs: one program, config and seed ran once
     assert not [x for x in md.splitlines() if x.startswith("|") and "`" in x]
     assert "`" not in re.sub(r"<pre.*?</pre>", "", page, flags=re.S)
 

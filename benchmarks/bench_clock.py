@@ -39,16 +39,6 @@ def _busy_for(seconds: float) -> tuple[str, ...]:
     return ("-c", f"import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass")
 
 
-def _digest(model_dir: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for path in sorted(model_dir.rglob("*")) if model_dir.is_dir() else ():
-        if path.is_file() and path.suffix in (".safetensors", ".pt", ".bin"):
-            h.update(path.read_bytes())
-    return h.hexdigest()[:12] if model_dir.is_dir() else "-"
-
-
 def _steps(result) -> int:
     return max((int(m.get("step", 0)) for m in result.metrics), default=0)
 
@@ -57,6 +47,7 @@ async def _measure(prepared, solution, seconds: float, clock: str, neighbours: i
                    share: bool = False, tokens: int = 0) -> dict:
     from sandbox import DeviceSlots, Job, Limits, LocalExecutor, on_cpu_clock
     from tasks.jobs import solution_job
+    from tasks.prepare import weights_digest
 
     executor = LocalExecutor(root, DeviceSlots.declared(cpu_slots=neighbours + 1), share_cores=share)
     program = _busy_for(seconds) if share else BUSY  # sharing: a neighbour holds its core, so it must end
@@ -73,7 +64,7 @@ async def _measure(prepared, solution, seconds: float, clock: str, neighbours: i
     summary = result.summary() if result.ok else {}
     return {"steps": _steps(result), "wall": result.wall_seconds, "cpu": result.cpu_seconds or 0.0,
             "status": result.status.value, "stopped": summary.get("stopped"),
-            "weights": _digest(Path(result.workdir) / "final_model")}
+            "weights": weights_digest(model)[:12] if (model := Path(result.workdir) / "final_model").is_dir() else "-"}
 
 
 def main() -> None:

@@ -44,23 +44,22 @@ def parse_size(text: str | int) -> int:
     """'2G' | '512M' | '64k' | '1024' (bytes); binary units (1G = 2**30), 'GB'/'GiB' accepted -> bytes > 0."""
     value, unit = _split(text)
     unit = unit.removesuffix("ib").removesuffix("b") if len(unit) > 1 else unit
-    if unit not in _SIZE_UNITS:
-        raise ValueError(f"unknown size unit {unit!r} in {text!r} (use K, M, G or T)")
-    size = int(value * _SIZE_UNITS[unit])
-    if size <= 0:
-        raise ValueError(f"size must be positive: {text!r}")
-    return size
+    return _whole(text, value, unit, _SIZE_UNITS, "size", "K, M, G or T")
 
 
 def parse_count(text: str | int) -> int:
     """'300k' | '1.5M' | '4000' (decimal units: 1k = 1000) -> a whole number > 0."""
     value, unit = _split(text)
-    if unit not in _COUNT_UNITS:
-        raise ValueError(f"unknown count unit {unit!r} in {text!r} (use k, M or G)")
-    count = int(value * _COUNT_UNITS[unit])
-    if count <= 0:
-        raise ValueError(f"count must be positive: {text!r}")
-    return count
+    return _whole(text, value, unit, _COUNT_UNITS, "count", "k, M or G")
+
+
+def _whole(text: str | int, value: float, unit: str, units: dict[str, int], what: str, hint: str) -> int:
+    if unit not in units:
+        raise ValueError(f"unknown {what} unit {unit!r} in {text!r} (use {hint})")
+    whole = int(value * units[unit])
+    if whole <= 0:
+        raise ValueError(f"{what} must be positive: {text!r}")
+    return whole
 
 
 def capped(seconds: float) -> float:

@@ -5,7 +5,6 @@ neighbour, and the time limit only stops a job too slow to reach its horizon."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -17,18 +16,11 @@ from tests.test_tasks_support import prepared, task_cache  # noqa: F401
 pytestmark = pytest.mark.slow  # one CPU token: pinned to one core in a parallel run, where the neighbour shares it
 
 
-def _weights(model_dir: Path) -> str:
-    h = hashlib.sha256()
-    for path in sorted(model_dir.rglob("*")):
-        if path.is_file() and path.suffix in (".safetensors", ".pt", ".bin"):
-            h.update(path.read_bytes())
-    return h.hexdigest()
-
-
 async def _train(prepared_task, root: Path, *, neighbour: bool) -> tuple[int, str, str]:
     from sandbox import DeviceSlots, Job, Limits, LocalExecutor
     from tasks import set_constants, starter
     from tasks.jobs import solution_job
+    from tasks.prepare import weights_digest
 
     executor = LocalExecutor(root, DeviceSlots.declared(cpu_slots=2))
     busy = None
@@ -43,7 +35,7 @@ async def _train(prepared_task, root: Path, *, neighbour: bool) -> tuple[int, st
         await executor.wait(busy)
     assert result.ok, result.stderr_tail
     steps = max(int(m.get("step", 0)) for m in result.metrics)
-    return steps, result.summary()["stopped"], _weights(Path(result.workdir) / "final_model")
+    return steps, result.summary()["stopped"], weights_digest(Path(result.workdir) / "final_model")
 
 
 def test_a_token_horizon_trains_the_same_model_alone_and_beside_a_busy_neighbour(prepared, tmp_path):  # noqa: F811

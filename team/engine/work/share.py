@@ -4,6 +4,12 @@ split with the jobs queued for the slots about to free up) and reserves it toget
 evaluation's share; while running jobs (or a finished job's share kept for its evaluation) hold what it
 lacks, it waits for them to hand it back. When the
 ledger cannot give the minimum, no new job starts (`stopping`).
+
+A task whose jobs have a horizon in work (`job_tokens`) stops one job earlier: a job that what is left of the
+budget could not carry to its horizon (the most a job of this run that reached it was charged, with a margin)
+is not started, so that no job's work follows the clock (one squeezed into the budget's end would be stopped
+by its limit, with fewer steps the busier the machine). Before any job has reached its horizon there is
+nothing to go by, and none is held back.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from team.engine.records.ledger import Ledger, Reservation
 __all__ = ["JobTime", "Occupancy", "MIN_JOB_SECONDS"]
 
 MIN_JOB_SECONDS = 8.0  # a job with less time than this left is not started
+HORIZON_MARGIN = 1.15  # near the budget's end a job needs this times the most a job that reached its horizon used
 
 
 @dataclass
@@ -46,6 +53,8 @@ class JobTime:
         self._grace, self._eval_cap = grace, eval_cap
         self.stopping = False  # no new jobs: the budget cannot give one
         self.eval_walls: list[float] = []  # wall seconds of this run's evaluations (earlier sessions' too)
+        self.horizon = False  # the task's jobs have a horizon in work (job_tokens): hold back jobs it cannot fit
+        self.horizon_costs: list[float] = []  # what this run's training jobs that reached their horizon used
 
     def stop_new_jobs(self) -> None:
         self.stopping = True
@@ -73,6 +82,18 @@ class JobTime:
     def grace(self) -> float:
         """What a job past its limit gets between SIGTERM and SIGKILL (the executor's)."""
         return self._grace()
+
+    def reached_horizon(self, used: float) -> None:
+        """A training job stopped at its horizon (its summary says `stopped: tokens`) and was charged `used`
+        (device-seconds: its time limit is per device)."""
+        self.horizon_costs.append(used / max(self.gpus, 1))
+
+    def horizon_need(self) -> float | None:
+        """The time limit a job needs to reach its horizon: the most a job of this run that reached it used,
+        with a margin. None when the task has no horizon or no job has reached it yet."""
+        if not self.horizon or not self.horizon_costs:
+            return None
+        return HORIZON_MARGIN * max(self.horizon_costs)
 
     # -- a dev evaluation's share -----------------------------------------------------------------------
     def eval_seconds(self) -> float:
@@ -136,11 +157,16 @@ class JobTime:
         if training:
             seconds = min(seconds, self.fair_share(left, max(wanted, floor)))
         limit = seconds - self.grace() - 1.0
-        if limit < MIN_JOB_SECONDS - 1e-6:
+        need = self.horizon_need() if training else None
+        short = need is not None and limit < min(need, wanted - self.grace() - 1.0) - 1e-6
+        if limit < MIN_JOB_SECONDS - 1e-6 or short:
             if not final:
                 return None
             self.stop_new_jobs()
-            self.events.emit(ev.BUDGET_STOP, reason="the budget has no time left for another job", key=key,
+            reason = (f"what the budget has left ({max(limit, 0.0):.0f} s) cannot carry a job to its horizon "
+                      f"(~{need:.0f} s)" if short and limit >= MIN_JOB_SECONDS - 1e-6
+                      else "the budget has no time left for another job")
+            self.events.emit(ev.BUDGET_STOP, reason=reason, key=key,
                              job_seconds_left=self.ledger.left("job_seconds"), wall_left=self.ledger.wall_left())
             return None
         return limit
@@ -155,5 +181,9 @@ class JobTime:
         now = time.monotonic()
         refund = sum(max(reserved - limit * RECIPE_STOPS_AT - 2.0, 0.0) for _, limit, reserved in live.values())
         ending = sum(start + limit * RECIPE_STOPS_AT - now < MIN_JOB_SECONDS for start, limit, _ in live.values())
-        share = (left + refund) / (1 + min(ending, queued))
+        pieces = 1 + min(ending, queued)
+        need = self.horizon_need()
+        if need is not None:  # no piece too small to reach the horizon: fewer jobs, each carried to it
+            pieces = max(1, min(pieces, int((left + refund) // (need + self.grace() + 1.0))))
+        share = (left + refund) / pieces
         return share if share >= 2 * MIN_JOB_SECONDS else left  # never cut the rest into useless pieces

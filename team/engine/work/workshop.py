@@ -70,6 +70,7 @@ class Workshop:
         self.share = JobTime(self.ledger, self.events, Occupancy(), lambda: float(self.executor.term_grace),
                              lambda: eval_cap(self.prepared.task), self.gpus)
         self.share.eval_walls.extend(self.jobs.evaluation_walls())  # a resumed run knows how long they take
+        self.share.horizon = self.prepared is not None and _has_horizon(self.prepared.task)
         self.slots = Slots(self.executor, self.ledger, self.events, self.jobs_dir, self.capacity, self.share,
                            self.clock)
         self.scoring = DevScoring(self.prepared, self.slots, self.jobs, self.ledger, self.events, self.jobs_dir)
@@ -149,6 +150,12 @@ def merge_dirs(model_dirs: list[Path], out_dir: Path) -> Path:
         shutil.copytree(model_dirs[0], out_dir)
         return out_dir
     return merge_models(model_dirs, out_dir)
+
+
+def _has_horizon(task: Any) -> bool:
+    from tasks.jobs import job_tokens
+
+    return job_tokens(task) is not None
 
 
 def eval_cap(task: Any) -> float:

@@ -1,0 +1,92 @@
+"""Near the end of a budget, a task whose jobs have a horizon in work (job_tokens) starts no job that what is
+left could not carry to its horizon: such a job would be stopped by its limit, its work following the clock."""
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from sandbox.jobs import Job, JobResult, JobStatus, Limits
+from team.engine.records.events import EventLog, read_events
+from team.engine.records.ledger import Ledger
+from team.engine.work.share import HORIZON_MARGIN, JobTime, Occupancy
+from team.engine.work.slots import Slots
+
+
+class HorizonExecutor:
+    """A job needs `work` seconds to reach its horizon: given that much it stops there (`stopped: tokens`) and
+    is charged it; given less, its limit stops it (`stopped: time_limit`) and it is charged the limit."""
+
+    term_grace = 0.0
+
+    def __init__(self, root: Path, work: float):
+        self.root, self.work, self.limits = root, work, []
+
+    async def submit(self, job):
+        from sandbox.jobs import JobHandle
+
+        (self.root / job.job_id).mkdir(parents=True)
+        return JobHandle(job.job_id, job)
+
+    async def wait(self, handle):
+        limit = handle.job.limits.wall_seconds
+        self.limits.append(limit)
+        used, stopped = (self.work, "tokens") if limit >= self.work else (limit, "time_limit")
+        return JobResult(handle.job_id, JobStatus.OK, 0, (), self.root / handle.job_id, used, used, None,
+                         f"status: ok\nstopped: {stopped}\n", "", ("cpu:0",), dict(handle.job.metadata))
+
+
+def _train(tmp_path: Path, horizon: bool, budget: float = 360.0, work: float = 80.0) -> tuple[list[str], list[dict]]:
+    """Training jobs one after another (each asks 180 s; its dev evaluation uses 2 s) until the budget stops them;
+    the `stopped` of each job that ran, and the run's rows."""
+    events = EventLog(tmp_path / "events.jsonl")
+    ledger = Ledger({"job_seconds": budget})
+    share = JobTime(ledger, events, Occupancy(), lambda: 0.0, lambda: 20.0)
+    share.horizon = horizon
+    executor = HorizonExecutor(tmp_path / "jobs", work)
+    (tmp_path / "jobs").mkdir()
+    slots = Slots(executor, ledger, events, tmp_path / "jobs", 1, share)
+
+    async def run() -> list[str]:
+        stopped = []
+        for i in range(20):
+            meta = {"agent": "engineer", "role": "engineer"}
+            result = await slots.run(f"job{i}", meta, lambda limit: Job(("true",), limits=Limits(wall_seconds=limit)),
+                                     180.0, training=True)
+            if result is None:
+                break
+            stopped.append(result.summary()["stopped"])
+            ledger.settle(slots.handed.pop(f"job{i}"), {"job_seconds": 2.0})  # its dev evaluation
+        return stopped
+
+    return asyncio.run(run()), read_events(tmp_path / "events.jsonl")
+
+
+def test_no_job_is_started_that_the_budget_cannot_carry_to_its_horizon(tmp_path):
+    stopped, rows = _train(tmp_path / "horizon", horizon=True)
+    assert stopped == ["tokens"] * 4, stopped  # 4 × (80 + 2) of 360: the fifth would get ~30 s of its 80
+    stop = [r for r in rows if r["event"] == "budget_stop"]
+    assert len(stop) == 1 and "horizon" in stop[0]["reason"] and stop[0]["job_seconds_left"] > 8, stop
+
+    # without a horizon the budget's last seconds make a fifth job, which its limit stops
+    stopped, _ = _train(tmp_path / "clock", horizon=False)
+    assert stopped[:4] == ["tokens"] * 4 and stopped[4:] == ["time_limit"], stopped
+
+
+def test_the_first_job_is_not_held_back_before_any_job_has_shown_what_its_horizon_costs(tmp_path):
+    # 60 job-seconds: the first job gets what is left (its dev evaluation's share aside) and is cut by time
+    stopped, rows = _train(tmp_path, horizon=True, budget=60.0)
+    assert stopped == ["time_limit"] and not [r for r in rows if "horizon" in str(r.get("reason"))]
+
+
+def test_the_budgets_end_is_split_into_no_piece_too_small_for_the_horizon(tmp_path):
+    share = JobTime(Ledger({"job_seconds": 1000}), EventLog(tmp_path / "e"), Occupancy(queued=3), lambda: 0.0,
+                    lambda: 20.0)
+    # three running jobs, each at the 85% where a recipe stops itself: each will hand back 26 of its 181 reserved
+    share.occupancy.live = {f"j{i}": (-1e6, 180.0, 181.0) for i in range(3)}
+    refund = 3 * (181.0 - 180.0 * 0.85 - 2.0)
+    assert share.fair_share(left=170, wanted=180) == pytest.approx((170 + refund) / 4)  # one piece per job
+    share.horizon = True
+    share.reached_horizon(80.0)  # a job needs ~92 s: only two pieces carry one to its horizon
+    assert int((170 + refund) // (HORIZON_MARGIN * 80.0 + 1.0)) == 2
+    assert share.fair_share(left=170, wanted=180) == pytest.approx((170 + refund) / 2)

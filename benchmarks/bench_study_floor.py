@@ -5,6 +5,8 @@ The wall time is the time any cell was running: the union of every cell session'
 last row) in events.jsonl of every cell under OUT/cells/, so a study stopped and resumed later counts only the
 stretches its cells ran; the job-seconds are each cell's ledger (result.json `budget_used.job_seconds`),
 training and evaluation jobs alike. The noise-floor runs are not cells and are left out (they ran before).
+Cells whose result.json records the verifier's job (`verifier_seconds`, CPU-seconds of its cgroup) also give
+the floor with that work counted: the verifier scores every cell outside its budget, so no study can go below it.
 
 Run: `.venv/bin/python benchmarks/bench_study_floor.py OUT [--cores N] [--arm NAME ...]` (`--arm`: only those arms'
 cells, e.g. the ablation arms a resumed study added, which ran in a stretch of their own)
@@ -43,15 +45,20 @@ def _union(spans: list[tuple[float, float]]) -> float:
 
 
 def measure(out: Path, arms: list[str] | None = None) -> dict:
-    spans, used, cells = [], 0.0, 0
+    spans, used, cells, verifier, verified = [], 0.0, 0, 0.0, 0
     for result in sorted(out.glob("cells/*/*/s*/result.json")):
         if arms and result.parent.parent.name not in arms:
             continue
         spans += _sessions(_events(result.parent / "events.jsonl"))
-        used += float((json.loads(result.read_text()).get("budget_used") or {}).get("job_seconds") or 0.0)
+        saved = json.loads(result.read_text())
+        used += float((saved.get("budget_used") or {}).get("job_seconds") or 0.0)
+        cpu = (saved.get("verifier_seconds") or {}).get("cpu")
+        if cpu is not None:
+            verifier, verified = verifier + float(cpu), verified + 1
         cells += 1
     first_to_last = max(e for _, e in spans) - min(s for s, _ in spans) if spans else 0.0
-    return {"cells": cells, "job_seconds": used, "wall": _union(spans), "first_to_last": first_to_last}
+    return {"cells": cells, "job_seconds": used, "wall": _union(spans), "first_to_last": first_to_last,
+            "verifier_cpu": verifier if verified == cells else None}
 
 
 def main() -> None:
@@ -63,12 +70,15 @@ def main() -> None:
     m = measure(args.out, args.arm)
     floor = m["job_seconds"] / args.cores
     print("| study | cells | job-seconds used | cores | floor (s) | wall, cells running (s) | first to last (s) | "
-          "wall / floor |")
-    print("|---|---|---|---|---|---|---|---|")
+          "wall / floor | verifier CPU-s | wall / floor with the verifier |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     name = args.out.name + (f" ({', '.join(args.arm)})" if args.arm else "")
+    verifier = m["verifier_cpu"]
+    with_verifier = (f"{verifier:.0f} | {m['wall'] / ((m['job_seconds'] + verifier) / args.cores):.2f}"
+                     if verifier is not None else "- (not recorded by every cell) | -")
     print(f"| {name} | {m['cells']} | {m['job_seconds']:.0f} | {args.cores} | {floor:.0f} | {m['wall']:.0f} | "
-          f"{m['first_to_last']:.0f} | **{m['wall'] / floor:.2f}** |" if floor
-          else f"| {name} | {m['cells']} | 0 | - | - | - | - | - |")
+          f"{m['first_to_last']:.0f} | **{m['wall'] / floor:.2f}** | {with_verifier} |" if floor
+          else f"| {name} | {m['cells']} | 0 | - | - | - | - | - | - | - |")
 
 
 if __name__ == "__main__":

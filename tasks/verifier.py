@@ -202,6 +202,8 @@ def verify(model_dir: Path | None, task, workspace: Path | None = None, *, cache
             tail = result.stderr_tail.strip()[-500:]
             raise JobError("verifier_failed", "verify", f"{result.status.value}: {result.error} {tail}".strip())
         verdict = json.loads(path.read_text())
+        verdict["verifier_seconds"] = {"wall": round(result.wall_seconds, 3),  # work outside every budget
+                                       "cpu": None if result.cpu_seconds is None else round(result.cpu_seconds, 3)}
         kept = _keep_logs(prepared, Path(result.workdir), _log_dir(workspace, log_dir))
         if kept:
             verdict["eval_logs"] = kept

@@ -99,3 +99,21 @@ def test_cells_run_seed_by_seed_so_a_stopped_study_has_every_arm_on_the_same_see
     assert [(c.arm.name, c.seed) for c in cells] == [("solo", 0), ("random", 0), ("tpe", 0),
                                                      ("solo", 1), ("random", 1), ("tpe", 1)]
     assert len({c.run_dir for c in cells}) == 6
+
+
+def test_within_a_seed_the_arms_whose_cells_took_longest_start_first(tmp_path):
+    import json
+
+    from team.studies.compare import plan_cells
+
+    for arm, walls in (("solo", [300.0, 320.0]), ("tpe", [900.0, 1500.0, 1400.0])):  # random has not run
+        for seed, wall in enumerate(walls):
+            cell = tmp_path / "cells" / "add3" / arm / f"s{seed}"
+            cell.mkdir(parents=True)
+            (cell / "result.json").write_text(json.dumps({"budget_used": {"wall": wall, "job_seconds": 300.0}}))
+    arms = (parse_arm("solo"), parse_arm("random"), parse_arm("tpe"))
+    cells, _ = plan_cells(CompareOptions(tasks=("add3",), arms=arms, seeds=4, budget=BUDGET, out=str(tmp_path),
+                                         run=RunOptions(progress=False)), tmp_path)
+    # the slowest arm (and the one never run) no longer ends the study alone; seed by seed still holds
+    assert [(c.arm.name, c.seed) for c in cells[-3:]] == [("random", 3), ("tpe", 3), ("solo", 3)]
+    assert [c.seed for c in cells] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]

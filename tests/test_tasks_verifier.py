@@ -33,6 +33,11 @@ def _flags(verdict):
 def test_honest_model_passes_and_beats_the_baseline(clean):
     assert clean["flags"] == [] and clean["n"] == 512
     assert clean["test_score"] == clean["raw_score"] > clean["baseline_score"]
+    # the verifier's own work, outside every budget, is on record (bench_study_floor counts it)
+    from sandbox.local import _cgroups_work
+
+    seconds = clean["verifier_seconds"]
+    assert seconds["wall"] > 0 and (0 < seconds["cpu"] <= 2 * seconds["wall"] + 1 if _cgroups_work() else True)
 
 
 def test_decoy_is_flagged(prepared):  # noqa: F811

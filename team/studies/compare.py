@@ -6,7 +6,9 @@ Finished cells are read back, started ones resumed, so an interrupted comparison
 from __future__ import annotations
 
 import json
+import math
 import os
+import statistics
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -103,7 +105,10 @@ def _check_detect(detect: float | None) -> None:
 
 def plan_cells(options: CompareOptions, out: Path) -> tuple[list[Cell], dict[str, dict[str, float]]]:
     """The cells in the order they run: seed by seed, every arm within a seed, so that a study stopped part-way
-    holds every arm on the same seeds (pairs to compare) and the last cells to run are of every arm."""
+    holds every arm on the same seeds (pairs to compare) and the last cells to run are of every arm. Within a
+    seed, arms whose finished cells (of this study's folder) took longest start first, arms never run before
+    ahead of them: a study resumed or extended does not end on its slowest cells running alone while the
+    other slots idle (longest processing time first)."""
     from tasks import load_task
     from team.engine.run.options import prior_config
 
@@ -116,11 +121,27 @@ def plan_cells(options: CompareOptions, out: Path) -> tuple[list[Cell], dict[str
         task = load_task(name)
         prior_config(task, options.prior)  # a prior the task cannot give fails now, before any cell runs
         limits[task.name] = matched_limits(task, options.budget)
+        arms = _longest_first(options.arms, out / "cells" / task.name)
         for seed in range(options.seeds):
-            for arm in options.arms:
+            for arm in arms:
                 run_dir = out / "cells" / task.name / arm.name / f"s{seed}"
                 cells.append(Cell(task.name, arm, seed, run_dir, limits[task.name], run, options.hooks))
     return cells, limits
+
+
+def _longest_first(arms: tuple[ArmSpec, ...], folder: Path) -> list[ArmSpec]:
+    """The arms by how long their finished cells in `folder` took (the median of result.json's wall used),
+    longest first; arms with none keep their order, ahead of the rest."""
+    def took(arm: ArmSpec) -> float:
+        walls = []
+        for path in (folder / arm.name).glob("s*/result.json"):
+            try:
+                walls.append(float(json.loads(path.read_text())["budget_used"]["wall"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        return statistics.median(walls) if walls else math.inf
+
+    return sorted(arms, key=took, reverse=True)  # a stable sort: ties keep the order they were given
 
 
 def _say(line: str) -> None:
@@ -209,6 +230,8 @@ def _write(options: CompareOptions, out: Path, cells: list[Cell], results: list[
 
     rows = [{"task": c.task, "arm": c.arm.name, "seed": c.seed, "result": r, "run_dir": c.run_dir}
             for c, r in zip(cells, results, strict=True)]
+    arm_order = {a.name: i for i, a in enumerate(options.arms)}  # the report lists arms as they were given
+    rows.sort(key=lambda row: (arm_order[row["arm"]], row["seed"]))  # stable: tasks keep their order
     comparison = analyse(rows, limits=limits, noise=noise, reference=reference_arm(options.arms, options.reference),
                          detect=options.detect)
     for task in comparison["tasks"].values():

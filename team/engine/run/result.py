@@ -45,6 +45,7 @@ class RunResult:
     eval_logs: str | None = None  # the verifier's Inspect logs (`inspect view --log-dir` it), for Inspect tasks
     isolation: str = ""  # how jobs ran: bwrap, or none (with why: not installed, or --no-isolation)
     clock: str = "wall"  # job_seconds are CPU-seconds of the jobs' cgroups ("cpu") or wall seconds ("wall")
+    verifier_seconds: dict | None = None  # the verifier's job: wall and CPU seconds, outside every budget
 
     @classmethod
     def build(cls, run_dir: Path, team: Any, task: Any, options: Any, verdict: dict, outcome: Any,
@@ -64,7 +65,8 @@ class RunResult:
                    final_config=_final_config(run_dir, outcome.final_members), decisions=by_role,
                    control=control_line(by_role), final_node=outcome.final_node,
                    final_operators=list(outcome.final_operators), tree_nodes=outcome.nodes, isolation=isolation,
-                   eval_logs=verdict.get("eval_logs"), clock="cpu" if options.clock == "cpu" else "wall")
+                   eval_logs=verdict.get("eval_logs"), clock="cpu" if options.clock == "cpu" else "wall",
+                   verifier_seconds=verdict.get("verifier_seconds"))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

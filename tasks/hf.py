@@ -86,8 +86,12 @@ def adapt_hf(lm: LoadedLM, config: dict) -> None:
 
         rank = config["lora_rank"]
         skip = config["freeze_layers"]
-        peft_config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0, target_modules="all-linear",
-                                 layers_to_transform=None if skip == 0 else list(range(skip, _n_layers(wrapper.inner))))
+        layers = None if skip == 0 else list(range(skip, _n_layers(wrapper.inner)))
+        # peft takes layers_to_transform only with the modules named (not "all-linear"): the layers' linears
+        targets = sorted({name.rsplit(".", 1)[-1] for name, module in wrapper.inner.named_modules()
+                          if isinstance(module, nn.Linear) and _LAYER.search(name)})
+        peft_config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0,
+                                 target_modules=targets if layers else "all-linear", layers_to_transform=layers)
         wrapper.inner = get_peft_model(wrapper.inner, peft_config)
         return
     n = config["freeze_layers"]

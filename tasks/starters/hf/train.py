@@ -209,8 +209,11 @@ def adapt(lm) -> None:
 
         n_layers = int(getattr(inner.config, "num_hidden_layers", 0) or 0)
         layers = list(range(FREEZE_LAYERS, n_layers)) if FREEZE_LAYERS and n_layers else None
-        config = LoraConfig(r=LORA_RANK, lora_alpha=2 * LORA_RANK, lora_dropout=0.0, target_modules="all-linear",
-                            layers_to_transform=layers)
+        # peft takes layers_to_transform only with the modules named (not "all-linear"): the layers' linears
+        targets = sorted({name.rsplit(".", 1)[-1] for name, module in inner.named_modules()
+                          if isinstance(module, torch.nn.Linear) and re.search(r"\.(?:layers|h|blocks)\.\d+\.", name)})
+        config = LoraConfig(r=LORA_RANK, lora_alpha=2 * LORA_RANK, lora_dropout=0.0,
+                            target_modules=targets if layers else "all-linear", layers_to_transform=layers)
         lm.model.inner = get_peft_model(inner, config)
         return
     if FREEZE_LAYERS > 0:

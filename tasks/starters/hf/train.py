@@ -203,6 +203,7 @@ def adapt(lm) -> None:
     saved), with the embeddings and the first FREEZE_LAYERS layers frozen."""
     import re
 
+    layer = re.compile(r"\.(?:layers|h|blocks)\.(\d+)\.")  # a decoder layer's parameters: model.layers.3.*
     inner = lm.model.inner
     if METHOD == "lora":
         from peft import LoraConfig, get_peft_model
@@ -211,7 +212,7 @@ def adapt(lm) -> None:
         layers = list(range(FREEZE_LAYERS, n_layers)) if FREEZE_LAYERS and n_layers else None
         # peft takes layers_to_transform only with the modules named (not "all-linear"): the layers' linears
         targets = sorted({name.rsplit(".", 1)[-1] for name, module in inner.named_modules()
-                          if isinstance(module, torch.nn.Linear) and re.search(r"\.(?:layers|h|blocks)\.\d+\.", name)})
+                          if isinstance(module, torch.nn.Linear) and layer.search(name)})
         config = LoraConfig(r=LORA_RANK, lora_alpha=2 * LORA_RANK, lora_dropout=0.0,
                             target_modules=targets if layers else "all-linear", layers_to_transform=layers)
         lm.model.inner = get_peft_model(inner, config)
@@ -219,7 +220,7 @@ def adapt(lm) -> None:
     if FREEZE_LAYERS > 0:
         inner.get_input_embeddings().weight.requires_grad_(False)
         for name, param in inner.named_parameters():
-            match = re.search(r"\.(?:layers|h|blocks)\.(\d+)\.", name)
+            match = layer.search(name)
             if match and int(match.group(1)) < FREEZE_LAYERS:
                 param.requires_grad_(False)
 

@@ -97,7 +97,7 @@ def _run(task, config: dict, args, started: float) -> int:
     lm = load_lm(Path(args.base_model), task.kind, args.device)
     use_task_format(lm, task.visible, task.card)  # prompts as the task's evaluation renders them
     _adapt(lm, config)
-    data = _training_data(task, lm, config)
+    data = _training_data(task, lm, config, Path(args.base_model))
     dev = read_jsonl(Path(args.dev) if args.dev else task.visible / "dev.jsonl")[: args.dev_limit]
     score = load_score(task.evaluate_path)
 
@@ -142,10 +142,10 @@ def _adapt(lm, config: dict) -> None:
         freeze_layers(lm.model, config["freeze_layers"])
 
 
-def _training_data(task, lm, config: dict):
+def _training_data(task, lm, config: dict, base_model: Path):
     """`n_train` items of the visible training pool plus replayed pre-training text."""
     from tasks import training
-    from tasks.corpus import corpus_text
+    from tasks.corpus import pretraining_ids
     from tasks.splits import read_jsonl
     from tasks.visible import sample_pool
 
@@ -158,7 +158,8 @@ def _training_data(task, lm, config: dict):
     if n_replay == 0:
         return data
     width = data.ids.shape[1] + 8
-    replay = training.encode_chunks(lm.encode, corpus_text(rng, n_replay * (width + 1) + 2 * width), width)
+    ids = pretraining_ids(base_model, lm.encode, rng, n_replay * width + 1)
+    replay = training.chunk_ids(ids[: n_replay * width + 1], width)
     return training.concat(data, replay)
 
 

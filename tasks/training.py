@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["TrainSettings", "TrainOutcome", "TokenData", "encode_pairs", "encode_chunks", "concat", "train", "lr_factor"]
+__all__ = ["TrainSettings", "TrainOutcome", "TokenData", "encode_pairs", "encode_chunks", "chunk_ids", "concat", "train", "lr_factor"]
 
 IGNORE = -100
 
@@ -73,6 +73,13 @@ def encode_chunks(encode: Callable[[str], list[int]], text: str, length: int) ->
     """Plain language-model rows (loss on every next token) cut from a long text."""
     ids = encode(text)
     rows = [(ids[i : i + length], ids[i + 1 : i + length + 1]) for i in range(0, len(ids) - length - 1, length)]
+    return _pad(rows)
+
+
+def chunk_ids(ids: Sequence[int], length: int) -> TokenData:
+    """Every whole row of `length` tokens (targets: the next tokens) that `ids` holds: len(ids) // length rows
+    when it holds one token more than that."""
+    rows = [(ids[i : i + length], ids[i + 1 : i + length + 1]) for i in range(0, len(ids) - length, length)]
     return _pad(rows)
 
 

@@ -128,9 +128,9 @@ def encode_items(lm, items: list[dict]) -> dict:
 
 def replay_rows(lm, rng: random.Random, n: int, width: int) -> dict:
     """`n` rows of the base model's pre-training text (language-model loss on every token)."""
-    from tasks.corpus import corpus_text
+    from tasks.corpus import pretraining_ids
 
-    ids = lm.encode(corpus_text(rng, n * (width + 1) + 2 * width))
+    ids = pretraining_ids(BASE_MODEL, lm.encode, rng, n * width + 1)
     return pad_rows([(ids[i : i + width], ids[i + 1 : i + width + 1]) for i in range(0, n * width, width)])
 
 

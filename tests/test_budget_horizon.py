@@ -14,8 +14,10 @@ from team.engine.work.slots import Slots
 
 
 class HorizonExecutor:
-    """A job needs `work` seconds to reach its horizon: given that much it stops there (`stopped: tokens`) and
-    is charged it; given less, its limit stops it (`stopped: time_limit`) and it is charged the limit."""
+    """A job needs `work` seconds of training to reach its horizon, and like the starters trains until 82% of its
+    limit (it stops itself at 85%, less 3% to save): given enough it stops at its horizon (`stopped: tokens`)
+    and is charged its work and a second to save; given less, it stops at 82% of its limit (`stopped:
+    time_limit`) and is charged that and the second."""
 
     term_grace = 0.0
 
@@ -31,7 +33,8 @@ class HorizonExecutor:
     async def wait(self, handle):
         limit = handle.job.limits.wall_seconds
         self.limits.append(limit)
-        used, stopped = (self.work, "tokens") if limit >= self.work else (limit, "time_limit")
+        trains = min(self.work, 0.82 * limit)
+        used, stopped = trains + 1.0, "tokens" if trains >= self.work else "time_limit"
         return JobResult(handle.job_id, JobStatus.OK, 0, (), self.root / handle.job_id, used, used, None,
                          f"status: ok\nstopped: {stopped}\n", "", ("cpu:0",), dict(handle.job.metadata))
 
@@ -62,15 +65,18 @@ def _train(tmp_path: Path, horizon: bool, budget: float = 360.0, work: float = 8
     return asyncio.run(run()), read_events(tmp_path / "events.jsonl")
 
 
-def test_no_job_is_started_that_the_budget_cannot_carry_to_its_horizon(tmp_path):
-    stopped, rows = _train(tmp_path / "horizon", horizon=True)
-    assert stopped == ["tokens"] * 4, stopped  # 4 × (80 + 2) of 360: the fifth would get ~30 s of its 80
+@pytest.mark.parametrize("budget, jobs", [(355, 3), (440, 4)])
+def test_no_job_is_started_that_the_budget_cannot_carry_to_its_horizon(tmp_path, budget, jobs):
+    # each job uses 80 + 1 s and its evaluation 2: at 355 what is left after three (~106 s, less the evaluation's
+    # share) is more than a job used but less than it needs, since a job trains for 82% of its limit
+    stopped, rows = _train(tmp_path / "horizon", horizon=True, budget=budget)
+    assert stopped == ["tokens"] * jobs, stopped
     stop = [r for r in rows if r["event"] == "budget_stop"]
     assert len(stop) == 1 and "horizon" in stop[0]["reason"] and stop[0]["job_seconds_left"] > 8, stop
 
-    # without a horizon the budget's last seconds make a fifth job, which its limit stops
-    stopped, _ = _train(tmp_path / "clock", horizon=False)
-    assert stopped[:4] == ["tokens"] * 4 and stopped[4:] == ["time_limit"], stopped
+    # without a horizon the budget's last seconds make more jobs, and the last is stopped by its limit
+    stopped, _ = _train(tmp_path / "clock", horizon=False, budget=budget)
+    assert len(stopped) > jobs and stopped[-1] == "time_limit", stopped
 
 
 def test_the_first_job_is_not_held_back_before_any_job_has_shown_what_its_horizon_costs(tmp_path):
@@ -87,6 +93,7 @@ def test_the_budgets_end_is_split_into_no_piece_too_small_for_the_horizon(tmp_pa
     refund = 3 * (181.0 - 180.0 * 0.85 - 2.0)
     assert share.fair_share(left=170, wanted=180) == pytest.approx((170 + refund) / 4)  # one piece per job
     share.horizon = True
-    share.reached_horizon(80.0)  # a job needs ~92 s: only two pieces carry one to its horizon
-    assert int((170 + refund) // (HORIZON_MARGIN * 80.0 + 1.0)) == 2
+    share.reached_horizon(80.0)  # a job needs ~102 s (it trains for 82% of its limit): two pieces carry one
+    assert share.horizon_need() == pytest.approx(HORIZON_MARGIN * 80.0 / 0.82)
+    assert int((170 + refund) // (share.horizon_need() + 1.0)) == 2
     assert share.fair_share(left=170, wanted=180) == pytest.approx((170 + refund) / 2)

@@ -28,7 +28,9 @@ from team.engine.records.ledger import Ledger, Reservation
 __all__ = ["JobTime", "Occupancy", "MIN_JOB_SECONDS"]
 
 MIN_JOB_SECONDS = 8.0  # a job with less time than this left is not started
-HORIZON_MARGIN = 1.15  # near the budget's end a job needs this times the most a job that reached its horizon used
+HORIZON_MARGIN = 1.05  # near the budget's end a job needs this times the most a job that reached its horizon used,
+# over the share of its limit it trains for (recipes and starters stop at WALL_FRACTION, less ~3% to save)
+TRAINS_FOR = RECIPE_STOPS_AT - 0.03
 
 
 @dataclass
@@ -90,10 +92,12 @@ class JobTime:
 
     def horizon_need(self) -> float | None:
         """The time limit a job needs to reach its horizon: the most a job of this run that reached it used,
-        with a margin. None when the task has no horizon or no job has reached it yet."""
+        over the share of its limit a job trains for (it stops itself at 85%, less a saving margin: a job given
+        exactly what the last one used stops short of it), with a margin (the same job's CPU-seconds vary by
+        a tenth on a shared machine). None when the task has no horizon or no job has reached it yet."""
         if not self.horizon or not self.horizon_costs:
             return None
-        return HORIZON_MARGIN * max(self.horizon_costs)
+        return HORIZON_MARGIN * max(self.horizon_costs) / TRAINS_FOR
 
     # -- a dev evaluation's share -----------------------------------------------------------------------
     def eval_seconds(self) -> float:

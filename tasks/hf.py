@@ -86,7 +86,8 @@ def adapt_hf(lm: LoadedLM, config: dict) -> None:
 
         rank = config["lora_rank"]
         skip = config["freeze_layers"]
-        layers = None if skip == 0 else list(range(skip, _n_layers(wrapper.inner)))
+        n_layers = _n_layers(wrapper.inner)  # adapters on the last layer at least, however many are frozen
+        layers = None if skip == 0 or not n_layers else list(range(min(skip, n_layers - 1), n_layers))
         # peft takes layers_to_transform only with the modules named (not "all-linear"): the layers' linears
         targets = sorted({name.rsplit(".", 1)[-1] for name, module in wrapper.inner.named_modules()
                           if isinstance(module, nn.Linear) and _LAYER.search(name)})

@@ -55,7 +55,7 @@ def hf_task(tmp_path_factory):
     return prepare_task(task, root / "cache")
 
 
-@pytest.mark.parametrize("method, freeze", [("full", 0), ("lora", 0), ("lora", 1)])
+@pytest.mark.parametrize("method, freeze", [("full", 0), ("lora", 0), ("lora", 1), ("lora", 2)])
 def test_hf_recipe_trains_saves_and_verifies(hf_task, tmp_path, method, freeze):
     config = {"lr": 3e-3, "steps": 30, "batch_size": 16, "n_train": 500, "method": method, "lora_rank": 4,
               "freeze_layers": freeze}
@@ -73,7 +73,7 @@ def test_hf_recipe_trains_saves_and_verifies(hf_task, tmp_path, method, freeze):
     assert verdict["flags"] == [] and verdict["n"] == 64 and verdict["raw_score"] is not None
 
 
-@pytest.mark.parametrize("method, freeze", [("full", 0), ("lora", 0), ("lora", 1)])
+@pytest.mark.parametrize("method, freeze", [("full", 0), ("lora", 0), ("lora", 1), ("lora", 2)])
 def test_hf_starter_trains_in_the_sandbox_and_the_harness_scores_it(hf_task, tmp_path, method, freeze):
     import asyncio
 
@@ -84,7 +84,7 @@ def test_hf_starter_trains_in_the_sandbox_and_the_harness_scores_it(hf_task, tmp
     assert "from peft import LoraConfig" in solution.files["train.py"] and constants(solution)["METHOD"] == "full"
     solution = set_constants(solution, {"lr": 3e-3, "steps": 30, "batch_size": 16, "n_train": 500,
                                         "method": method, "lora_rank": 4, "DEV_LIMIT": 16,
-                                        "FREEZE_LAYERS": freeze})  # LoRA on the layers after the frozen ones
+                                        "FREEZE_LAYERS": freeze})  # LoRA after the frozen layers; 2 of 2: the last
     outcome = asyncio.run(run_solution(hf_task, solution, seconds=120, out=tmp_path / "out"))
     assert outcome.status == "ok" and outcome.harness_dev is not None and outcome.dev_n == 32, outcome.error
     model = tmp_path / "out" / "final_model"

@@ -209,7 +209,9 @@ def adapt(lm) -> None:
         from peft import LoraConfig, get_peft_model
 
         n_layers = int(getattr(inner.config, "num_hidden_layers", 0) or 0)
-        layers = list(range(FREEZE_LAYERS, n_layers)) if FREEZE_LAYERS and n_layers else None
+        # adapters on the layers after the frozen ones, and on the last layer at least (freezing every layer
+        # would leave LoRA nothing to train)
+        layers = list(range(min(FREEZE_LAYERS, n_layers - 1), n_layers)) if FREEZE_LAYERS and n_layers else None
         # peft takes layers_to_transform only with the modules named (not "all-linear"): the layers' linears
         targets = sorted({name.rsplit(".", 1)[-1] for name, module in inner.named_modules()
                           if isinstance(module, torch.nn.Linear) and layer.search(name)})

@@ -75,12 +75,13 @@ def test_best_curve_accumulates_job_seconds_and_keeps_the_best(tmp_path):
     assert best_curve(cell["run_dir"]) == [(4.0, 0.5), (9.0, 0.5), (12.0, 0.5), (14.0, 0.9)]
 
 
-def _comparison(tmp_path, noise_sd=0.01, team_limits=LIMITS, detect=None, team_clock="cpu"):
-    cells = [_cell(tmp_path, "solo", s, 0.5 + 0.1 * s, 0.55 + 0.1 * s) for s in range(3)]
-    cells += [_cell(tmp_path, "team", s, 0.7 + 0.1 * s, 0.8, limits=team_limits, clock=team_clock) for s in range(3)]
-    cells += [_cell(tmp_path, "random", 0, 0.05, None), _cell(tmp_path, "random", 1, 0.05, 0.6,
-                                                             flags=[{"flag": "decoy", "reason": "weights"}]),
-              _cell(tmp_path, "random", 2, 0.6, 0.6)]
+def _comparison(tmp_path, noise_sd=0.01, team_limits=LIMITS, detect=None, team_clock="cpu", job_s=9.0):
+    cells = [_cell(tmp_path, "solo", s, 0.5 + 0.1 * s, 0.55 + 0.1 * s, job_s=job_s) for s in range(3)]
+    cells += [_cell(tmp_path, "team", s, 0.7 + 0.1 * s, 0.8, limits=team_limits, clock=team_clock, job_s=job_s)
+              for s in range(3)]
+    cells += [_cell(tmp_path, "random", 0, 0.05, None, job_s=job_s),
+              _cell(tmp_path, "random", 1, 0.05, 0.6, flags=[{"flag": "decoy", "reason": "weights"}], job_s=job_s),
+              _cell(tmp_path, "random", 2, 0.6, 0.6, job_s=job_s)]
     noise = {"add3": {"test": {"sd": noise_sd, "mean": 0.6, "n": 3}, "dev": {"sd": 0.01}}}
     return analyse(cells, limits={"add3": LIMITS}, noise=noise, reference="solo", detect=detect)
 
@@ -131,6 +132,17 @@ def test_without_a_noise_floor_a_tie_uses_the_arms_observed_spread(tmp_path):
     assert tie_text({"call": "tie", "sd": None, "seeds": [0]}, None, None).startswith("tie: too few seeds")
     assert "the 2σ rule ties anything under 0.500" in tie_text(diff, 0.3, 0.5)
     assert tie_text({"call": "win"}, 0.3, 0.5) == "win"
+
+
+def test_a_study_that_left_much_of_its_budget_unused_says_so(tmp_path):
+    # the gate on a task with a horizon: 3 jobs of ~85 s and the last ~90 of 360 unspent (the study of 2026-12-03)
+    assert _comparison(tmp_path / "spent")["tasks"]["add3"]["unused"] is None  # 9 of 10 used
+    task = _comparison(tmp_path / "left", job_s=7.5)["tasks"]["add3"]
+    assert task["unused"].startswith("the arms left 25% of their 10 job-seconds unused on average (used 7.5–7.5)")
+    comparison = {"arms": {a: {"what": a} for a in ("solo", "team", "random")}, "seeds": 3, "budget": "25s",
+                  "executor": "local", "tie_rule": "tie when ...", **_comparison(tmp_path / "cells", job_s=7.5)}
+    md = write_markdown(json.loads(json.dumps(comparison)), tmp_path / "comparison.md").read_text()
+    assert "- **budget left unused**: the arms left 25%" in md
 
 
 def test_unmatched_budgets_are_reported(tmp_path):

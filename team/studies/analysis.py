@@ -25,7 +25,7 @@ from team.studies.stats import (
     summarize,
 )
 
-__all__ = ["compute_used", "compute_warnings", "analyse", "cell_row", "cell_fallback", "best_curve", "check_budgets",
+__all__ = ["compute_used", "compute_warnings", "budget_unused", "analyse", "cell_row", "cell_fallback", "best_curve", "check_budgets",
            "check_fallbacks", "tie_text", "MATCHED_KEYS", "FALLBACK_FLAG"]
 
 MATCHED_KEYS = ("job_seconds", "tokens", "usd")  # what every arm of a task must share; wall is not compute
@@ -34,6 +34,7 @@ _OVERSHOOT = 0.05  # the ledger settles a killed job's true seconds, a little pa
 # A cell whose LLM decisions fell back to the scripted policy more often than this is flagged: past one in
 # five, the scripted policy shaped the run as much as the LLM did, and the arm no longer measures its model.
 FALLBACK_FLAG = 0.2
+UNUSED_NOTE = 0.15  # arms that left more than this share of their job-seconds unused (on average) are told so
 
 
 def best_curve(run_dir: Path) -> list[tuple[float, float]]:
@@ -178,6 +179,22 @@ def _cell_budget_problems(name: str, row: Mapping[str, Any], limits: Mapping[str
     return out
 
 
+def budget_unused(arms: Mapping[str, Mapping[str, Any]], job_seconds: float | None,
+                  share: float = UNUSED_NOTE) -> str | None:
+    """A line when the arms left more than `share` of their job-seconds unused on average (None otherwise): the
+    study compared fewer jobs than its limit suggests. On a task with a horizon in work no job is started that the
+    budget's end cannot carry to its horizon, so a budget that is not a whole number of jobs leaves its last piece."""
+    used = [s["compute"]["job_seconds"] for s in arms.values() if s["compute"]["job_seconds"]]
+    if not job_seconds or not used:
+        return None
+    left = 1.0 - sum(used) / len(used) / job_seconds
+    if left <= share:
+        return None
+    return (f"the arms left {100 * left:.0f}% of their {job_seconds:g} job-seconds unused on average (used "
+            f"{min(used):.1f}–{max(used):.1f}): the cells' `budget_stop` rows say why (a budget's end that cannot "
+            "carry a job to its horizon is not spent); a budget of whole jobs compares more of them")
+
+
 def analyse(cells: Sequence[Mapping[str, Any]], *, limits: Mapping[str, Mapping[str, float]],
             noise: Mapping[str, Mapping[str, Any] | None], reference: str | None,
             detect: float | None = None) -> dict[str, Any]:
@@ -200,6 +217,7 @@ def analyse(cells: Sequence[Mapping[str, Any]], *, limits: Mapping[str, Mapping[
                        "arms": {a: {**summaries[a], "seeds": arms[a]} for a in arms},
                        "paired": paired, "budget": check_budgets(arms, limits[task]),
                        "warnings": compute_warnings(summaries),
+                       "unused": budget_unused(summaries, limits[task].get("job_seconds")),
                        "fallback": check_fallbacks(arms)}
     return {"reference_arm": reference, "tasks": tasks}
 

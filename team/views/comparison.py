@@ -123,6 +123,7 @@ def _task_lines(name: str, task: dict, reference: str | None) -> list[str]:
     lines += ["", "Compute per arm (means over seeds; slot-seconds available = wall-clock limit × job slots):", ""]
     lines += _md_table(*compute_table(task))
     lines += [f"- **warning**: {w}" for w in task.get("warnings", [])]
+    lines += [f"- **budget left unused**: {task['unused']}"] if task.get("unused") else []
     lines += ["", "Test score per seed (dev score in brackets; ✗ = failure: crashed, flagged or no model — "
                   "scored at the baseline and kept):", ""]
     lines += _md_table(*seed_table(task))

@@ -19,6 +19,7 @@ __all__ = ["main", "EXIT_NAN"]
 
 EXIT_NAN = 3
 WALL_FRACTION = 0.85
+SAVE_SHARE = 0.03  # of the limit kept before WALL_FRACTION for saving the model (at least a second)
 
 
 def _process_age() -> float:
@@ -114,7 +115,7 @@ def _run(task, config: dict, args, started: float) -> int:
 
 
 def _save_margin(args, lm) -> float:
-    return max(1.0, 0.03 * args.wall_seconds) + (5.0 if lm.kind == "hf" else 0.0)
+    return max(1.0, SAVE_SHARE * args.wall_seconds) + (5.0 if lm.kind == "hf" else 0.0)
 
 
 def _settings(config: dict, seconds: float):

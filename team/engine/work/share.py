@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from groundwork.errors import BudgetExhausted
+from tasks.recipe import SAVE_SHARE
 from tasks.recipe import WALL_FRACTION as RECIPE_STOPS_AT  # a recipe stops itself at this share
 from team.engine.records import catalog as ev
 from team.engine.records.events import EventLog
@@ -29,8 +30,8 @@ __all__ = ["JobTime", "Occupancy", "MIN_JOB_SECONDS"]
 
 MIN_JOB_SECONDS = 8.0  # a job with less time than this left is not started
 HORIZON_MARGIN = 1.05  # near the budget's end a job needs this times the most a job that reached its horizon used,
-# over the share of its limit it trains for (recipes and starters stop at WALL_FRACTION, less ~3% to save)
-TRAINS_FOR = RECIPE_STOPS_AT - 0.03
+# over the share of its limit it trains for (recipes and starters stop at WALL_FRACTION, less SAVE_SHARE to save)
+TRAINS_FOR = RECIPE_STOPS_AT - SAVE_SHARE
 
 
 @dataclass

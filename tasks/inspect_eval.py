@@ -49,6 +49,45 @@ def warm_imports() -> float:
     return time.perf_counter() - started
 
 
+def _replies_without_polling() -> None:
+    """Make Inspect's hf provider hand each sample its reply as soon as its batch is generated.
+
+    The provider (inspect_ai 0.3.x, `model/_providers/hf.py`) queues every sample's request for a thread that
+    generates them in batches, and each waiting sample looks at its result once a second (`anyio.sleep(1)`).
+    On a CPU the batches take well under a second, so an evaluation waited about as long as it computed:
+    64 items 2.8 s → 0.85 s, 256 items 8.3 s → 3.8 s, the same answers (LOG.md, 2026-12-04). The starter's
+    checkpoint checks, the harness's dev evaluations and the verifier all run here, and a core a sleeping
+    evaluation holds is one no other job can use. This keeps the provider's queue, batches and thread, and
+    awaits the same future instead of polling it. When the provider's internals are not the ones this knows
+    (another inspect_ai version), or the event loop is not asyncio's, the provider's own path runs."""
+    import inspect_ai.model._providers.hf as hf
+
+    if getattr(hf.batched_generate, "_synthteam", False):
+        return
+    needed = ("batch_queue", "process_batches", "_QueueItem", "_batch_key", "Thread", "Future")
+    if not all(hasattr(hf, name) for name in needed):
+        return
+    polling = hf.batched_generate
+
+    async def batched_generate(input):  # noqa: A002 - the provider's own parameter name
+        import asyncio
+
+        import sniffio
+
+        if sniffio.current_async_library() != "asyncio":
+            return await polling(input)
+        if hf.batch_thread is None:
+            hf.batch_thread = hf.Thread(target=hf.process_batches, daemon=True)
+            hf.batch_thread.start()
+        future = hf.Future()
+        hf.batch_queue.put(hf._QueueItem(input=input, future=future, key=hf._batch_key(input)))
+        return await asyncio.wrap_future(future)
+
+    batched_generate._synthteam = True
+    batched_generate._polling = polling  # the provider's own, for a test to compare with
+    hf.batched_generate = batched_generate
+
+
 def load_spec(path: Path) -> dict:
     spec = json.loads(Path(path).read_text())
     spec["dir"] = str(Path(path).resolve().parent)
@@ -135,6 +174,8 @@ def evaluate(spec: dict, model_path: Path, *, items: Path | None = None, limit: 
 
     settings = spec.get("evaluation") or {}
     provider = provider or settings.get("provider", "hf")
+    if provider == "hf":
+        _replies_without_polling()
     model, model_args = _model(spec, Path(model_path), provider, device)
     n = _count(items, limit)
     # The hf provider batches what it has gathered once `max_connections` requests wait (else after 2 s of

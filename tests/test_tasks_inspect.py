@@ -276,3 +276,44 @@ def test_provider_vllm_without_vllm_is_one_line_before_any_job(sums, monkeypatch
     assert task.provider == "vllm" and load_task(sums.task.root, provider="hf").provider == "hf"
     with pytest.raises(ConfigError, match="provider vllm: vllm is not installed here"):
         prepare_task(task, sums.cache_dir)
+
+
+def test_samples_get_their_replies_when_generated_not_by_polling_each_second(sums, tmp_path, monkeypatch):
+    """Inspect's hf provider lets each waiting sample look at its reply once a second (an evaluation on a CPU
+    waited about as long as it computed); `evaluate` awaits the reply instead. Same completions, no poll."""
+    import inspect_ai.model._providers.hf as hf
+    from inspect_ai.log import read_eval_log
+
+    import tasks.inspect_eval as ie
+    from tasks.splits import read_jsonl
+
+    naps: list[float] = []
+
+    class Anyio:  # the provider's `anyio`, counting its naps
+        def __getattr__(self, name):
+            return getattr(__import__("anyio"), name)
+
+        async def sleep(self, delay):
+            naps.append(delay)
+            await __import__("anyio").sleep(delay)
+
+    monkeypatch.setattr(hf, "anyio", Anyio())
+    stock = getattr(hf.batched_generate, "_polling", hf.batched_generate)
+    items = [{"prompt": i["prompt"], "answer": i["answer"]} for i in read_jsonl(sums.dev_path)]
+    spec = Path(sums.visible_dir) / "benchmark.json"
+
+    def completions(log_dir: Path) -> list[str]:
+        out = ie.evaluate_items(spec, sums.base_model_dir, items, log_dir, device="cpu")
+        log = read_eval_log(out["log"])
+        return [s.output.completion for s in sorted(log.samples, key=lambda s: int(s.id))]
+
+    monkeypatch.setattr(hf, "batched_generate", stock)
+    monkeypatch.setattr(ie, "_replies_without_polling", lambda: None)
+    polled = completions(tmp_path / "stock")
+    assert naps, "the provider's own path no longer polls: this workaround can go"
+    naps.clear()
+    monkeypatch.undo()  # the provider and evaluate as they are, then count again
+    monkeypatch.setattr(hf, "anyio", Anyio())
+    assert completions(tmp_path / "awaited") == polled
+    assert naps == []
+    assert getattr(hf.batched_generate, "_synthteam", False)

@@ -33,6 +33,7 @@ class HorizonExecutor:
     async def wait(self, handle):
         limit = handle.job.limits.wall_seconds
         self.limits.append(limit)
+        await asyncio.sleep(0.2)  # a job takes a while: jobs started together overlap
         trains = min(self.work, 0.82 * limit)
         used, stopped = trains + 1.0, "tokens" if trains >= self.work else "time_limit"
         return JobResult(handle.job_id, JobStatus.OK, 0, (), self.root / handle.job_id, used, used, None,
@@ -97,3 +98,31 @@ def test_the_budgets_end_is_split_into_no_piece_too_small_for_the_horizon(tmp_pa
     assert share.horizon_need() == pytest.approx(HORIZON_MARGIN * 80.0 / 0.82)
     assert int((170 + refund) // (share.horizon_need() + 1.0)) == 2
     assert share.fair_share(left=170, wanted=180) == pytest.approx((170 + refund) / 2)
+
+
+def test_a_job_started_beside_the_first_waits_rather_than_start_with_a_scrap_of_the_budget(tmp_path):
+    # 240 job-seconds, two slots, two jobs asking 180 s at once, before any job has shown what its horizon costs:
+    # the first takes 180; the second would get the ~40 s left and be stopped by its limit. It waits for the
+    # first instead, which shows the horizon's cost (81 s), and then gets enough to reach it.
+    events = EventLog(tmp_path / "events.jsonl")
+    ledger = Ledger({"job_seconds": 240.0})
+    share = JobTime(ledger, events, Occupancy(), lambda: 0.0, lambda: 20.0)
+    share.horizon = True
+    executor = HorizonExecutor(tmp_path / "jobs", 80.0)
+    (tmp_path / "jobs").mkdir()
+    slots = Slots(executor, ledger, events, tmp_path / "jobs", 2, share)
+
+    async def one(i: int) -> str | None:
+        meta = {"agent": f"engineer[{i}]", "role": "engineer"}
+        result = await slots.run(f"job{i}", meta, lambda limit: Job(("true",), limits=Limits(wall_seconds=limit)),
+                                 180.0, training=True)
+        if result is None:
+            return None
+        ledger.settle(slots.handed.pop(f"job{i}"), {"job_seconds": 2.0})
+        return result.summary()["stopped"]
+
+    async def both():
+        return await asyncio.gather(one(0), one(1))
+
+    assert asyncio.run(both()) == ["tokens", "tokens"], executor.limits
+    assert min(executor.limits) > HORIZON_MARGIN * 81.0 / 0.82, executor.limits

@@ -9,7 +9,8 @@ A task whose jobs have a horizon in work (`job_tokens`) stops one job earlier: a
 budget could not carry to its horizon (the most a job of this run that reached it was charged, with a margin)
 is not started, so that no job's work follows the clock (one squeezed into the budget's end would be stopped
 by its limit, with fewer steps the busier the machine). Before any job has reached its horizon there is
-nothing to go by, and none is held back.
+nothing exact to go by: a job offered less than half of what it asked while other jobs run waits for them
+(the first to finish shows what the horizon costs); with nothing running, it starts with what is left.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ MIN_JOB_SECONDS = 8.0  # a job with less time than this left is not started
 HORIZON_MARGIN = 1.05  # near the budget's end a job needs this times the most a job that reached its horizon used,
 # over the share of its limit it trains for (recipes and starters stop at WALL_FRACTION, less SAVE_SHARE to save)
 TRAINS_FOR = RECIPE_STOPS_AT - SAVE_SHARE
+UNKNOWN_HORIZON_SHARE = 0.5  # before any job has reached its horizon, a job offered less than this share of what it
+# asked while others run waits for them (a task's job limit is sized to carry its horizon with room to spare)
 
 
 @dataclass
@@ -164,6 +167,9 @@ class JobTime:
         limit = seconds - self.grace() - 1.0
         need = self.horizon_need() if training else None
         short = need is not None and limit < min(need, wanted - self.grace() - 1.0) - 1e-6
+        if training and not final and self.horizon and need is None and limit < UNKNOWN_HORIZON_SHARE * (
+                max(wanted, floor) - self.grace() - 1.0):
+            return None  # nothing yet says what the horizon costs: wait for the running jobs rather than take a scrap
         if limit < MIN_JOB_SECONDS - 1e-6 or short:
             if not final:
                 return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from tasks.solutions import parse_python
 from team.engine.records import catalog
 from team.engine.records.catalog import CATALOG, problems
 from team.engine.records.events import EventLog
@@ -42,7 +43,7 @@ def _is_event_field(node: ast.AST) -> bool:
 def catalog_problems(source: str, where: str = "<source>") -> list[str]:
     """Emits of undeclared events (or without declared fields, or with undeclared ones) and reads of
     undeclared events in one module's source."""
-    tree = ast.parse(source)
+    tree = parse_python(source)
     constants = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):

@@ -75,7 +75,7 @@ def test_groundwork_imports_no_layer_and_the_old_homes_re_export_it():
     for name in groundwork.yamlio.__all__:
         assert getattr(tasks.yamlio, name) is getattr(groundwork.yamlio, name), name
     used = {n.split(".")[0] for path in sorted((ROOT / "groundwork").rglob("*.py"))
-            for n in _imports(ast.parse(path.read_text(encoding="utf-8")))}
+            for n in _imports(parse_python(path.read_text(encoding="utf-8")))}
     assert used & set(ORDER) <= {"groundwork"}, used
 
 
@@ -106,16 +106,16 @@ def test_the_engine_is_rooms_each_saying_its_one_job():
     assert sorted(p.name for p in engine.glob("*.py")) == ["__init__.py"], "a module outside the engine's rooms"
     rooms = sorted(p.name for p in engine.iterdir() if p.is_dir() and (p / "__init__.py").exists())
     assert rooms == sorted(ENGINE_NEVER)
-    overview = ast.get_docstring(ast.parse((engine / "__init__.py").read_text()))
+    overview = ast.get_docstring(parse_python((engine / "__init__.py").read_text()))
     for room in rooms:
-        doc = ast.get_docstring(ast.parse((engine / room / "__init__.py").read_text()))
+        doc = ast.get_docstring(parse_python((engine / room / "__init__.py").read_text()))
         assert doc and len(doc.split()) >= 10, room
         assert f"{room}/" in overview, f"team/engine/__init__.py does not describe {room}/"
 
 
 def test_each_subpackage_says_its_one_job():
     for sub in ("config", "engine", "models", "studies", "views", "cli"):
-        doc = ast.get_docstring(ast.parse((ROOT / "team" / sub / "__init__.py").read_text()))
+        doc = ast.get_docstring(parse_python((ROOT / "team" / sub / "__init__.py").read_text()))
         assert doc and len(doc.split()) >= 10, sub
 
 

@@ -55,9 +55,9 @@ def _replies_without_polling() -> None:
     The provider (inspect_ai 0.3.x, `model/_providers/hf.py`) queues every sample's request for a thread that
     generates them in batches, and each waiting sample looks at its result once a second (`anyio.sleep(1)`).
     On a CPU the batches take well under a second, so an evaluation waited about as long as it computed:
-    64 items 2.8 s → 0.85 s, 256 items 8.3 s → 3.8 s, the same answers (LOG.md, 2026-12-04). The starter's
-    checkpoint checks, the harness's dev evaluations and the verifier all run here, and a core a sleeping
-    evaluation holds is one no other job can use. This keeps the provider's queue, batches and thread, and
+    64 items 2.57 s → 0.73 s, 768 items 24.6 s → 11.5 s, the same completions (benchmarks/bench_inspect_replies.py,
+    LOG.md 2026-12-04). The starter's checkpoint checks, the harness's dev evaluations and the verifier all run
+    here, and a core a sleeping evaluation holds is one no other job can use. This keeps the provider's queue, batches and thread, and
     awaits the same future instead of polling it. When the provider's internals are not the ones this knows
     (another inspect_ai version), or the event loop is not asyncio's, the provider's own path runs."""
     import inspect_ai.model._providers.hf as hf

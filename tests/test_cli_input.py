@@ -135,3 +135,41 @@ def test_the_cpu_clock_where_it_cannot_hold_is_refused_before_anything_is_writte
     """Jobs on Ray (and GPU jobs) are limited by wall seconds: asking for the CPU clock there is one line."""
     proc = synthteam(tmp_path, "run", "--task", "reverse", "--executor", "ray", "--clock", "cpu", "--out", "r")
     refused(proc, tmp_path, "--clock cpu: jobs on Ray run on the wall clock; use --clock wall")
+
+
+def _noise_file(tmp_path: Path) -> str:
+    """A noise floor for reverse as `synthteam noise` writes it (only what --plan reads)."""
+    root = Path(__file__).resolve().parents[1]
+    data = json.loads((root / "docs/studies/2026-12-04-arith-hf-evals/noise.json").read_text())
+    (tmp_path / "noise.json").write_text(json.dumps({**data, "task": "reverse"}))
+    return "noise.json"
+
+
+def test_the_readme_study_command_with_ablate_runs_its_full_team_once(tmp_path):
+    """The README's study names the research team `full` and says the same command with `--ablate research` adds
+    the ablations; it was refused ("arm names must be unique": --ablate added a second arm named full)."""
+    noise = _noise_file(tmp_path)
+    proc = synthteam(tmp_path, "compare", "--task", "reverse", "--arm", "full=research", "--arm", "solo",
+                     "--seeds", "5", "--noise", noise, "--reference", "solo", "--out", "cmp", "--plan",
+                     "--ablate", "research")
+    assert proc.returncode == 0, proc.stderr
+    assert "reverse" in json.loads(proc.stdout)["plan"]
+    assert sorted(p.stem for p in (tmp_path / "cmp" / "ablations").iterdir()) == [
+        "research-no-critic", "research-no-editor", "research-one-engineer"]
+
+
+def test_ablate_uses_the_arm_that_already_runs_the_team_as_the_full_team(tmp_path):
+    from team.cli.compare import _ablation_arms
+    from team.studies.arms import parse_arm
+
+    arms = (parse_arm("team=research"), parse_arm("solo"))
+    ablated, full = _ablation_arms("research", str(tmp_path / "cmp"), arms)
+    assert full == "team" and [a.name for a in ablated] == ["no-critic", "no-editor", "one-engineer"]
+    ablated, full = _ablation_arms("research", str(tmp_path / "cmp"), (parse_arm("solo"),))
+    assert full == "full" and [a.name for a in ablated] == ["full", "no-critic", "no-editor", "one-engineer"]
+
+
+def test_ablate_beside_an_arm_named_full_that_runs_another_team_is_one_line(tmp_path):
+    proc = synthteam(tmp_path, "compare", "--task", "reverse", "--arm", "full=solo", "--out", "cmp",
+                     "--ablate", "research")
+    refused(proc, tmp_path, "--ablate research: the arm named full runs solo", "rename that arm")

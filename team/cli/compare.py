@@ -121,7 +121,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     arms, reference = tuple(parse_arm(a) for a in args.arms), args.reference
     if args.ablate:
         load_arms(arms)  # the other arms load before the ablations are written into OUT
-        arms, reference = _ablation_arms(args.ablate, args.out) + arms, reference or "full"
+        ablated, full = _ablation_arms(args.ablate, args.out, arms)
+        arms, reference = ablated + arms, reference or full
     options = CompareOptions(tasks=tuple(args.tasks), arms=arms, seeds=args.seeds,
                              budget=args.budget, out=args.out, run=_run_options(args), noise_runs=args.noise_runs,
                              noise_file=args.noise_file, parallel=args.parallel, detect=args.detect,
@@ -141,16 +142,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ablation_arms(team_name: str, out: str) -> tuple:
+def _ablation_arms(team_name: str, out: str, arms: tuple) -> tuple[tuple, str]:
+    """The ablated teams' arms and the name of the full team's arm: an arm the command already names for the same
+    team file (`--arm full=research --ablate research`) is the full team, otherwise an arm `full` is added."""
     from pathlib import Path
 
-    from team.config.topology import load_team
+    from sandbox.errors import ConfigError
+    from team.config.topology import load_team, resolve_team_path
     from team.studies.ablate import write_ablations
     from team.studies.arms import ArmSpec
 
     team = load_team(team_name)
+    path = resolve_team_path(team_name).resolve()
+    same = next((a for a in arms if a.kind == "team" and resolve_team_path(a.team).resolve() == path), None)
+    taken = next((a for a in arms if a.name == "full"), None)
+    if same is None and taken is not None:
+        raise ConfigError(f"--ablate {team_name}: the arm named full runs {taken.team}, and --ablate adds the full "
+                          f"team as an arm named full: rename that arm, or make it --arm full={team_name}")
     paths = write_ablations(team, Path(out).absolute() / "ablations")
-    return (ArmSpec("full", "team", team_name),) + tuple(ArmSpec(n, "team", str(p)) for n, p in paths.items())
+    full = () if same else (ArmSpec("full", "team", team_name),)
+    return full + tuple(ArmSpec(n, "team", str(p)) for n, p in paths.items()), same.name if same else "full"
 
 
 def _print_plan(plan: dict, seeds: int) -> int:

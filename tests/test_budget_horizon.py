@@ -126,3 +126,42 @@ def test_a_job_started_beside_the_first_waits_rather_than_start_with_a_scrap_of_
 
     assert asyncio.run(both()) == ["tokens", "tokens"], executor.limits
     assert min(executor.limits) > HORIZON_MARGIN * 81.0 / 0.82, executor.limits
+
+
+def test_jobs_waiting_for_budget_get_it_first_come_first_served(tmp_path):
+    # The walk of a two-engineer team: engineer[1]'s first job waits beside engineer[0]'s (it was offered a scrap);
+    # when engineer[0]'s job ends its agent asks for its next job at once. What comes back is enough for one job
+    # to its horizon: it goes to the job that was waiting (before, to the one that asked as it came back).
+    events = EventLog(tmp_path / "events.jsonl")
+    ledger = Ledger({"job_seconds": 240.0})
+    share = JobTime(ledger, events, Occupancy(), lambda: 0.0, lambda: 20.0)
+    share.horizon = True
+    executor = HorizonExecutor(tmp_path / "jobs", 80.0)
+    (tmp_path / "jobs").mkdir()
+    slots = Slots(executor, ledger, events, tmp_path / "jobs", 2, share)
+    ran = []
+
+    async def train(key: str, agent: str) -> bool:
+        result = await slots.run(key, {"agent": agent, "role": "engineer"},
+                                 lambda limit: Job(("true",), limits=Limits(wall_seconds=limit)), 180.0, training=True)
+        if result is None:
+            return False
+        ran.append(key)
+        ledger.settle(slots.handed.pop(key), {"job_seconds": 2.0})
+        return True
+
+    async def engineer0():
+        await train("e0-round1", "engineer[0]")
+        await train("e0-round2", "engineer[0]")  # asks the moment its first job is settled
+
+    async def engineer1():
+        await asyncio.sleep(0.05)  # after engineer[0]'s first job has taken its 180 s
+        await train("e1-round1", "engineer[1]")
+
+    async def both():
+        await asyncio.gather(engineer0(), engineer1())
+
+    asyncio.run(both())
+    assert ran == ["e0-round1", "e1-round1"], ran
+    stop = [r for r in read_events(tmp_path / "events.jsonl") if r["event"] == "budget_stop"]
+    assert [r["key"] for r in stop] == ["e0-round2"], stop

@@ -11,6 +11,9 @@ is not started, so that no job's work follows the clock (one squeezed into the b
 by its limit, with fewer steps the busier the machine). Before any job has reached its horizon there is
 nothing exact to go by: a job offered less than half of what it asked while other jobs run waits for them
 (the first to finish shows what the horizon costs); with nothing running, it starts with what is left.
+
+Training jobs waiting for budget are served first come, first served: a job that asks while others wait queues
+behind them (one that came as budget was handed back would otherwise take it before the waiters woke).
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ class JobTime:
         self.eval_walls: list[float] = []  # wall seconds of this run's evaluations (earlier sessions' too)
         self.horizon = False  # the task's jobs have a horizon in work (job_tokens): hold back jobs it cannot fit
         self.horizon_costs: list[float] = []  # what this run's training jobs that reached their horizon used
+        self._waiting: list[object] = []  # training jobs waiting for budget, in the order they asked
 
     def stop_new_jobs(self) -> None:
         self.stopping = True
@@ -144,15 +148,26 @@ class JobTime:
         if wanted < floor and training:
             self.events.emit(ev.JOB_RAISED, key=key, asked=round(wanted, 3), to=floor,
                              reason=f"a job needs at least {MIN_JOB_SECONDS:g} s to train anything")
-        while True:
-            held = self.held()
-            limit = self._limit(key, wanted, training, final=not held)
-            if limit is not None or not held or self.stopping:
-                return limit
-            try:  # a kept evaluation share can also come back without a job settling (its model was unusable)
-                await asyncio.wait_for(self.occupancy.returned.wait(), timeout=1.0)
-            except TimeoutError:
-                pass
+        turn = object()
+        if training:
+            self._waiting.append(turn)
+        try:
+            while True:
+                held = self.held()
+                if not training or self._waiting[0] is turn:
+                    limit = self._limit(key, wanted, training, final=not held)
+                    if limit is not None or not held or self.stopping:
+                        return limit
+                elif self.stopping:
+                    return None
+                try:  # a kept evaluation share can also come back without a job settling (its model was unusable)
+                    await asyncio.wait_for(self.occupancy.returned.wait(), timeout=1.0)
+                except TimeoutError:
+                    pass
+        finally:
+            if training:
+                self._waiting.remove(turn)
+                self.occupancy.handed_back()  # the next in line looks now
 
     def _limit(self, key: str, wanted: float, training: bool, final: bool = True) -> float | None:
         """The job's own time limit: the request (raised to the useful minimum), within what the budget

@@ -68,6 +68,7 @@ def problems(driver, page: Path, width: int = WIDTHS[0]) -> list[str]:
         if here in ids:
             continue
         driver.get(here.as_uri())
+        _wait_for_whole(driver, here)
         out, links, on_page = driver.execute_script(_LOOK)
         ids[here] = set(on_page)
         found += [f"{here.name}: {p}" for p in out]
@@ -82,6 +83,17 @@ def problems(driver, page: Path, width: int = WIDTHS[0]) -> list[str]:
                 anchors += [(here, target, anchor)] if anchor else []
     return found + [f"{here.name}: dead anchor {'' if target == here else target.name}#{anchor}"
                     for here, target, anchor in anchors if anchor not in ids.get(target, set())]
+
+
+def _wait_for_whole(driver, page: Path, seconds: float = 60) -> None:
+    """Until `page` is the document and has loaded whole, images included: under a busy suite chromedriver's
+    get() has returned on a half-parsed report (CI saw its 25 table-of-contents links with none of the
+    sections they point to), and a look then finds dead anchors that a reader never sees."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, seconds, poll_frequency=0.1).until(lambda d: d.execute_script(
+        "return document.readyState === 'complete' && document.URL.split('#')[0] === arguments[0]"
+        " && [...document.images].every(i => i.complete)", page.as_uri()))
 
 
 def _follow(href: str) -> tuple[Path | None, str]:

@@ -48,6 +48,10 @@ async def _jobs(prepared, solutions: list, seconds: float, root: Path) -> list:
         await executor.close()  # the slot's warm worker goes with this event loop
 
 
+def _name(n: int) -> str:
+    return "A" if n == 0 else f"B{n}"
+
+
 def _score(prepared, result) -> dict:
     from tasks import verify
 
@@ -83,17 +87,23 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps({"configs": configs, "rows": rows}, indent=1))
     test = {(r["seed"], r["config"]): r["test"] for r in rows}
-    seeds = range(args.seeds)
     print(f"\n{args.task} starter, {args.seeds} seeds (the same seed for every config), {args.seconds:g} CPU-seconds "
           f"per job\n")
     for n, c in enumerate(configs):
-        print(f"- config {'A' if n == 0 else f'B{n}'}: {json.dumps(c)}")
+        print(f"- config {_name(n)}: {json.dumps(c)}")
+    seeds = [s for s in range(args.seeds) if all(test[s, n] is not None for n in range(len(configs)))]
+    lost = [f"s{r['seed']} {_name(r['config'])}" for r in rows if r["test"] is None]
+    if lost:
+        print(f"\nno final model (the job failed or its limit stopped it before it saved one): {', '.join(lost)}; "
+              f"the tables use the seeds every config scored: {len(seeds)}")
+    if len(seeds) < 2:
+        sys.exit("bench_crn: fewer than two seeds where every config scored; nothing to compare (a longer --seconds?)")
     a = [test[s, 0] for s in seeds]
     print("\n| config | per seed | mean | sd | stopped |\n|---|---|---|---|---|")
     for n in range(len(configs)):
         v = [test[s, n] for s in seeds]
         stops = ", ".join(sorted({str(r["stopped"]) for r in rows if r["config"] == n}))
-        print(f"| {'A' if n == 0 else f'B{n}'} | {' · '.join(f'{x:.3f}' for x in v)} | {statistics.fmean(v):.3f} | "
+        print(f"| {_name(n)} | {' · '.join(f'{x:.3f}' for x in v)} | {statistics.fmean(v):.3f} | "
               f"{statistics.stdev(v):.4f} | {stops} |")
     print("\n| B − A | per seed | mean | paired sd | √2 × sd(A) | correlation | MDE by paired sd | MDE by √2 × sd(A) |")
     print("|---|---|---|---|---|---|---|---|")
@@ -101,10 +111,9 @@ def main() -> None:
         b = [test[s, n] for s in seeds]
         d = [y - x for x, y in zip(a, b, strict=True)]
         sd_d, sd_a = statistics.stdev(d), statistics.stdev(a)
-        r = statistics.correlation(a, b)
+        r = statistics.correlation(a, b) if len(seeds) > 2 and sd_a and statistics.stdev(b) else float("nan")
         print(f"| B{n} | {' · '.join(f'{x:+.3f}' for x in d)} | {statistics.fmean(d):+.3f} | {sd_d:.4f} | "
-              f"{2 ** 0.5 * sd_a:.4f} | {r:+.2f} | {mde(sd_d, args.seeds):.3f} | {mde(2 ** 0.5 * sd_a, args.seeds):.3f} |")
-
+              f"{2 ** 0.5 * sd_a:.4f} | {r:+.2f} | {mde(sd_d, len(seeds)):.3f} | {mde(2 ** 0.5 * sd_a, len(seeds)):.3f} |")
 
 if __name__ == "__main__":
     main()

@@ -112,8 +112,9 @@ def main() -> None:
         d = [y - x for x, y in zip(a, b, strict=True)]
         sd_d, sd_a = statistics.stdev(d), statistics.stdev(a)
         r = statistics.correlation(a, b) if len(seeds) > 2 and sd_a and statistics.stdev(b) else float("nan")
-        print(f"| B{n} | {' · '.join(f'{x:+.3f}' for x in d)} | {statistics.fmean(d):+.3f} | {sd_d:.4f} | "
+        print(f"| {_name(n)} | {' · '.join(f'{x:+.3f}' for x in d)} | {statistics.fmean(d):+.3f} | {sd_d:.4f} | "
               f"{2 ** 0.5 * sd_a:.4f} | {r:+.2f} | {mde(sd_d, len(seeds)):.3f} | {mde(2 ** 0.5 * sd_a, len(seeds)):.3f} |")
+
 
 if __name__ == "__main__":
     main()

@@ -168,6 +168,7 @@ def test_markdown_and_html_show_the_table_and_plots(tmp_path):
     md = write_markdown(comparison, tmp_path / "comparison.md").read_text()
     assert "| team | 0.800 |" in md and "| win |" in md and "2/3 (1 flagged)" in md
     assert "with 3 paired seeds the minimum detectable difference (MDE) is" in md
+    assert "the noise floor is 3 runs, so its sd is known only within a 95% interval that puts this MDE between" in md
     assert "random s1: flagged: decoy" in md
     page = write_html(comparison, tmp_path / "comparison.html").read_text()
     assert page.count("data:image/png;base64,") == 2 and "<table>" in page

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from team.studies.power import mde, paired_sd, power, power_brief, seeds_needed
+from team.studies.power import mde, paired_sd, power, power_brief, sd_interval, seeds_needed
 from team.studies.stats import t_interval
 
 
@@ -52,6 +52,23 @@ def test_the_brief_gives_the_mde_the_seeds_for_a_named_difference_and_each_arms_
     assert power_brief(None, 5)["mde"] is None
 
 
+def test_the_noise_floors_own_uncertainty_widens_the_planned_mde_as_its_runs_say():
+    rng = np.random.default_rng(1)
+    reps, covered = 4000, 0
+    for _ in range(reps):  # five noise runs of a recipe whose true sd is 0.04
+        low, high = sd_interval(float(np.std(rng.normal(0.8, 0.04, size=5), ddof=1)), 5)
+        covered += low <= 0.04 <= high
+    assert 0.93 <= covered / reps <= 0.97, covered / reps  # a 95% interval, as a user re-measuring would find
+    low, high = sd_interval(0.04, 5)
+    assert 0.02 < low < 0.04 < 0.1 < high  # five runs: about 0.6x to 2.9x
+    brief = power_brief(0.04, 5, noise_runs=5)
+    assert brief["mde_range"] == [pytest.approx(mde(paired_sd(end), 5), abs=1e-6) for end in (low, high)]
+    assert brief["mde_range"][0] < brief["mde"] < brief["mde_range"][1]
+    wider, narrower = power_brief(0.04, 5, noise_runs=3)["mde_range"], power_brief(0.04, 5, noise_runs=30)["mde_range"]
+    assert wider[0] < brief["mde_range"][0] < narrower[0] and wider[1] > brief["mde_range"][1] > narrower[1]
+    assert "mde_range" not in power_brief(0.04, 5) and sd_interval(0.04, 1) is None
+
+
 def _cli(*args, cwd):
     import os
     import subprocess
@@ -71,6 +88,9 @@ def test_plan_prints_the_mde_and_the_seeds_needed_and_runs_no_cell(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "with 5 seeds the minimum detectable difference is 0.307" in proc.stderr
     assert "a difference of 0.1 needs 29 seeds" in proc.stderr
+    low, high = (mde(paired_sd(end), 5) for end in sd_interval(0.129, 3))
+    assert f"over 3 runs the noise sd is known only within a 95% interval, which puts the MDE between {low:.3f} and " \
+           f"{high:.3f}" in proc.stderr
     plan = json.loads(proc.stdout)["plan"]["add3"]
     assert plan["mde"] == pytest.approx(mde(math.sqrt(2) * 0.129, 5), abs=1e-6) and plan["seeds_for_detect"] == 29
     assert not (tmp_path / "cmp" / "cells").exists()

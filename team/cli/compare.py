@@ -169,6 +169,9 @@ def _print_plan(plan: dict, seeds: int) -> int:
         line = (f"{task}: noise sd {p['noise_sd']:.4f} over {p['noise_runs']} runs; with {seeds} seeds the minimum "
                 f"detectable difference is {p['mde']:.3f} (paired t, two-sided α {p['alpha']:g}, power {p['power']:g}, "
                 f"paired sd {p['paired_sd']:.4f} = √2 × noise sd)")
+        if p.get("mde_range"):
+            line += (f"; over {p['noise_runs']} runs the noise sd is known only within a 95% interval, which puts the "
+                     f"MDE between {p['mde_range'][0]:.3f} and {p['mde_range'][1]:.3f}")
         if "detect" in p:
             need = p["seeds_for_detect"]
             line += f"; a difference of {p['detect']:g} needs {need} seeds" if need else \

@@ -127,11 +127,11 @@ def _paired(arms: Mapping[str, Mapping[int, dict]], reference: str | None, noise
 
 
 def _power(paired: Mapping[str, dict], arms: Mapping[str, Mapping[int, dict]], noise_sd: float | None,
-           detect: float | None) -> dict[str, Any]:
+           detect: float | None, noise_runs: int | None = None) -> dict[str, Any]:
     """Power at the seeds the comparison completed: the fewest paired seeds of any arm (else of any arm)."""
     counts = [len(d["seeds"]) for d in paired.values()] or [len(seeds) for seeds in arms.values()]
     observed = {arm: (d["sd"], len(d["seeds"])) for arm, d in paired.items()}
-    return power_brief(noise_sd, min(counts) if counts else 0, detect=detect, arms=observed)
+    return power_brief(noise_sd, min(counts) if counts else 0, detect=detect, arms=observed, noise_runs=noise_runs)
 
 
 def tie_text(diff: Mapping[str, Any], task_mde: float | None, tie_threshold: float | None) -> str:
@@ -210,7 +210,7 @@ def analyse(cells: Sequence[Mapping[str, Any]], *, limits: Mapping[str, Mapping[
         noise_sd = (floor or {}).get("test", {}).get("sd")
         summaries = {a: _arm_summary(s, [c["result"] for c in mine if c["arm"] == a]) for a, s in arms.items()}
         paired, brief = _paired(arms, reference, noise_sd), _noise_brief(floor)
-        power = _power(paired, arms, noise_sd, detect)
+        power = _power(paired, arms, noise_sd, detect, (floor or {}).get("test", {}).get("n"))
         for diff in paired.values():
             diff["verdict"] = tie_text(diff, power["mde"], (brief or {}).get("tie_threshold"))
         tasks[task] = {"noise": brief, "mde": power["mde"], "power": power,

@@ -181,7 +181,8 @@ def run_plan(options: CompareOptions, say: Callable[[str], None] | None = None) 
     if missing:
         raise ConfigError(f"--plan: no noise floor for {', '.join(missing)} (--noise {options.noise_file} is "
                           f"for another task); measure it with --noise-runs 2 or more")
-    return {task: {**power_brief(floor["test"]["sd"], options.seeds, detect=options.detect),
+    return {task: {**power_brief(floor["test"]["sd"], options.seeds, detect=options.detect,
+                                 noise_runs=floor["test"].get("n")),
                    "noise_sd": floor["test"]["sd"], "noise_runs": floor["test"].get("n"), "source": floor["source"]}
             for task, floor in noise.items()}
 

@@ -6,6 +6,10 @@ comparison's t interval is. Its power is computed exactly from scipy's noncentra
 of a paired difference is the observed sd of the differences where a comparison has them; before it runs
 it is √2 × the noise floor's test sd (two independent runs of the same recipe differ by that much; real
 arms that share seed effects differ by less, so this is the conservative side).
+
+A noise floor is itself a few runs: five runs put its sd within about 0.6–2.9× of the true one (χ², 4 degrees of
+freedom, 95%). The plan carries that range (`mde_range`: the MDE at both ends of the sd's interval), so a planned
+MDE is read as the estimate it is.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 from scipy import optimize
 from scipy import stats as sps
 
-__all__ = ["ALPHA", "POWER", "power", "mde", "seeds_needed", "paired_sd", "power_brief", "MAX_SEEDS"]
+__all__ = ["ALPHA", "POWER", "power", "mde", "seeds_needed", "paired_sd", "sd_interval", "power_brief", "MAX_SEEDS"]
 
 ALPHA = 0.05
 POWER = 0.8
@@ -72,15 +76,29 @@ def paired_sd(noise_sd: float | None, diff_sd: float | None = None) -> float | N
     return None if noise_sd is None else math.sqrt(2.0) * float(noise_sd)
 
 
+def sd_interval(sd: float | None, runs: int | None, *, level: float = 0.95) -> tuple[float, float] | None:
+    """The `level` interval of a true sd estimated as `sd` from `runs` runs (χ² with runs − 1 degrees of
+    freedom; None under 2 runs or without an sd)."""
+    if sd is None or runs is None or runs < 2:
+        return None
+    df, tail = runs - 1, (1.0 - level) / 2.0
+    return (float(sd) * math.sqrt(df / float(sps.chi2.ppf(1.0 - tail, df))),
+            float(sd) * math.sqrt(df / float(sps.chi2.ppf(tail, df))))
+
+
 def power_brief(noise_sd: float | None, seeds: int, *, detect: float | None = None,
-                arms: Mapping[str, tuple[float | None, int]] | None = None) -> dict[str, Any]:
+                arms: Mapping[str, tuple[float | None, int]] | None = None,
+                noise_runs: int | None = None) -> dict[str, Any]:
     """What comparison.json says about power for one task: the MDE from the noise floor at `seeds`
-    paired seeds, the seeds a named difference needs, and per arm (observed paired sd, paired seeds)
-    the MDE from that arm's own spread."""
+    paired seeds (and, given the floor's `noise_runs`, at both ends of its sd's 95% interval), the seeds a
+    named difference needs, and per arm (observed paired sd, paired seeds) the MDE from that arm's own spread."""
     sd = paired_sd(noise_sd)
     brief: dict[str, Any] = {"alpha": ALPHA, "power": POWER, "test": "paired t, two-sided", "seeds": seeds,
                              "paired_sd": _round(sd), "mde": _round(mde(sd, seeds)),
                              "basis": None if sd is None else f"√2 × noise-floor test sd {noise_sd:.4g}"}
+    interval = sd_interval(noise_sd, noise_runs)
+    if interval is not None and seeds >= 2:
+        brief |= {"noise_runs": noise_runs, "mde_range": [_round(mde(paired_sd(end), seeds)) for end in interval]}
     if detect is not None:
         brief |= {"detect": detect, "seeds_for_detect": seeds_needed(detect, sd)}
     brief["arms"] = {arm: {"diff_sd": _round(s), "seeds": n, "mde_observed": _round(mde(s, n))}

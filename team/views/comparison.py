@@ -72,12 +72,22 @@ def _power_line(task: dict) -> str:
         head = (f"power: with {power['seeds']} paired seeds the minimum detectable difference (MDE) is "
                 f"{power['mde']:.3f} ({power['test']} at α {power['alpha']:g}, power {power['power']:g}; "
                 f"paired sd {power['paired_sd']:.4f} = {power['basis']})")
+        head += _range_text(power)
     if power.get("detect") is not None:
         need = power["seeds_for_detect"]
         head += f"; a difference of {power['detect']:g} needs {need if need is not None else 'an unreachable number of'} seeds"
     observed = [f"{arm} {_f(a['diff_sd'], 4)} (MDE {_f(a['mde_observed'])})" for arm, a in power["arms"].items()
                 if a["diff_sd"] is not None]
     return head + ("; observed paired sd: " + ", ".join(observed) if observed else "")
+
+
+def _range_text(power: dict) -> str:
+    """The planned MDE's range over the noise floor's own uncertainty ('' when the floor gave no run count)."""
+    low, high = power.get("mde_range") or (None, None)
+    if low is None or high is None:
+        return ""
+    return (f"; the noise floor is {power['noise_runs']} runs, so its sd is known only within a 95% interval that "
+            f"puts this MDE between {low:.3f} and {high:.3f}")
 
 
 def seed_table(task: dict[str, Any]) -> tuple[list[str], list[list[str]]]:

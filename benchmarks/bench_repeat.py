@@ -40,7 +40,11 @@ async def _train(prepared, solution, seconds: float, root: Path):
     from tasks.jobs import solution_job
 
     executor = LocalExecutor(root, DeviceSlots.declared(cpu_slots=1))
-    return await executor.wait(await executor.submit(on_cpu_clock(solution_job(prepared, solution, wall_seconds=seconds))))
+    try:
+        job = on_cpu_clock(solution_job(prepared, solution, wall_seconds=seconds))
+        return await executor.wait(await executor.submit(job))
+    finally:
+        await executor.close()  # whatever the executor started goes with this event loop
 
 
 def _row(prepared, solution, seconds: float, root: Path, label: str, i: int) -> dict:

@@ -29,7 +29,10 @@ def stable_rng(*parts: Any) -> random.Random:
 
 
 # Never part of a seed (ids, timings, paths differ between runs that decided alike; resume must match).
-_VOLATILE = frozenset({"job_id", "seconds", "error", "curve", "budget_left"})  # curve: an Experiment's, for prompts
+# stderr: a job's tail holds its progress bars' rates ("29/29 [00:00<00:00, 20881.51it/s]"), which differ
+# between two runs of the same job; seeded by them, one cell run twice made different decisions.
+_VOLATILE = frozenset({"job_id", "seconds", "error", "curve", "budget_left",  # curve: an Experiment's, for prompts
+                       "stderr_tail", "stderr"})
 
 
 def _jsonable(value: Any) -> Any:

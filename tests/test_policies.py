@@ -396,6 +396,26 @@ def test_same_context_same_output(name):
     assert a == b and a.model_dump_json() == b.model_dump_json()
 
 
+def test_a_jobs_progress_bar_rates_do_not_steer_the_next_decision():
+    # Two runs of one cell: the same job, the same model and dev score, and stderr tails that differ only in
+    # the rates transformers' progress bars print. The solo agent (and the director, through its research log)
+    # must decide alike, or a study's cell is not reproducible (it was not: 0.378 one run, 0.221 the next).
+    from dataclasses import replace
+
+    bar = "Loading weights: 100%|##########| 29/29 [00:00<00:00, {}it/s]\ntrain_tokens_per_s: {}\n"
+    history = [Experiment("s0", _config(lr=2e-3, steps=400), 0, "ok", 0.5, "accept", 1),  # the anchors are
+               Experiment("s1", _config(), 0, "ok", 0.4, "reject", 2)]                 # done: the next is drawn
+    steps = set()
+    for rate, tokens in (("20881.51", 16319), ("15123.07", 17024), ("4451.25", 9980)):
+        last = replace(_outcome(dev=0.55, job=f"j-{rate}"), stderr_tail=bar.format(rate, tokens))
+        step = solo(_sctx(history, last=last, best=0.5))
+        steps.add(step.next.model_dump_json())
+    assert len(steps) == 1
+    assert "Baseline" not in next(iter(steps)) and "Reference" not in next(iter(steps))
+    seeded = {solo(replace(_sctx(history, last=last, best=0.5), seed=seed)).next.model_dump_json() for seed in range(4)}
+    assert len(seeded) > 1  # the seed still steers it
+
+
 def test_round_and_seed_change_the_director_samples():
     first = director(_dctx(n=6, seed=1)).proposals[2:]
     assert first != director(_dctx(n=6, seed=2)).proposals[2:]

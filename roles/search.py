@@ -28,11 +28,8 @@ def stable_rng(*parts: Any) -> random.Random:
     return random.Random(int(hashlib.sha256(text.encode()).hexdigest()[:16], 16))
 
 
-# Never part of a seed (ids, timings, paths differ between runs that decided alike; resume must match).
-# stderr: a job's tail holds its progress bars' rates ("29/29 [00:00<00:00, 20881.51it/s]"), which differ
-# between two runs of the same job; seeded by them, one cell run twice made different decisions.
-_VOLATILE = frozenset({"job_id", "seconds", "error", "curve", "budget_left",  # curve: an Experiment's, for prompts
-                       "stderr_tail", "stderr"})
+# Never part of a seed: ids, timings, paths, prompt curves, stderr (progress-bar rates) differ between like runs.
+_VOLATILE = frozenset({"job_id", "seconds", "error", "curve", "budget_left", "stderr_tail", "stderr"})
 
 
 def _jsonable(value: Any) -> Any:

@@ -29,7 +29,7 @@ def stable_rng(*parts: Any) -> random.Random:
 
 
 # Never part of a seed: ids, timings, paths, prompt curves, stderr (progress-bar rates) differ between like runs.
-_VOLATILE = frozenset({"job_id", "seconds", "error", "curve", "budget_left", "stderr_tail", "stderr"})
+_VOLATILE = frozenset({"job_id", "seconds", "error", "curve", "budget_left", "stderr_tail"})
 
 
 def _jsonable(value: Any) -> Any:

@@ -398,8 +398,8 @@ def test_same_context_same_output(name):
 
 def test_a_jobs_progress_bar_rates_do_not_steer_the_next_decision():
     # Two runs of one cell: the same job, the same model and dev score, and stderr tails that differ only in
-    # the rates transformers' progress bars print. The solo agent (and the director, through its research log)
-    # must decide alike, or a study's cell is not reproducible (it was not: 0.378 one run, 0.221 the next).
+    # the rates transformers' progress bars print. The solo agent, which reads its last outcome whole, must
+    # decide alike, or a study's cell is not reproducible (it was not: 0.378 one run, 0.221 the next).
     from dataclasses import replace
 
     bar = "Loading weights: 100%|##########| 29/29 [00:00<00:00, {}it/s]\ntrain_tokens_per_s: {}\n"

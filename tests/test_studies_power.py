@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from team.studies.power import mde, paired_sd, power, power_brief, sd_interval, seeds_needed
+from team.studies.power import mde, paired_sd, power, power_brief, sd_interval, seeds_needed, spread_brief
 from team.studies.stats import t_interval
 
 
@@ -106,3 +106,70 @@ def test_bad_power_requests_are_one_line_and_exit_2(tmp_path, args, message):
     proc = _cli("--task", "add3", "--out", "cmp", *args, cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and message in proc.stderr
+
+
+def _pilot(path, task="add3"):
+    """A comparison.json as `synthteam compare` writes it (only what --pilot reads): two arms with a spread, one
+    with a single paired seed (no spread to plan from)."""
+    import json
+
+    paired = {"team": {"seeds": list(range(10)), "sd": 0.18, "against": "solo"},
+              "tpe": {"seeds": [0, 1, 2, 3, 4], "sd": 0.05, "against": "solo"},
+              "one": {"seeds": [0], "sd": None, "against": "solo"}}
+    path.write_text(json.dumps({"tasks": {task: {"paired": paired}}}))
+    return path.name
+
+
+def test_a_pilot_plans_from_each_arms_observed_spread_without_a_noise_floor(tmp_path):
+    import json
+
+    pilot = _pilot(tmp_path / "earlier.json")
+    proc = _cli("--task", "add3", "--arm", "solo", "--plan", "--pilot", pilot, "--seeds", "5", "--detect", "0.05",
+                "--out", "cmp", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    low, high = (mde(end, 5) for end in sd_interval(0.18, 10))
+    assert (f"add3 team vs solo: paired sd 0.1800 over 10 seeds of {pilot}; with 5 seeds the minimum detectable "
+            f"difference is {mde(0.18, 5):.3f} (between {low:.3f} and {high:.3f} over that sd's 95% interval); a "
+            f"difference of 0.05 needs {seeds_needed(0.05, 0.18)} seeds") in proc.stderr
+    assert "add3 tpe vs solo: paired sd 0.0500 over 5 seeds" in proc.stderr and "add3 one" not in proc.stderr
+    assert "noise sd" not in proc.stderr  # a pilot alone measures no noise floor: no job ran
+    plan = json.loads(proc.stdout)["plan"]["add3"]["pilot"]["arms"]
+    assert plan["team"]["seeds_for_detect"] == seeds_needed(0.05, 0.18) > 100 and set(plan) == {"team", "tpe"}
+    assert not (tmp_path / "cmp").exists()
+
+
+def test_a_pilot_beside_a_noise_floor_gives_both_plans(tmp_path):
+    import json
+
+    (tmp_path / "noise.json").write_text(json.dumps({"task": "add3", "test": {"sd": 0.04, "mean": 0.6, "n": 5}}))
+    proc = _cli("--task", "add3", "--arm", "solo", "--plan", "--noise", "noise.json", "--pilot",
+                _pilot(tmp_path / "earlier.json"), "--seeds", "5", "--out", "cmp", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"with 5 seeds the minimum detectable difference is {mde(math.sqrt(2) * 0.04, 5):.3f}" in proc.stderr
+    assert "add3 team vs solo: paired sd 0.1800 over 10 seeds" in proc.stderr
+
+
+@pytest.mark.parametrize("make, args, message", [
+    (None, ("--plan", "--pilot", "missing.json"), "--pilot missing.json: not a readable comparison.json"),
+    ("[1, 2]", ("--plan", "--pilot", "bad.json"), "--pilot bad.json: not a comparison.json"),
+    ("{not json", ("--plan", "--pilot", "bad.json"), "--pilot bad.json: not a readable comparison.json"),
+    ("other-task", ("--plan", "--pilot", "earlier.json"), "no paired differences for task add3 (it holds reverse)"),
+    ("other-task", ("--pilot", "earlier.json"), "--pilot: only with --plan"),
+])
+def test_a_bad_pilot_is_one_line_and_exit_2(tmp_path, make, args, message):
+    if make == "other-task":
+        _pilot(tmp_path / "earlier.json", task="reverse")
+    elif make is not None:
+        (tmp_path / "bad.json").write_text(make)
+    proc = _cli("--task", "add3", "--arm", "solo", "--out", "cmp", *args, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and message in proc.stderr
+    assert not (tmp_path / "cmp").exists()
+
+
+def test_a_spread_brief_brackets_its_mde_and_names_the_seeds_a_difference_needs():
+    brief = spread_brief(0.18, 10, 5, detect=0.1)
+    assert brief["mde"] == pytest.approx(mde(0.18, 5), abs=1e-6)
+    assert brief["mde_range"][0] < brief["mde"] < brief["mde_range"][1]
+    assert brief["seeds_for_detect"] == seeds_needed(0.1, 0.18)
+    assert spread_brief(0.18, 1, 5)["mde_range"] is None and "detect" not in spread_brief(0.18, 10, 5)

@@ -57,6 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plan", action="store_true",
                    help="run no cell: measure (or read --noise) the noise floor and print per task the minimum "
                         "detectable difference (paired t, two-sided α 0.05, power 0.8) for --seeds")
+    p.add_argument("--pilot", metavar="COMPARISON_JSON",
+                   help="with --plan: an earlier study's comparison.json; the plan also gives the MDE and seeds "
+                        "needed from each of its arms' observed paired spread (no noise floor is measured)")
     p.add_argument("--detect", type=float, help="a difference you want to see (e.g. 0.1): the seeds it needs")
     p.add_argument("--prior", choices=["starter", "reference", "defaults", "none"], default="starter",
                    help="what every arm starts from: starter (the constants of its starter train.py, the default), "
@@ -118,6 +121,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     if args.seeds < 1:
         raise ConfigError("--seeds: at least one seed")
+    if args.pilot and not args.plan:
+        raise ConfigError("--pilot: only with --plan (it plans a study from an earlier one's spread)")
     arms, reference = tuple(parse_arm(a) for a in args.arms), args.reference
     if args.ablate:
         load_arms(arms)  # the other arms load before the ablations are written into OUT
@@ -126,7 +131,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     options = CompareOptions(tasks=tuple(args.tasks), arms=arms, seeds=args.seeds,
                              budget=args.budget, out=args.out, run=_run_options(args), noise_runs=args.noise_runs,
                              noise_file=args.noise_file, parallel=args.parallel, detect=args.detect,
-                             slurm=_slurm(args), prior=args.prior, reference=reference)
+                             slurm=_slurm(args), prior=args.prior, reference=reference, pilot=args.pilot)
     if args.plan:
         return _print_plan(run_plan(options), args.seeds)
     comparison = run_compare(options)
@@ -166,19 +171,30 @@ def _ablation_arms(team_name: str, out: str, arms: tuple) -> tuple[tuple, str]:
 
 def _print_plan(plan: dict, seeds: int) -> int:
     for task, p in plan.items():
-        line = (f"{task}: noise sd {p['noise_sd']:.4f} over {p['noise_runs']} runs; with {seeds} seeds the minimum "
-                f"detectable difference is {p['mde']:.3f} (paired t, two-sided α {p['alpha']:g}, power {p['power']:g}, "
-                f"paired sd {p['paired_sd']:.4f} = √2 × noise sd)")
-        if p.get("mde_range"):
-            line += (f"; over {p['noise_runs']} runs the noise sd is known only within a 95% interval, which puts the "
-                     f"MDE between {p['mde_range'][0]:.3f} and {p['mde_range'][1]:.3f}")
-        if "detect" in p:
-            need = p["seeds_for_detect"]
-            line += f"; a difference of {p['detect']:g} needs {need} seeds" if need else \
-                f"; a difference of {p['detect']:g} is out of reach (over 100000 seeds)"
-        print(line, file=sys.stderr)
+        if "mde" in p:
+            line = (f"{task}: noise sd {p['noise_sd']:.4f} over {p['noise_runs']} runs; with {seeds} seeds the "
+                    f"minimum detectable difference is {p['mde']:.3f} (paired t, two-sided α {p['alpha']:g}, power "
+                    f"{p['power']:g}, paired sd {p['paired_sd']:.4f} = √2 × noise sd)")
+            if p.get("mde_range"):
+                line += (f"; over {p['noise_runs']} runs the noise sd is known only within a 95% interval, which "
+                         f"puts the MDE between {p['mde_range'][0]:.3f} and {p['mde_range'][1]:.3f}")
+            print(line + _needs(p), file=sys.stderr)
+        for arm, a in p.get("pilot", {}).get("arms", {}).items():
+            line = (f"{task} {arm} vs {a['against']}: paired sd {a['diff_sd']:.4f} over {a['pilot_seeds']} seeds of "
+                    f"{p['pilot']['source']}; with {seeds} seeds the minimum detectable difference is {a['mde']:.3f}")
+            if a.get("mde_range"):
+                line += f" (between {a['mde_range'][0]:.3f} and {a['mde_range'][1]:.3f} over that sd's 95% interval)"
+            print(line + _needs(a), file=sys.stderr)
     print(json.dumps({"plan": plan}))
     return 0
+
+
+def _needs(p: dict) -> str:
+    if "detect" not in p:
+        return ""
+    need = p["seeds_for_detect"]
+    return f"; a difference of {p['detect']:g} needs {need} seeds" if need else \
+        f"; a difference of {p['detect']:g} is out of reach (over 100000 seeds)"
 
 
 def cmd_noise(args: argparse.Namespace) -> int:

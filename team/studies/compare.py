@@ -21,7 +21,8 @@ from sandbox.errors import ConfigError
 from team.studies.arms import ArmSpec, Cell, matched_limits, run_cell
 from team.studies.dispatch import Dispatch, SlurmOptions, cells_at_once, check_dispatch, dispatch, map_remote
 
-__all__ = ["CompareOptions", "run_compare", "run_plan", "plan_cells", "reference_arm", "cells_at_once", "load_arms"]
+__all__ = ["CompareOptions", "run_compare", "run_plan", "plan_cells", "reference_arm", "cells_at_once", "load_arms",
+           "load_pilot"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class CompareOptions:
     slurm: SlurmOptions | None = None  # set: each cell is one submitit job (--executor slurm); run.executor local
     prior: str = "starter"  # what every arm starts from (team.engine.run.options.PRIORS)
     reference: str | None = None  # the arm differences are paired against (default: solo; the full team for --ablate)
+    pilot: str | None = None  # --plan: an earlier comparison.json whose arms' paired spreads the plan also uses
     hooks: Any = None  # team.Hooks for every cell's runs (tests)
 
 
@@ -163,28 +165,60 @@ def run_compare(options: CompareOptions, say: Callable[[str], None] | None = Non
 
 def run_plan(options: CompareOptions, say: Callable[[str], None] | None = None) -> dict[str, Any]:
     """`compare --plan`: no cell runs. Measure (or read) the noise floor and say, per task, the minimum
-    detectable difference at `options.seeds` and the seeds `options.detect` needs."""
-    from team.studies.power import power_brief
+    detectable difference at `options.seeds` and the seeds `options.detect` needs; with a pilot (an earlier
+    comparison.json), the same from each of its arms' observed paired spread. A pilot alone needs no noise floor."""
+    from team.studies.power import power_brief, spread_brief
 
     say = say or _say
     _check_detect(options.detect)
     if options.seeds < 2:
         raise ConfigError("--plan --seeds: at least 2 seeds (a paired test needs two)")
-    if options.noise_file is None and options.noise_runs < 2:
-        raise ConfigError("--plan: needs a noise floor: --noise-runs 2 or more, or --noise FILE")
+    if options.noise_file is None and options.noise_runs < 2 and options.pilot is None:
+        raise ConfigError("--plan: needs a noise floor (--noise-runs 2 or more, or --noise FILE) or --pilot FILE")
+    pilot = load_pilot(options.pilot, options.tasks) if options.pilot else None
     _check_arms(options)
     out = Path(options.out).absolute()
     _, limits = plan_cells(replace(options, arms=()), out)
     check_dispatch(_dispatch(options, out))
-    noise = _noise(options, out, limits, say)
-    missing = [task for task, floor in noise.items() if not floor]
-    if missing:
-        raise ConfigError(f"--plan: no noise floor for {', '.join(missing)} (--noise {options.noise_file} is "
-                          f"for another task); measure it with --noise-runs 2 or more")
-    return {task: {**power_brief(floor["test"]["sd"], options.seeds, detect=options.detect,
-                                 noise_runs=floor["test"].get("n")),
-                   "noise_sd": floor["test"]["sd"], "noise_runs": floor["test"].get("n"), "source": floor["source"]}
-            for task, floor in noise.items()}
+    plan: dict[str, Any] = {task: {} for task in limits}
+    if options.noise_file is not None or pilot is None:
+        noise = _noise(options, out, limits, say)
+        missing = [task for task, floor in noise.items() if not floor]
+        if missing:
+            raise ConfigError(f"--plan: no noise floor for {', '.join(missing)} (--noise {options.noise_file} is "
+                              f"for another task); measure it with --noise-runs 2 or more")
+        for task, floor in noise.items():
+            plan[task] |= {**power_brief(floor["test"]["sd"], options.seeds, detect=options.detect,
+                                         noise_runs=floor["test"].get("n")),
+                           "noise_sd": floor["test"]["sd"], "noise_runs": floor["test"].get("n"),
+                           "source": floor["source"]}
+    for task, arms in (pilot or {}).items():
+        plan[task]["pilot"] = {"source": options.pilot, "arms": {
+            arm: {"against": p["against"], **spread_brief(p["sd"], p["seeds"], options.seeds, detect=options.detect)}
+            for arm, p in arms.items()}}
+    return plan
+
+
+def load_pilot(path: str, tasks: tuple[str, ...]) -> dict[str, dict[str, dict]]:
+    """Per task of `tasks`, each arm's observed paired spread in an earlier comparison.json: {arm: {sd, seeds,
+    against}} (arms with under 2 paired seeds have no spread and are left out)."""
+    source = Path(path)
+    try:
+        data = json.loads(source.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--pilot {path}: not a readable comparison.json ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("tasks"), dict):
+        raise ConfigError(f"--pilot {path}: not a comparison.json (no tasks; `synthteam compare` writes one in OUT)")
+    pilot = {}
+    for task in tasks:
+        paired = (data["tasks"].get(task) or {}).get("paired") or {}
+        arms = {arm: {"sd": d["sd"], "seeds": len(d["seeds"]), "against": d.get("against")}
+                for arm, d in paired.items() if isinstance(d, dict) and d.get("sd") is not None and len(d.get("seeds", ())) >= 2}
+        if not arms:
+            raise ConfigError(f"--pilot {path}: no paired differences for task {task} (it holds "
+                              f"{', '.join(sorted(data['tasks'])) or 'no task'})")
+        pilot[task] = arms
+    return pilot
 
 
 def _dispatch(options: CompareOptions, out: Path) -> Dispatch:

@@ -21,7 +21,8 @@ from typing import Any
 from scipy import optimize
 from scipy import stats as sps
 
-__all__ = ["ALPHA", "POWER", "power", "mde", "seeds_needed", "paired_sd", "sd_interval", "power_brief", "MAX_SEEDS"]
+__all__ = ["ALPHA", "POWER", "power", "mde", "seeds_needed", "paired_sd", "sd_interval", "power_brief", "spread_brief",
+           "MAX_SEEDS"]
 
 ALPHA = 0.05
 POWER = 0.8
@@ -103,6 +104,20 @@ def power_brief(noise_sd: float | None, seeds: int, *, detect: float | None = No
         brief |= {"detect": detect, "seeds_for_detect": seeds_needed(detect, sd)}
     brief["arms"] = {arm: {"diff_sd": _round(s), "seeds": n, "mde_observed": _round(mde(s, n))}
                      for arm, (s, n) in (arms or {}).items()}
+    return brief
+
+
+def spread_brief(diff_sd: float | None, pilot_seeds: int, seeds: int, *, detect: float | None = None) -> dict[str, Any]:
+    """The plan from an earlier study's (a pilot's) observed paired sd over `pilot_seeds` seeds: the MDE at `seeds`,
+    at both ends of that sd's 95% interval (n − 1 degrees of freedom; it assumes normal differences, so a two-valued
+    outcome makes it too narrow), and the seeds `detect` needs. Unlike the noise floor, the spread holds what the
+    arms' decisions add: search luck, not only the training seed."""
+    interval = sd_interval(diff_sd, pilot_seeds)
+    brief: dict[str, Any] = {"diff_sd": _round(diff_sd), "pilot_seeds": pilot_seeds, "seeds": seeds,
+                             "mde": _round(mde(diff_sd, seeds)),
+                             "mde_range": None if interval is None else [_round(mde(end, seeds)) for end in interval]}
+    if detect is not None:
+        brief |= {"detect": detect, "seeds_for_detect": seeds_needed(detect, diff_sd)}
     return brief
 
 

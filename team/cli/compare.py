@@ -34,6 +34,16 @@ def _executor_flags(p: argparse.ArgumentParser, slurm: bool = False) -> None:
                                                         "(default: the task's)")
 
 
+def _power_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--plan", action="store_true",
+                   help="run no cell: measure (or read --noise) the noise floor and print per task the minimum "
+                        "detectable difference (paired t, two-sided α 0.05, power 0.8) for --seeds")
+    p.add_argument("--pilot", metavar="COMPARISON_JSON",
+                   help="with --plan: an earlier study's comparison.json; the plan also gives the MDE and seeds "
+                        "needed from each of its arms' observed paired spread (no noise floor is measured)")
+    p.add_argument("--detect", type=float, help="a difference you want to see (e.g. 0.1): the seeds it needs")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="compare teams, solo, best-of-k, random and tpe search at equal compute",
                        description="Run every arm on every task and seed with the same budget, pair arms by seed, "
@@ -54,13 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--parallel", type=int, default=0,
                    help="cells at once. Local: N side by side sharing the cores, one CPU job per core (default 1); "
                    "ray: default as many as the cluster holds; slurm: array jobs at once (default: all)")
-    p.add_argument("--plan", action="store_true",
-                   help="run no cell: measure (or read --noise) the noise floor and print per task the minimum "
-                        "detectable difference (paired t, two-sided α 0.05, power 0.8) for --seeds")
-    p.add_argument("--pilot", metavar="COMPARISON_JSON",
-                   help="with --plan: an earlier study's comparison.json; the plan also gives the MDE and seeds "
-                        "needed from each of its arms' observed paired spread (no noise floor is measured)")
-    p.add_argument("--detect", type=float, help="a difference you want to see (e.g. 0.1): the seeds it needs")
+    _power_flags(p)
     p.add_argument("--prior", choices=["starter", "reference", "defaults", "none"], default="starter",
                    help="what every arm starts from: starter (the constants of its starter train.py, the default), "
                         "reference (the task's reference recipe), defaults (its knob defaults) or none; the team's first plan, solo's first job and the samplers' first trial")

@@ -26,7 +26,6 @@ from sandbox.jobs import (
     Resources,
     on_cpu_clock,
 )
-from sandbox.kernels import kernel_env, pin_harness
 from sandbox.local import LocalExecutor
 from sandbox.orphans import Cleanup, cleanup_orphans
 from sandbox.slots import DeviceSlots, Grant, charge_by
@@ -39,10 +38,7 @@ __all__ = [
     "Job", "JobHandle", "JobResult", "JobStatus", "Limits", "Resources", "Executor", "METRICS_FILE", "on_cpu_clock",
     "LocalExecutor", "RayExecutor", "cleanup_orphans", "Cleanup", "DeviceSlots", "Grant", "charge_by", "parse_duration", "parse_size",
     "SynthteamError", "ConfigError", "JobError", "ModelError", "ModelOutputError", "BudgetExhausted",
-    "kernel_env", "pin_harness",
 ]
-
-pin_harness()  # this process's own torch (base models are pre-trained in the harness) uses the jobs' kernels
 
 
 def __getattr__(name: str) -> Any:

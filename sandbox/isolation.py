@@ -17,7 +17,6 @@ from pathlib import Path
 
 from sandbox.errors import JobError
 from sandbox.jobs import METRICS_FILE, Job
-from sandbox.kernels import kernel_env
 
 __all__ = ["check_read_paths", "find_bwrap", "job_env", "bwrap_argv", "credential_keys", "visible_roots",
            "hidden_paths", "JOB_ID_VAR", "OWNER_VAR"]
@@ -60,7 +59,6 @@ def job_env(job: Job, workdir: Path, cuda_visible: str, isolated: bool, owner: s
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     env.update({name: threads for name in _THREAD_VARS})
-    env.update(kernel_env())  # one set of CPU kernels whatever the host (sandbox.kernels)
     env.update(job.env)
     if owner:
         env[OWNER_VAR] = owner  # set last: a job cannot unmark itself through job.env

@@ -17,8 +17,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sandbox.kernels import kernel_env
-
 __all__ = ["WarmPool", "WarmProcess", "warm_problem"]
 
 DEFAULT_IMPORTS = ("torch",)
@@ -135,8 +133,7 @@ class WarmPool:
         self.root.mkdir(parents=True, exist_ok=True)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.root), "LANG": "C.UTF-8",
                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": "1",
-               "SYNTHTEAM_ENV_ROOM": "." * ENV_ROOM,  # room for each job's environment (sandbox.warmjob)
-               **kernel_env()}  # torch picks its kernels once, in the zygote, before any fork
+               "SYNTHTEAM_ENV_ROOM": "." * ENV_ROOM}  # room for each job's environment (sandbox.warmjob)
         with open(log, "ab") as err:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "sandbox.zygote", *self.imports, stdin=asyncio.subprocess.PIPE,

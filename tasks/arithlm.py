@@ -81,12 +81,10 @@ def build_base(out: Path, chat_template: str | None, threads: int = 1) -> None:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from sandbox.kernels import check_harness_kernels
     from tasks import training
     from tasks.hf import _Logits
 
     c = ARITH_LM
-    check_harness_kernels()
     torch.set_num_threads(threads)
     torch.manual_seed(c["seed"])
     started = time.perf_counter()

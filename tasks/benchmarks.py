@@ -33,9 +33,7 @@ def arith_base_dir(task: Task, root: Path) -> Path:
     from tasks.spec import BUILTIN_DIR
 
     template = (BUILTIN_DIR / "arith-hf" / "templates" / "arith.j2").read_text()
-    from sandbox import kernel_env
-
-    target = root / "base" / f"arith-lm-{_key(ARITH_LM, template, kernel_env())}"  # built on the jobs' kernels
+    target = root / "base" / f"arith-lm-{_key(ARITH_LM, template)}"
     return build_once(target, lambda out: build_base(out, template, _threads()))
 
 

@@ -119,10 +119,9 @@ def build_once(target: Path, build: Callable[[Path], None]) -> Path:
 
 def base_model_dir(cache_dir: Path | None = None) -> Path:
     """The built-in base model, pre-trained on first use (about a minute on 2 cores)."""
-    from sandbox import kernel_env
     from tasks.tinylm import TinyConfig
 
-    key = _hash({"config": asdict(TinyConfig()), "pretrain": PRETRAIN, "kernels": kernel_env()})
+    key = _hash({"config": asdict(TinyConfig()), "pretrain": PRETRAIN})
     return build_once(cache_root(cache_dir) / "base" / key, _pretrain)
 
 
@@ -134,10 +133,8 @@ def _threads() -> int:
 def _pretrain(out: Path) -> None:
     import torch
 
-    from sandbox.kernels import check_harness_kernels
     from tasks import corpus, tinylm, training
 
-    check_harness_kernels()
     torch.set_num_threads(_threads())
     _say(f"pre-training the base model ({PRETRAIN['steps']} steps, once; cached in {out.parent})")
     tok = tinylm.CharTokenizer()

@@ -117,3 +117,15 @@ def test_within_a_seed_the_arms_whose_cells_took_longest_start_first(tmp_path):
     # the slowest arm (and the one never run) no longer ends the study alone; seed by seed still holds
     assert [(c.arm.name, c.seed) for c in cells[-3:]] == [("random", 3), ("tpe", 3), ("solo", 3)]
     assert [c.seed for c in cells] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+
+
+def test_the_comparison_says_every_cell_ran_in_one_environment(compared):
+    from sandbox.host import environment
+
+    out, comparison, _ = compared
+    env = comparison["environment"]
+    assert env["same"] and env["unknown"] == [] and len(env["environments"][0]["cells"]) == 4
+    assert env["environments"][0]["environment"]["versions"] == environment()["versions"]
+    md = (out / "comparison.md").read_text()
+    torch_version = environment()["versions"]["torch"]
+    assert "Environment: every cell ran on synthteam " in md and f"torch {torch_version}" in md

@@ -147,6 +147,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if data.get("mde") is not None:
             print(f"{task}: minimum detectable difference {data['mde']:.3f} at {data['power']['seeds']} seeds",
                   file=sys.stderr)
+    if not comparison["environment"]["same"]:
+        from team.views.comparison import environment_line
+
+        print(environment_line(comparison["environment"]).replace("**", ""), file=sys.stderr)
     print(json.dumps({"comparison": str(comparison["out"]) + "/comparison.md"}))
     return 0
 

@@ -261,6 +261,7 @@ def _measure_here(task: str, options: CompareOptions, out: Path, say: Callable[[
 def _write(options: CompareOptions, out: Path, cells: list[Cell], results: list[dict], limits: dict,
            noise: dict) -> dict[str, Any]:
     from team.studies.analysis import analyse
+    from team.studies.provenance import cell_environments
     from team.views.comparison import write_html, write_markdown
 
     rows = [{"task": c.task, "arm": c.arm.name, "seed": c.seed, "result": r, "run_dir": c.run_dir}
@@ -269,6 +270,7 @@ def _write(options: CompareOptions, out: Path, cells: list[Cell], results: list[
     rows.sort(key=lambda row: (arm_order[row["arm"]], row["seed"]))  # stable: tasks keep their order
     comparison = analyse(rows, limits=limits, noise=noise, reference=reference_arm(options.arms, options.reference),
                          detect=options.detect)
+    environment = cell_environments(rows)
     for task in comparison["tasks"].values():
         task["prior"] = options.prior
     comparison = {"created": datetime.now(UTC).isoformat(), "out": str(out), "seeds": options.seeds,
@@ -280,7 +282,7 @@ def _write(options: CompareOptions, out: Path, cells: list[Cell], results: list[
                   "tie_rule": "tie when |mean paired diff| < 2 sd of the noise floor or its 95% CI includes 0",
                   "power_rule": "mde: the true paired difference a two-sided paired t test at α 0.05 detects with "
                                 "power 0.8, at the seeds completed; paired sd √2 × the noise floor's test sd",
-                  **comparison}
+                  "environment": environment, **comparison}
     (out / "comparison.json").write_text(json.dumps(comparison, indent=2, default=str))
     write_markdown(comparison, out / "comparison.md")
     write_html(comparison, out / "comparison.html")

@@ -165,7 +165,34 @@ def _header(comparison: dict) -> list[str]:
                 "interval (t-CI, the paired t test) to exclude 0. p-values: paired t and Wilcoxon signed-rank, "
                 "two-sided (the exact signed-rank test cannot go below 0.0625 with 5 seeds). A tie says the "
                 "largest difference that could have gone unseen: the MDE, a paired t test's 80%-power difference.",
-            ""]
+            "", environment_line(comparison.get("environment")), ""]
+
+
+def environment_line(summary: dict | None) -> str:
+    """One line: the environment every cell shared, or which fields differed between cells and how often."""
+    from team.studies.provenance import differences
+
+    if not summary or not summary["environments"]:
+        return "Environment: not recorded (no cell has a manifest.json)."
+    unknown = f" ({len(summary['unknown'])} cells without a manifest.json)" if summary["unknown"] else ""
+    if summary["same"]:
+        env = summary["environments"][0]["environment"]
+        versions = env.get("versions") or {}
+        libs = ", ".join(f"{k} {v}" for k, v in versions.items() if v and k in _SHOWN)
+        source, cpu = env.get("source") or {}, env.get("cpu") or {}
+        code = f"synthteam {source['commit'][:12]}{' with local changes' if source.get('dirty') else ''}" \
+            if source.get("commit") else "synthteam (commit unknown)"
+        host = f"{cpu.get('model') or env.get('machine')} ({cpu.get('vector') or '?'}, {cpu.get('cores')} cores)" \
+            if cpu else env.get("machine") or "?"
+        gpus = f", GPUs {', '.join(env['gpus'])}" if env.get("gpus") else ""
+        return f"Environment: every cell ran on {code}, {libs}, Python {env.get('python')}, {host}{gpus}{unknown}."
+    diffs = "; ".join(f"{field}: " + ", ".join(f"{value} in {n}" for value, n in counts.most_common())
+                      for field, counts in differences(summary).items())
+    return (f"**Environment: the cells ran in {len(summary['environments'])} environments** (a rerun of a cell "
+            f"may differ from its row here); they differ in {diffs}{unknown}.")
+
+
+_SHOWN = ("torch", "transformers", "peft", "inspect_ai", "numpy")
 
 
 def write_markdown(comparison: dict, path: Path) -> Path:

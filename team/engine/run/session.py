@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import platform
 import shutil
 import signal
 import time
@@ -290,14 +289,8 @@ class Session:
         return result
 
     def _manifest(self) -> dict[str, Any]:
-        from importlib.metadata import version
+        from sandbox.host import environment
 
-        versions = {}
-        for pkg in ("synthteam", "torch", "pydantic", "litellm"):
-            try:
-                versions[pkg] = version(pkg)
-            except Exception:  # noqa: BLE001 - a missing package is just not listed
-                versions[pkg] = None
         roles = {a.role.name: prompt_hash(a.role) for a in self.team.agents.values()}
         roles.update({n: prompt_hash(r) for n, r in builtin_roles().items() if n not in roles})
         team, task = self.team, self.task
@@ -305,8 +298,7 @@ class Session:
                 "team": {"name": team.name, "path": str(Path(team.path).absolute()), "digest": team.digest,
                          "copy": TEAM_COPY},
                 "task": {"name": task.name, "root": str(task.root), "digest": task.digest},
-                "seed": self.options.seed, "limits": self.limits, "prompt_hashes": roles, "versions": versions,
-                "python": platform.python_version(), "machine": platform.machine()}
+                "seed": self.options.seed, "limits": self.limits, "prompt_hashes": roles, **environment()}
 
 
 async def _cancel_after(task: asyncio.Task, seconds: float) -> None:

@@ -213,7 +213,8 @@ def load_pilot(path: str, tasks: tuple[str, ...]) -> dict[str, dict[str, dict]]:
     for task in tasks:
         paired = (data["tasks"].get(task) or {}).get("paired") or {}
         arms = {arm: {"sd": d["sd"], "seeds": len(d["seeds"]), "against": d.get("against")}
-                for arm, d in paired.items() if isinstance(d, dict) and d.get("sd") is not None and len(d.get("seeds", ())) >= 2}
+                for arm, d in paired.items()
+                if isinstance(d, dict) and d.get("sd") is not None and len(d.get("seeds", ())) >= 2}
         if not arms:
             raise ConfigError(f"--pilot {path}: no paired differences for task {task} (it holds "
                               f"{', '.join(sorted(data['tasks'])) or 'no task'})")

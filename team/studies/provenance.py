@@ -24,7 +24,8 @@ def _manifest(run_dir: Any) -> dict | None:
 
 def cell_environments(rows: list[dict]) -> dict[str, Any]:
     """{"same": one environment for every cell with a manifest, "environments": [{"environment", "cells"}, ...]
-    (the most cells first), "unknown": cells without a manifest}."""
+    (the most cells first), "unknown": cells without a manifest, "differences": {field: {value (JSON): cells}}
+    for each field that differs}."""
     groups: dict[str, dict] = {}
     unknown = []
     for row in rows:
@@ -37,7 +38,9 @@ def cell_environments(rows: list[dict]) -> dict[str, Any]:
         groups.setdefault(json.dumps(env, sort_keys=True, default=str), {"environment": env, "cells": []})["cells"] \
             .append(cell)
     environments = sorted(groups.values(), key=lambda g: -len(g["cells"]))
-    return {"same": len(environments) <= 1, "environments": environments, "unknown": unknown}
+    summary = {"same": len(environments) <= 1, "environments": environments, "unknown": unknown}
+    return summary | {"differences": {field: dict(counts.most_common())
+                                      for field, counts in differences(summary).items()}}
 
 
 def _flat(env: dict, prefix: str = "") -> dict[str, Any]:

@@ -170,8 +170,6 @@ def _header(comparison: dict) -> list[str]:
 
 def environment_line(summary: dict | None) -> str:
     """One line: the environment every cell shared, or which fields differed between cells and how often."""
-    from team.studies.provenance import differences
-
     if not summary or not summary["environments"]:
         return "Environment: not recorded (no cell has a manifest.json)."
     unknown = f" ({len(summary['unknown'])} cells without a manifest.json)" if summary["unknown"] else ""
@@ -186,8 +184,8 @@ def environment_line(summary: dict | None) -> str:
             if cpu else env.get("machine") or "?"
         gpus = f", GPUs {', '.join(env['gpus'])}" if env.get("gpus") else ""
         return f"Environment: every cell ran on {code}, {libs}, Python {env.get('python')}, {host}{gpus}{unknown}."
-    diffs = "; ".join(f"{field}: " + ", ".join(f"{value} in {n}" for value, n in counts.most_common())
-                      for field, counts in differences(summary).items())
+    diffs = "; ".join(f"{field}: " + ", ".join(f"{value} in {n}" for value, n in counts.items())
+                      for field, counts in summary.get("differences", {}).items())
     return (f"**Environment: the cells ran in {len(summary['environments'])} environments** (a rerun of a cell "
             f"may differ from its row here); they differ in {diffs}{unknown}.")
 

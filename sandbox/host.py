@@ -2,7 +2,7 @@
 that ran them. Every run's manifest.json holds `environment()`, and a comparison says whether its cells shared one.
 
 Measured on one machine, the same config and seed give the same weights run after run; across machines they do not
-(arith-lm pre-trained on two hosts: baseline 0.0586 on one, 0.0490 on another). PyTorch and MKL pick their CPU
+(arith-lm pre-trained on two hosts: baseline 0.0586 on one, 0.0495 on another). PyTorch and MKL pick their CPU
 kernels by the host's vector units (on one AMD EPYC, 20 AdamW steps of a small Llama gave three weight digests under
 ATen's default, AVX2 and AVX-512 kernels), and a library release can change an initialisation. So a rerun that
 differs from a published table first compares these.

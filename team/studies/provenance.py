@@ -38,9 +38,8 @@ def cell_environments(rows: list[dict]) -> dict[str, Any]:
         groups.setdefault(json.dumps(env, sort_keys=True, default=str), {"environment": env, "cells": []})["cells"] \
             .append(cell)
     environments = sorted(groups.values(), key=lambda g: -len(g["cells"]))
-    summary = {"same": len(environments) <= 1, "environments": environments, "unknown": unknown}
-    return summary | {"differences": {field: dict(counts.most_common())
-                                      for field, counts in differences(summary).items()}}
+    return {"same": len(environments) <= 1, "environments": environments, "unknown": unknown,
+            "differences": differences(environments)}
 
 
 def _flat(env: dict, prefix: str = "") -> dict[str, Any]:
@@ -53,9 +52,9 @@ def _flat(env: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def differences(summary: dict) -> dict[str, Counter]:
-    """Per field that differs between the environments: how many cells had each value."""
-    flats = [(_flat(g["environment"]), len(g["cells"])) for g in summary["environments"]]
+def differences(environments: list[dict]) -> dict[str, dict[str, int]]:
+    """Per field that differs between the environments: how many cells had each value (JSON), most first."""
+    flats = [(_flat(g["environment"]), len(g["cells"])) for g in environments]
     fields = sorted({f for flat, _ in flats for f in flat})
     out = {}
     for field in fields:
@@ -63,5 +62,5 @@ def differences(summary: dict) -> dict[str, Counter]:
         for flat, cells in flats:
             counts[json.dumps(flat.get(field), default=str)] += cells
         if len(counts) > 1:
-            out[field] = counts
+            out[field] = dict(counts.most_common())
     return out

@@ -10,7 +10,7 @@ Prints per seed the scores and differences, each config's sd, the sd of the pair
 correlation, and the MDE at N seeds both ways.
 
 Run: `.venv/bin/python benchmarks/bench_crn.py [--task arith-hf] [--seeds 5] [--seconds 180]
-[--a '{"lr": 0.003, "steps": 400, "batch_size": 32}'] [--b '{"lr": 0.002, ...}' ...]`
+[--a '{"lr": 0.003, "steps": 400, "batch_size": 32}'] [--b '{"lr": 0.002, ...}' ...] [--logs DIR]`
 """
 
 from __future__ import annotations
@@ -52,12 +52,13 @@ def _name(n: int) -> str:
     return "A" if n == 0 else f"B{n}"
 
 
-def _score(prepared, result) -> dict:
+def _score(prepared, result, logs: Path | None = None) -> dict:
     from tasks import verify
 
     model = Path(result.workdir) / "final_model"
     summary = result.summary() if result.ok else {}
-    test = verify(model, prepared.task)["test_score"] if result.ok and model.is_dir() else None
+    ok = result.ok and model.is_dir()
+    test = verify(model, prepared.task, log_dir=logs)["test_score"] if ok else None
     return {"stopped": summary.get("stopped"), "cpu": round(result.cpu_seconds or 0.0, 1), "test": test}
 
 
@@ -72,6 +73,7 @@ def main() -> None:
     p.add_argument("--a", default=json.dumps(REFERENCE), help="config A (JSON; unlisted knobs keep the starter's)")
     p.add_argument("--b", action="append", default=None, help="a config B (JSON), repeatable")
     p.add_argument("--json", default=None, help="also write the rows here")
+    p.add_argument("--logs", default=None, help="keep each final model's Inspect logs in LOGS/s<seed>-<config>/")
     args = p.parse_args()
     configs = [json.loads(args.a)] + [json.loads(b) for b in (args.b or [json.dumps(v) for v in VARIANTS])]
     prepared = prepare_task(load_task(args.task))
@@ -82,7 +84,8 @@ def main() -> None:
             solutions = [set_constants(base, {**c, "seed": seed}) for c in configs]
             results = asyncio.run(_jobs(prepared, solutions, args.seconds, Path(tmp) / f"s{seed}"))
             for n, result in enumerate(results):
-                rows.append({"seed": seed, "config": n, **_score(prepared, result)})
+                logs = Path(args.logs) / f"s{seed}-{_name(n)}" if args.logs else None
+                rows.append({"seed": seed, "config": n, **_score(prepared, result, logs)})
                 print(json.dumps(rows[-1]), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps({"configs": configs, "rows": rows}, indent=1))

@@ -27,7 +27,7 @@ from tasks.yamlio import line_of, load_yaml, validate_model
 __all__ = ["Knob", "Task", "load_task", "list_tasks", "BUILTIN_TASKS", "BUILTIN_DIR"]
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
-BUILTIN_TASKS = ("reverse", "add3", "fncall", "arith-hf")  # the first one is the default task
+BUILTIN_TASKS = ("reverse", "add3", "fncall", "arith-hf", "arith-hard")  # the first one is the default task
 REQUIRED_FILES = ("evaluate.py", "data.py")  # of a task scored by the home-made evaluator
 BUILTIN_BASES = {"tiny": ("tinylm-base",), "hf": ("arith-lm",)}  # base models built at prepare time
 

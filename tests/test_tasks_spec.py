@@ -23,8 +23,9 @@ def test_builtin_tasks_load_with_all_recipe_knobs():
         assert set(task.knobs) == RECIPE_KNOBS
         assert task.validate_config(task.reference) == dict(task.reference)
         assert len(task.digest) == 64 and task.rules
-        # the toy tasks: the built-in char model, scored by their evaluate.py; arith-hf: an hf model, Inspect
-        expected = ("hf", "inspect") if task.name == "arith-hf" else ("tiny", "home")
+        # the toy tasks: the built-in char model, scored by their evaluate.py; arith-hf, arith-hard: an hf model,
+        # scored by Inspect
+        expected = ("hf", "inspect") if task.name.startswith("arith-") else ("tiny", "home")
         assert (task.kind, task.evaluator) == expected
 
 

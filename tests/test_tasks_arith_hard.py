@@ -36,7 +36,7 @@ def _hard(equation: str, two_step: bool = False) -> bool:
 def test_arith_hard_is_an_inspect_scored_hf_task_on_arith_lm_with_a_longer_horizon():
     task = load_task("arith-hard")
     assert (task.kind, task.evaluator, task.base_model) == ("hf", "inspect", "arith-lm")
-    assert task.budget["job_tokens"] == "2.4M" and (task.splits["dev"], task.splits["test"]) == (64, 768)
+    assert task.budget["job_tokens"] == "1.6M" and (task.splits["dev"], task.splits["test"]) == (64, 768)
     template = (FOLDER / "templates" / "arith.j2").read_text()
     assert template == (BUILTIN_DIR / "arith-hf" / "templates" / "arith.j2").read_text()  # one cached base for both
 

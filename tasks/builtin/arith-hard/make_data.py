@@ -8,15 +8,11 @@ question is a benchmark question.
 
 from __future__ import annotations
 
-import json
-import random
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "arith-hf"))
-from make_data import KINDS as EASY  # noqa: E402  (arith-hf's kinds)
-from tasks.arithlm import ITEMS, NAMES, PRONOUNS  # noqa: E402
+import make_data as arith_hf  # noqa: E402  (arith-hf's generator and kinds)
 
 HERE = Path(__file__).parent
 
@@ -45,36 +41,15 @@ def _div_big(rng, name, he, item):
             f"{a * b} / {b} = {a}.", a)
 
 
-KINDS = (*EASY, _add_big, _sub_big, _mul_big, _div_big)
-
-
-def problem(rng: random.Random) -> dict:
-    name, item = rng.choice(NAMES), rng.choice(ITEMS)
-    kind = rng.choice(KINDS)
-    question, steps, answer = kind(rng, name, PRONOUNS[name], item)
-    return {"question": question, "answer": str(answer), "solution": f"{steps} The answer is {answer}."}
+KINDS = (*arith_hf.KINDS, _add_big, _sub_big, _mul_big, _div_big)
 
 
 def draw(seed: int, n: int, taken: set[str]) -> list[dict]:
-    rng, out = random.Random(seed), []
-    while len(out) < n:
-        row = problem(rng)
-        if row["question"] not in taken:
-            taken.add(row["question"])
-            out.append(row)
-    return out
+    return arith_hf.draw(seed, n, taken, KINDS)
 
 
 def main() -> None:
-    taken: set[str] = set()
-    bench = draw(20261204, 1000, taken)
-    train = draw(778, 4000, taken)
-    with open(HERE / "problems.jsonl", "w") as fh:
-        for i, row in enumerate(bench):
-            fh.write(json.dumps({"id": f"hard-{i:04d}", "question": row["question"], "answer": row["answer"]}) + "\n")
-    with open(HERE / "train.jsonl", "w") as fh:
-        for row in train:
-            fh.write(json.dumps(row) + "\n")
+    arith_hf.write(HERE, KINDS, (20261204, 778), "hard")
 
 
 if __name__ == "__main__":

@@ -51,32 +51,38 @@ def _two_step(rng, name, he, item):
 KINDS = (_add, _sub, _mul, _div, _two_step)
 
 
-def problem(rng: random.Random) -> dict:
+def problem(rng: random.Random, kinds=KINDS) -> dict:
     name, item = rng.choice(NAMES), rng.choice(ITEMS)
-    question, steps, answer = rng.choice(KINDS)(rng, name, PRONOUNS[name], item)
+    question, steps, answer = rng.choice(kinds)(rng, name, PRONOUNS[name], item)
     return {"question": question, "answer": str(answer), "solution": f"{steps} The answer is {answer}."}
 
 
-def draw(seed: int, n: int, taken: set[str]) -> list[dict]:
+def draw(seed: int, n: int, taken: set[str], kinds=KINDS) -> list[dict]:
     rng, out = random.Random(seed), []
     while len(out) < n:
-        row = problem(rng)
+        row = problem(rng, kinds)
         if row["question"] not in taken:
             taken.add(row["question"])
             out.append(row)
     return out
 
 
-def main() -> None:
+def write(folder: Path, kinds, seeds: tuple[int, int], prefix: str) -> None:
+    """problems.jsonl (1000, ids `<prefix>-NNNN`) and train.jsonl (4000 worked problems) into `folder`, drawn
+    from `kinds` with the benchmark's and the training file's seeds; no training question is a benchmark one."""
     taken: set[str] = set()
-    bench = draw(20261202, 1000, taken)
-    train = draw(777, 4000, taken)
-    with open(HERE / "problems.jsonl", "w") as fh:
+    bench = draw(seeds[0], 1000, taken, kinds)
+    train = draw(seeds[1], 4000, taken, kinds)
+    with open(folder / "problems.jsonl", "w") as fh:
         for i, row in enumerate(bench):
-            fh.write(json.dumps({"id": f"arith-{i:04d}", "question": row["question"], "answer": row["answer"]}) + "\n")
-    with open(HERE / "train.jsonl", "w") as fh:
+            fh.write(json.dumps({"id": f"{prefix}-{i:04d}", "question": row["question"], "answer": row["answer"]}) + "\n")
+    with open(folder / "train.jsonl", "w") as fh:
         for row in train:
             fh.write(json.dumps(row) + "\n")
+
+
+def main() -> None:
+    write(HERE, KINDS, (20261202, 777), "arith")
 
 
 if __name__ == "__main__":

@@ -27,8 +27,8 @@ from roles.search import (
     explore,
     explore_count,
     ranked_configs,
-    stable_rng,
 )
+from roles.seeding import stable_rng
 from roles.solo import sampler, solo
 
 __all__ = ["director", "subdirector", "engineer", "critic", "critic_plan", "critic_merge", "editor", "solo",

@@ -4,7 +4,6 @@ never repeat one), space-filling samples, and small moves around a good config.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import math
@@ -14,6 +13,7 @@ from typing import Any
 
 from roles.context import Experiment, Knob, TaskCard
 from roles.schemas import Proposal
+from tasks import inert_knobs
 
 SEED_KNOBS = frozenset({"seed"})  # noise, not a research direction: never searched or compared
 MULTIPLICATIVE = frozenset({"lr", "steps", "batch_size", "lora_rank", "n_train"})
@@ -22,27 +22,12 @@ _TRIES = 60  # random draws before falling back to enumerating a small space
 Config = dict[str, Any]
 
 
-def stable_rng(*parts: Any) -> random.Random:
-    """A private RNG seeded by a digest of `parts` (never the global RNG, never the clock)."""
-    text = json.dumps(parts, sort_keys=True, default=_jsonable)
-    return random.Random(int(hashlib.sha256(text.encode()).hexdigest()[:16], 16))
-
-
-# Never part of a seed: ids, timings, paths, prompt curves, stderr (progress-bar rates) differ between like runs.
-_VOLATILE = frozenset({"job_id", "seconds", "error", "curve", "budget_left", "stderr_tail"})
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): value[k] for k in sorted(value, key=str)}
-    if hasattr(value, "__dataclass_fields__"):
-        return {name: getattr(value, name) for name in value.__dataclass_fields__ if name not in _VOLATILE}
-    return repr(value)
-
-
-def searchable(knobs: Iterable[Knob]) -> list[Knob]:
-    """The knobs a search may move: not the seed, and with a range or choices to move in."""
-    return [k for k in knobs if k.name not in SEED_KNOBS and _has_range(k)]
+def searchable(knobs: Iterable[Knob], config: Mapping[str, Any] | None = None) -> list[Knob]:
+    """The knobs a search may move: not the seed, and with a range or choices to move in; with `config`, not
+    those its `when:` conditions leave inert (lora_rank while method is full)."""
+    knobs = list(knobs)
+    inert = inert_knobs(config, {k.name: k for k in knobs}) if config is not None else set()
+    return [k for k in knobs if k.name not in SEED_KNOBS and k.name not in inert and _has_range(k)]
 
 
 def _has_range(knob: Knob) -> bool:
@@ -105,13 +90,17 @@ def default_value(knob: Knob) -> Any:
 
 
 def complete(config: Mapping[str, Any], knobs: Sequence[Knob]) -> Config:
-    """A full, legal config: every knob present (defaults fill gaps), every value clipped and typed."""
+    """A full, legal config: every knob present (defaults fill gaps), every value clipped and typed, and every
+    knob that its `when:` leaves inert at its default."""
     out: Config = {}
     for knob in knobs:
         value = config.get(knob.name)
         value = default_value(knob) if value is None else clip(knob, value)
         if value is not None:
             out[knob.name] = value
+    by_name = {k.name: k for k in knobs}
+    for name in inert_knobs(out, by_name):  # a knob that does nothing here takes its default: one key per experiment
+        out[name] = default_value(by_name[name])
     return out
 
 
@@ -193,7 +182,7 @@ def _discrete_values(knob: Knob) -> list[Any] | None:
 def perturb(parent: Config, knobs: Sequence[Knob], rng: random.Random,
             tried: Sequence[Mapping[str, str]], n_moves: int) -> tuple[Config, list[tuple[str, Any, Any]]]:
     """Move `n_moves` knobs of `parent` one step, preferring directions untried from it (`tried`: all keys)."""
-    moving = searchable(knobs)
+    moving = searchable(knobs, parent)
     weights = [3.0 if k.name == "lr" else 2.0 if k.name == "steps" else 1.0 for k in moving]
     chosen: list[Knob] = []
     while moving and len(chosen) < min(n_moves, len(moving)):
@@ -336,7 +325,7 @@ def _explore_candidates(task: TaskCard, count: int, rng: random.Random, base: Co
 
 def local_jump(knobs: Sequence[Knob], rng: random.Random, anchor: Config) -> Config:
     """Move 1-3 knobs of `anchor` far (log knobs up to 6x either way, others up to a third of their range)."""
-    moving = searchable(knobs)
+    moving = searchable(knobs, anchor)
     config = dict(anchor)
     for knob in rng.sample(moving, min(len(moving), 1 + (rng.random() < 0.5) + (rng.random() < 0.25))):
         config[knob.name] = _jump(knob, config.get(knob.name, default_value(knob)), rng)

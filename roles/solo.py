@@ -11,7 +11,8 @@ import random
 from roles.context import Experiment, SamplerContext, SoloContext
 from roles.debugging import diagnose, failure_kind
 from roles.schemas import Plan, Proposal, SoloStep
-from roles.search import SEED_KNOBS, Picker, anchors, exploit, explore, ranked_configs, stable_rng
+from roles.search import SEED_KNOBS, Picker, anchors, exploit, explore, ranked_configs
+from roles.seeding import stable_rng
 
 __all__ = ["solo", "sampler"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from tasks.spec import BUILTIN_TASKS, Knob, Task, list_tasks, load_task
+from tasks.spec import BUILTIN_TASKS, Knob, Task, inert_knobs, list_tasks, load_task
 
 if TYPE_CHECKING:  # pragma: no cover
     from tasks.jobs import SolutionOutcome, dev_eval_job, recipe_job, solution_job, solution_outcome
@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from tasks.verifier import verify
 
 __all__ = [
-    "BUILTIN_TASKS", "Knob", "Task", "load_task", "list_tasks", "PreparedTask", "prepare_task",
+    "BUILTIN_TASKS", "Knob", "Task", "inert_knobs", "load_task", "list_tasks", "PreparedTask", "prepare_task",
     "recipe_job", "dev_eval_job", "merge_models", "verify", "solution_job", "solution_outcome", "SolutionOutcome",
     "Solution", "PatchError", "load_solution", "write_solution", "starter", "set_constants", "apply_patch",
     "run_solution",

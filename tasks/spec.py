@@ -24,7 +24,7 @@ from sandbox.units import parse_count, parse_duration
 from tasks.benchmark import Benchmark, BenchmarkSpec, EvaluationSpec, benchmark_problems, to_benchmark
 from tasks.yamlio import line_of, load_yaml, validate_model
 
-__all__ = ["Knob", "Task", "load_task", "list_tasks", "BUILTIN_TASKS", "BUILTIN_DIR"]
+__all__ = ["Knob", "inert_knobs", "Task", "load_task", "list_tasks", "BUILTIN_TASKS", "BUILTIN_DIR"]
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 BUILTIN_TASKS = ("reverse", "add3", "fncall", "arith-hf", "arith-hard")  # the first one is the default task
@@ -44,6 +44,7 @@ class Knob:
     choices: tuple = ()
     default: Any = None
     help: str = ""
+    when: tuple[tuple[str, tuple[Any, ...]], ...] = ()  # ((knob, values), ...): it acts only where each knob has one of its values
 
     def sample(self, rng: random.Random) -> Any:
         if self.kind == "choice":
@@ -73,6 +74,16 @@ class Knob:
         if not float(self.low) <= value <= float(self.high):
             raise ValueError(f"{self.name}: {value!r} is outside [{self.low:g}, {self.high:g}]")
         return int(value) if self.kind == "int" else float(value)
+
+
+def inert_knobs(config: Mapping[str, Any], knobs: Mapping[str, Knob]) -> set[str]:
+    """The knobs whose `when:` `config` does not meet (a knob it leaves out counts at its default): in this
+    config they change nothing, so two configs that differ only in them run the same experiment."""
+    def value(name: str) -> Any:
+        got = config.get(name)
+        return knobs[name].default if got is None and name in knobs else got
+
+    return {k.name for k in knobs.values() if k.when and any(value(n) not in values for n, values in k.when)}
 
 
 @dataclass(frozen=True)
@@ -140,6 +151,7 @@ class KnobSpec(BaseModel):
     choices: list[str | int | float | bool] | None = None
     default: Any
     help: str = ""
+    when: dict[str, Any] | None = None  # {knob: value or [values]}: this knob acts only in configs that match
 
     @model_validator(mode="after")
     def _consistent(self) -> KnobSpec:
@@ -302,7 +314,9 @@ def _check_base_model(spec: TaskFile, data: Any, path: Path) -> None:
 
 
 def _knob(name: str, spec: KnobSpec) -> Knob:
-    return Knob(name, spec.kind, spec.low, spec.high, spec.log, tuple(spec.choices or ()), spec.default, spec.help)
+    when = tuple((k, tuple(v) if isinstance(v, list | tuple) else (v,)) for k, v in (spec.when or {}).items())
+    return Knob(name, spec.kind, spec.low, spec.high, spec.log, tuple(spec.choices or ()), spec.default, spec.help,
+                when)
 
 
 def _check_knobs(knobs: dict[str, Knob], data: Any, path: Path) -> None:
@@ -312,6 +326,7 @@ def _check_knobs(knobs: dict[str, Knob], data: Any, path: Path) -> None:
             knob.validate(knob.default)
         except ValueError as exc:
             problems.append(f"{path}:{line_of(data, ('knobs', name, 'default'))}: knobs.{name}.default: {exc}")
+        problems += _when_problems(knob, knobs, data, path)
     for name, value in (data.get("reference") or {}).items():
         where = f"{path}:{line_of(data, ('reference', name))}: reference.{name}"
         try:
@@ -320,6 +335,25 @@ def _check_knobs(knobs: dict[str, Knob], data: Any, path: Path) -> None:
             problems.append(f"{where}: {exc}")
     if problems:
         raise ConfigError(problems)
+
+
+def _when_problems(knob: Knob, knobs: Mapping[str, Knob], data: Any, path: Path) -> list[str]:
+    """What is wrong with `knob`'s `when:`: it names knobs of this task (not itself, none with a `when:` of its
+    own) and values those knobs can take."""
+    problems = []
+    for other, values in knob.when:
+        where = f"{path}:{line_of(data, ('knobs', knob.name, 'when', other))}: knobs.{knob.name}.when.{other}"
+        if other == knob.name or other not in knobs:
+            problems.append(f"{where}: {'a knob cannot depend on itself' if other == knob.name else 'not a knob of this task'}")
+        elif knobs[other].when:
+            problems.append(f"{where}: {other} has a when: of its own (conditions do not chain)")
+        else:
+            for value in values:
+                try:
+                    knobs[other].validate(value)
+                except ValueError as exc:
+                    problems.append(f"{where}: {str(exc).removeprefix(f'{other}: ')}")
+    return problems
 
 
 def _check_files(root: Path) -> None:

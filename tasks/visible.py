@@ -55,6 +55,8 @@ def _knob_row(knob: Knob) -> dict:
         row.update(low=knob.low, high=knob.high, log=knob.log)
     if knob.kind == "choice":
         row["choices"] = list(knob.choices)
+    if knob.when:
+        row["when"] = {name: list(values) for name, values in knob.when}
     return row
 
 
@@ -76,7 +78,8 @@ def card_knobs(card: Mapping[str, Any]) -> dict[str, Knob]:
     out = {}
     for name, row in card["knobs"].items():
         out[name] = Knob(name, row["kind"], row.get("low"), row.get("high"), bool(row.get("log")),
-                         tuple(row.get("choices") or ()), row.get("default"), row.get("help", ""))
+                         tuple(row.get("choices") or ()), row.get("default"), row.get("help", ""),
+                         tuple((k, tuple(v)) for k, v in (row.get("when") or {}).items()))
     return out
 
 

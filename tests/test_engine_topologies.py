@@ -404,8 +404,8 @@ def test_a_replication_lab_may_repeat_another_labs_experiments(tmp_path):
 @pytest.mark.parametrize("team", ["solo", "random", "two_labs"])
 def test_an_experiment_two_arms_both_run_trains_with_the_same_seed_there(tmp_path, team):
     """Common random numbers: in runs of one seed, the same config gets the same training seed whichever team
-    runs it (the study's paired difference then measures the arms' decisions, not their seeds); another lab
-    running it gets another seed."""
+    runs it (the study's paired difference then measures the arms' decisions, not their seeds); another lab,
+    or another replica of an engineer, running it gets another seed."""
     def seeds_of(run) -> dict[str, set[tuple[int, str]]]:
         out = defaultdict(set)
         for r in rows_of(run):
@@ -419,12 +419,18 @@ def test_an_experiment_two_arms_both_run_trains_with_the_same_seed_there(tmp_pat
     mine, theirs = seeds_of(research), seeds_of(other)
     shared = sorted(set(mine) & set(theirs))
     assert shared, "the two runs share no experiment (both start from the same prior)"
+    first = lambda agent: not agent.endswith("]") or agent.endswith("[0]")  # noqa: E731 (a replica's own seed)
+    matched = 0
     for config in shared:
-        ours = {s for s, _ in mine[config]}
+        ours = {s for s, a in mine[config] if first(a)}
         if team == "two_labs":  # lab b's engineers train it with seeds of their own
-            assert not ours & {s for s, a in theirs[config] if a.startswith("eng_b")}, config
-        else:
+            assert not {s for s, _ in mine[config]} & {s for s, a in theirs[config] if a.startswith("eng_b")}, config
+        elif ours and {s for s, a in theirs[config] if first(a)}:
             assert ours & {s for s, _ in theirs[config]}, f"{config}: {mine[config]} vs {theirs[config]}"
+            matched += 1
+        else:  # engineer[1] of the research team runs it: a replica's seed, not the config's own
+            assert not {s for s, _ in mine[config]} & {s for s, _ in theirs[config]}, config
+    assert matched or team == "two_labs"  # the prior at least: both arms' first replica runs it
     another, _ = run_scripted(tmp_path, "research", name="research-seed4", seed=4)
     prior = shared[0]
     assert not {s for s, _ in mine[prior]} & {s for s, _ in seeds_of(another).get(prior, set())}, \

@@ -149,3 +149,23 @@ def test_usd_uses_litellms_price_map_for_a_mapped_model(tmp_path, monkeypatch):
     t = persona.tokens["engineer"]
     assert result["spend_by_role"]["engineer"]["usd"] == pytest.approx(t["prompt"] * per_in + t["completion"] * per_out)
     assert result["spend_by_role"]["engineer"]["usd"] > 0
+
+
+def test_proposals_that_differ_only_in_a_default_or_an_inert_knob_run_once(tmp_path):
+    """lora_rank acts only with method lora (its `when:` in task.yaml), and a knob left out takes its default:
+    an LLM director's three spellings of one experiment run as one job, without the inert value."""
+    from roles.schemas import Plan, Proposal
+    from team.testing import FunctionModel
+
+    same = [{"lr": 0.004, "steps": 700}, {"lr": 0.004, "steps": 700, "lora_rank": 32},
+            {"lr": 0.004, "steps": 700, "method": "full", "lora_rank": 4}]
+
+    def hook(agent, model):
+        plan = Plan(proposals=[Proposal(config=c, rationale="one experiment, three spellings") for c in same])
+        return FunctionModel(lambda request: plan, name="openai/gated") if agent == "director" else model
+
+    out, _ = run_scripted(tmp_path, "research", model_hook=hook, budget="wall=20s,job_seconds=60s")
+    first = [r for r in rows_of(out) if r["event"] == "job_started" and r.get("round") == 1
+             and r["command"][-1] == "train.py"]
+    assert len(first) == 1, [r["config"] for r in first]
+    assert first[0]["config"]["lr"] == 0.004 and first[0]["config"]["lora_rank"] == 8

@@ -445,3 +445,36 @@ def test_a_planner_neither_proposes_nor_is_asked_for_what_another_lab_claimed():
     assert replica.proposals[0].config == alone.proposals[0].config  # a replication lab runs the prior again
     text = render_prompt(builtin_roles()["director"], _dctx(n=4, seed=3, claimed=claimed), "plan")
     assert "Other labs of the team already proposed" in text and json.dumps(claimed[0]["config"], sort_keys=True) in text
+
+
+GATED = tuple(Knob("lora_rank", "int", 2, 32, log=True, default=8, when=(("method", ("lora",)),))
+              if k.name == "lora_rank" else k for k in KNOBS)
+
+
+def test_a_knob_its_when_leaves_inert_is_never_searched_and_never_tells_two_configs_apart():
+    # lora_rank acts only with method lora: with method full, a config that differs only in it runs the same
+    # experiment (the arith-hard study's scripted search spent jobs on such moves)
+    task = TaskCard("add3", "add three numbers", GATED, reference=TASK.reference, rules=TASK.rules)
+    assert canonical(_config(lora_rank=32), GATED) == canonical(_config(), GATED)
+    assert canonical(_config(method="lora", lora_rank=32), GATED) != canonical(_config(method="lora"), GATED)
+    assert canonical(_config(lora_rank=32), KNOBS) != canonical(_config(), KNOBS)  # without when: two keys
+    history = [Experiment("best", _config(lr=6e-3, steps=900), 0, "ok", 0.9, "accept", 1),
+               Experiment("ref", _config(lr=2e-3, steps=400), 0, "ok", 0.5, "accept", 1)]
+    seen, full_rank = set(), []
+    for seed in range(30):
+        for p in director(_dctx(history, n=4, round_=2, best_dev=0.9, seed=seed, task=task)).proposals:
+            assert canonical(p.config, GATED) not in {canonical(e.config, GATED) for e in history}
+            if p.config["method"] == "full":
+                full_rank.append(p.config["lora_rank"])
+            seen.add(p.config["method"])
+    assert seen == {"full", "lora"} and set(full_rank) == {8}  # lora still explored; rank moves only under it
+    moved = {p.rationale for seed in range(30)
+             for p in director(_dctx(history, n=4, round_=2, best_dev=0.9, seed=seed)).proposals}
+    assert any("lora_rank 8→" in why and "method" not in why for why in moved)  # ungated: rank moves alone
+
+
+def test_the_prompt_says_when_a_knob_acts():
+    task = TaskCard("add3", "add three numbers", GATED, reference=TASK.reference, rules=TASK.rules)
+    text = render_prompt(builtin_roles()["director"], _dctx(task=task), "plan")
+    assert "- lora_rank (int: 2..32, log scale; default 8; acts only when method is lora)" in text
+    assert "- lr (float: 0.0001..0.03, log scale; default 0.003)" in text

@@ -20,7 +20,9 @@ def test_builtin_tasks_load_with_all_recipe_knobs():
     tasks = list_tasks()
     assert [t.name for t in tasks] == list(BUILTIN_TASKS) and tasks[0].name == "reverse"
     for task in tasks:
-        assert set(task.knobs) == RECIPE_KNOBS
+        # arith-hf's and arith-hard's pools mark no row hard: there hard_frac would do nothing, so they lack it
+        assert set(task.knobs) == RECIPE_KNOBS - ({"hard_frac"} if task.name.startswith("arith-") else set())
+        assert task.knobs["lora_rank"].when == (("method", ("lora",)),)
         assert task.validate_config(task.reference) == dict(task.reference)
         assert len(task.digest) == 64 and task.rules
         # the toy tasks: the built-in char model, scored by their evaluate.py; arith-hf, arith-hard: an hf model,
@@ -121,3 +123,31 @@ def test_a_broken_data_py_is_one_line_with_file_and_line(tmp_path, capsys, task_
     assert main(["task", "prepare", str(task), "--cache-dir", str(task_cache)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(str(task / "data.py") + where) and what in err[0], err
+
+
+def test_a_when_condition_names_a_knob_and_its_values_or_is_reported_at_its_line(tmp_path):
+    gated = "lora_rank: {kind: int, low: 1, high: 64, log: true, default: 8, when: {method: lora}"
+    root, path = _copy_task(tmp_path, lambda t: t)
+    assert gated in path.read_text() and load_task(root).knobs["lora_rank"].when == (("method", ("lora",)),)
+    for i, (when, says) in enumerate([("{methd: lora}", "methd: not a knob of this task"),
+                                      ("{method: [lora, qlora]}", "method: 'qlora' is not one of ['full', 'lora']"),
+                                      ("{lora_rank: 8}", "lora_rank: a knob cannot depend on itself")]):
+        root, path = _copy_task(tmp_path / str(i), lambda t, w=when: t.replace("when: {method: lora}", f"when: {w}"))
+        with pytest.raises(ConfigError) as err:
+            load_task(root)
+        assert err.value.problems == [f"{path}:{_line_of(path, 'lora_rank:')}: knobs.lora_rank.when.{says}"]
+    root, path = _copy_task(tmp_path / "chain", lambda t: t.replace(
+        'method: {kind: choice, choices: [full, lora], default: full,', 'method: {kind: choice, choices: [full, lora], '
+        'default: full, when: {schedule: cosine},'))
+    with pytest.raises(ConfigError) as err:
+        load_task(root)
+    assert "knobs.lora_rank.when.method: method has a when: of its own" in err.value.problems[0]
+
+
+def test_the_public_card_carries_a_knobs_when():
+    from tasks.visible import card_knobs, task_card
+
+    card = task_card(load_task("reverse"), [])
+    assert card["knobs"]["lora_rank"]["when"] == {"method": ["lora"]} and "when" not in card["knobs"]["lr"]
+    knobs = card_knobs(card)
+    assert knobs["lora_rank"] == load_task("reverse").knobs["lora_rank"]

@@ -10,12 +10,13 @@ rounds, and at most max_loops + 1 when a bounded loop-back brings it feedback.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from roles.checks import as_proposed
-from roles.context import DirectorContext
+from roles.context import DirectorContext, Knob
 from roles.schemas import Plan, Proposal
+from roles.search import canonical
 from team.engine.acts.table import handles
 from team.engine.flow.context import ActContext, Actor
 from team.engine.flow.messages import Message, PlanPayload, VerdictPayload
@@ -140,11 +141,12 @@ async def learn_act(ctx: ActContext, msg: Message) -> None:
 def valid_proposals(ctx: ActContext, proposals: list[Proposal], r: int) -> list[Proposal]:
     """Proposals with known, in-range knobs that repeat nothing this planner proposed or learned before."""
     actor: Actor = ctx.actor
-    seen = {_canon(e.config, *as_proposed(e)) for e in actor.memory.history(r)}
+    knobs = ctx.card.knobs
+    seen = {_canon(e.config, knobs, *as_proposed(e)) for e in actor.memory.history(r)}
     out = []
     for p in proposals:
         config = ctx.clean_config(p.config, agent=actor.replica)
-        key = _canon(config or {}, p.node, p.operator)
+        key = _canon(config or {}, knobs, p.node, p.operator)
         if config is None or key in seen:
             continue
         seen.add(key)
@@ -158,5 +160,7 @@ def _seed(ctx: ActContext, agent: str) -> int:
     return ctx.seed + 1000 * entries.index(agent) if agent in entries else ctx.seed
 
 
-def _canon(config: Mapping[str, Any], node: str = "starter", operator: str = "tune") -> str:
-    return repr((node, operator, sorted((k, config[k]) for k in config if k != "seed")))
+def _canon(config: Mapping[str, Any], knobs: Sequence[Knob], node: str = "starter", operator: str = "tune") -> str:
+    """One key per experiment: a knob left out and the same knob at its default are one config, and so are
+    configs that differ only in a knob its `when:` leaves inert."""
+    return repr((node, operator, canonical(config, knobs)))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from roles.context import TaskCard
+from tasks import inert_knobs
 from team.config.topology import Team
 from team.engine.agents.memory import Memory
 from team.engine.flow.messages import Message
@@ -172,4 +173,5 @@ class ActContext:
         except (ValueError, TypeError) as exc:
             self.events.emit(ev.INVALID_CONFIG, agent=agent, config=dict(config), error=str(exc))
             return None
-        return {k: v for k, v in config.items() if k != "seed"}
+        inert = inert_knobs(config, knobs)  # lora_rank while method is full: it changes nothing, so it is reset
+        return {k: knobs[k].default if k in inert else v for k, v in config.items() if k != "seed"}

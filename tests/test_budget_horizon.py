@@ -36,6 +36,7 @@ class HorizonExecutor:
         await asyncio.sleep(0.2)  # a job takes a while: jobs started together overlap
         trains = min(self.work, 0.82 * limit)
         used, stopped = trains + 1.0, "tokens" if trains >= self.work else "time_limit"
+        (self.root / handle.job_id / "stdout.log").write_text(f"status: ok\nstopped: {stopped}\n")
         return JobResult(handle.job_id, JobStatus.OK, 0, (), self.root / handle.job_id, used, used, None,
                          f"status: ok\nstopped: {stopped}\n", "", ("cpu:0",), dict(handle.job.metadata))
 
@@ -165,3 +166,29 @@ def test_jobs_waiting_for_budget_get_it_first_come_first_served(tmp_path):
     assert ran == ["e0-round1", "e1-round1"], ran
     stop = [r for r in read_events(tmp_path / "events.jsonl") if r["event"] == "budget_stop"]
     assert [r["key"] for r in stop] == ["e0-round2"], stop
+
+
+def test_a_resumed_run_stops_where_the_run_it_continues_stopped(tmp_path):
+    """A session that resumes a run (its verification had failed) knows what a job needs to reach its horizon
+    from the jobs the run finished: it starts no job the budget left cannot carry there. Before, it knew nothing,
+    and an arith-hard study cell whose team had stopped with 127 s left (a job needs ~133 s) ran two more jobs
+    when resumed, the second cut by its limit at 14 s."""
+    from team.engine.work.memo import JobMemo
+
+    stopped, rows = _train(tmp_path, horizon=True, budget=355.0)
+    left = next(r for r in rows if r["event"] == "budget_stop")["job_seconds_left"]
+    memo = JobMemo(tmp_path / "jobs", {r["job_id"]: {"trained": r["job_id"]} for r in rows if r["event"] == "job_started"})
+    assert memo.horizon_costs() == [81.0] * len(stopped)
+
+    events = EventLog(tmp_path / "resumed.jsonl")
+    ledger = Ledger({"job_seconds": 355.0})
+    ledger.charge({"job_seconds": 355.0 - left})
+    share = JobTime(ledger, events, Occupancy(), lambda: 0.0, lambda: 20.0)
+    share.horizon = True
+    share.restore(memo)  # what the Workshop of a resumed session does
+    slots = Slots(HorizonExecutor(tmp_path / "jobs2", 80.0), ledger, events, tmp_path / "jobs2", 1, share)
+    job = lambda limit: Job(("true",), limits=Limits(wall_seconds=limit))  # noqa: E731
+    result = asyncio.run(slots.run("again", {"agent": "engineer", "role": "engineer"}, job, 180.0, training=True))
+    assert result is None  # without the restored costs it ran, cut by its limit: `stopped: time_limit`
+    stop = [r for r in read_events(tmp_path / "resumed.jsonl") if r["event"] == "budget_stop"]
+    assert len(stop) == 1 and "horizon" in stop[0]["reason"], stop

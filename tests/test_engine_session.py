@@ -200,3 +200,29 @@ def test_result_json_is_the_runs_one_frozen_result(tmp_path):
     assert saved["spend_by_agent"] and set(saved["budget_used"]) == set(saved["budget_limits"])
     rows = rows_of(run)
     assert [r["event"] for r in rows].count("result") == 1
+
+
+def test_a_run_whose_verification_failed_resumes_to_its_verification_only(tmp_path):
+    """The team finished and the verifier failed (an arith-hard study cell's sandbox could not import the
+    harness): resuming verifies the final model the team left, and runs no job and no model call again. Before,
+    the team ran again from its memos and, knowing nothing of the horizon's cost, started two more jobs."""
+    from sandbox.errors import JobError
+
+    def broken(model_dir, task, workspace=None):
+        raise JobError("verify", "failed", "exit code 1: No module named 'tasks'")
+
+    out = tmp_path / "run"
+    hooks = Hooks(executor=lambda _: ScriptedExecutor(out / "jobs", seconds=0.05), verify=broken)
+    with pytest.raises(JobError):
+        start_run(RunOptions(team="research", task="reverse", out=str(out), budget="wall=20s,job_seconds=120s",
+                             seed=0, progress=False, job_seconds=10.0), hooks=hooks)
+    first = rows_of(out)
+    ended = next(r for r in first if r["event"] == "team_end")
+    assert not (out / "result.json").exists()
+
+    result = resume_scripted(out)
+    again = rows_of(out)[len(first):]
+    assert [r["event"] for r in again if r["event"] in ("job_started", "model_call", "team_start")] == []
+    assert result["stop_reason"] == ended["stop_reason"] and result["final_members"] == ended["outcome"]["final_members"]
+    assert result["test_score"] is not None and (out / "result.json").exists()
+    assert result["budget_used"]["job_seconds"] == pytest.approx(ended["spent"]["job_seconds"], abs=1e-6)

@@ -58,7 +58,8 @@ BUDGET_RESTORED = declare("budget_restored", "interrupted spent",
                           doc="a resumed session charged what a dead session's open reservations can have used")
 ISOLATION_REDUCED = declare("isolation_reduced", "notice", doc="jobs run with less isolation than asked")
 TEAM_START = declare("team_start", "limits backends prior", doc="the team's clock starts")
-TEAM_END = declare("team_end", "spent stop_reason", doc="the team's time ends; verification follows")
+TEAM_END = declare("team_end", "spent stop_reason", "outcome isolation",
+                   doc="the team's time ends; verification follows (a resumed run whose team ended only verifies)")
 INTERRUPTED = declare("interrupted", "signal spent open_reservations", doc="a signal stopped the run")
 VERIFY_START = declare("verify_start", "model", doc="the verifier starts on the final model (null: none)")
 RESULT = declare("result", "baseline_score test_score flags dev_score", durable=True, doc="what result.json says")

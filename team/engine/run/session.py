@@ -208,6 +208,10 @@ class Session:
         if interrupted:
             events.emit(ev.BUDGET_RESTORED, interrupted=interrupted, spent=ledger.snapshot())
         ledger.on_change = lambda what, row: events.emit(ev.BUDGET, change=what, **row)
+        ended = _team_ended(rows)
+        if ended is not None:  # the team had finished (its verification had not): only the verification is left
+            self.isolation = str(ended.get("isolation") or "")
+            return await self._verify(TeamOutcome.from_row(ended["outcome"]), ledger, events, dict(ended["spent"]))
         prepared = await asyncio.to_thread(prepare_task, self.task)
         parts = assemble(self.run_dir, self.options, self.team, self.task, prepared, ledger, events, memos(rows),
                          self.hooks, self.routes)
@@ -229,7 +233,8 @@ class Session:
             if hasattr(parts.executor, "close"):
                 await parts.executor.close()
         spent = ledger.snapshot()  # the team's time ends here; verification is the harness's
-        events.emit(ev.TEAM_END, spent=spent, stop_reason=outcome.stop_reason)
+        events.emit(ev.TEAM_END, spent=spent, stop_reason=outcome.stop_reason, outcome=asdict(outcome),
+                    isolation=self.isolation)
         return await self._verify(outcome, ledger, events, spent)
 
     async def _drive(self, parts: Parts, ledger: Ledger, events: EventLog) -> TeamOutcome:
@@ -306,6 +311,13 @@ async def _cancel_after(task: asyncio.Task, seconds: float) -> None:
         await asyncio.wait_for(asyncio.shield(task), seconds)
     if not task.done():
         task.cancel()
+
+
+def _team_ended(rows: list[dict]) -> dict | None:
+    """The `team_end` row of an earlier session whose team finished, when it kept the team's outcome (rows
+    written before it did: None, and the team runs again from its memos)."""
+    return next((r for r in reversed(rows) if r.get("event") == ev.TEAM_END and isinstance(r.get("outcome"), dict)),
+                None)
 
 
 def _team_started(run_dir: Path) -> bool:

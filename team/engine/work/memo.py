@@ -58,6 +58,19 @@ class JobMemo:
                 walls.append(float(saved.get("device_seconds" if saved.get("clock") == "cpu" else "wall_seconds") or 0.0))
         return walls
 
+    def horizon_costs(self) -> list[float]:
+        """What the training jobs earlier sessions finished at their horizon used (`stopped: tokens` in their
+        summary; their result.json): a resumed run knows what a job needs to reach its horizon, and stops where
+        the run it continues stopped instead of starting a job the budget cannot carry there."""
+        costs = []
+        for row in self.rows.values():
+            if row.get("kind") == "dev_eval":
+                continue
+            result = self.restored(row.get("trained") or row.get("job_id"))
+            if result is not None and result.ok and result.summary().get("stopped") == "tokens":
+                costs.append(result.device_seconds)
+        return costs
+
     def restored(self, job_id: str | None) -> JobResult | None:
         """A finished job's result read back from its folder under jobs/ (None when it is not there)."""
         folder = self.jobs_dir / str(job_id)

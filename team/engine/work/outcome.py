@@ -44,6 +44,12 @@ class TeamOutcome:
                    fallbacks=sum("fallback" in f for f in faults), backends=_backends(runners),
                    decisions={k: dict(v) for k, v in decisions.items()}, **_final(merger, tree))
 
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> TeamOutcome:
+        """The outcome a `team_end` row kept (its JSON lists back to tuples)."""
+        tuples = ("final_members", "backends", "final_operators")
+        return cls(**{k: tuple(v) if k in tuples else v for k, v in row.items()})
+
     def busy_share(self, elapsed: float) -> float | None:
         window = elapsed * self.capacity
         return round(min(self.busy_seconds / window, 1.0), 4) if window > 0 else None

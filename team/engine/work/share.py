@@ -22,6 +22,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from groundwork.errors import BudgetExhausted
 from tasks.recipe import SAVE_SHARE
@@ -97,6 +98,13 @@ class JobTime:
         """A training job stopped at its horizon (its summary says `stopped: tokens`) and was charged `used`
         (device-seconds: its time limit is per device)."""
         self.horizon_costs.append(used / max(self.gpus, 1))
+
+    def restore(self, memo: Any) -> None:
+        """What the jobs of earlier sessions showed (a `JobMemo`): how long dev evaluations take, and what a job
+        needs to reach its horizon, so that a resumed run holds jobs back where the run it continues did."""
+        self.eval_walls.extend(memo.evaluation_walls())
+        for used in memo.horizon_costs():
+            self.reached_horizon(used)
 
     def horizon_need(self) -> float | None:
         """The time limit a job needs to reach its horizon: the most a job of this run that reached it used,

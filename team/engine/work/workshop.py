@@ -69,7 +69,7 @@ class Workshop:
         self.jobs = JobMemo(self.jobs_dir, self.memo)
         self.share = JobTime(self.ledger, self.events, Occupancy(), lambda: float(self.executor.term_grace),
                              lambda: eval_cap(self.prepared.task), self.gpus)
-        self.share.eval_walls.extend(self.jobs.evaluation_walls())  # a resumed run knows how long they take
+        self.share.restore(self.jobs)  # a resumed run knows what earlier sessions' jobs took
         self.share.horizon = self.prepared is not None and _has_horizon(self.prepared.task)
         self.slots = Slots(self.executor, self.ledger, self.events, self.jobs_dir, self.capacity, self.share,
                            self.clock)

@@ -22,7 +22,6 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from groundwork.errors import BudgetExhausted
 from tasks.recipe import SAVE_SHARE
@@ -30,6 +29,7 @@ from tasks.recipe import WALL_FRACTION as RECIPE_STOPS_AT  # a recipe stops itse
 from team.engine.records import catalog as ev
 from team.engine.records.events import EventLog
 from team.engine.records.ledger import Ledger, Reservation
+from team.engine.work.memo import JobMemo
 
 __all__ = ["JobTime", "Occupancy", "MIN_JOB_SECONDS"]
 
@@ -99,8 +99,8 @@ class JobTime:
         (device-seconds: its time limit is per device)."""
         self.horizon_costs.append(used / max(self.gpus, 1))
 
-    def restore(self, memo: Any) -> None:
-        """What the jobs of earlier sessions showed (a `JobMemo`): how long dev evaluations take, and what a job
+    def restore(self, memo: JobMemo) -> None:
+        """What the jobs of earlier sessions showed: how long dev evaluations take, and what a job
         needs to reach its horizon, so that a resumed run holds jobs back where the run it continues did."""
         self.eval_walls.extend(memo.evaluation_walls())
         for used in memo.horizon_costs():

@@ -14,11 +14,12 @@ import os
 import platform
 import shutil
 import subprocess
+import tomllib
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-__all__ = ["PACKAGES", "versions", "source", "cpu", "gpus", "environment"]
+__all__ = ["PACKAGES", "versions", "source", "cpu", "gpus", "environment", "other_checkout", "code_root"]
 
 PACKAGES = ("synthteam", "torch", "transformers", "peft", "accelerate", "tokenizers", "safetensors", "inspect_ai",
             "numpy", "scipy", "pydantic", "litellm")
@@ -36,10 +37,15 @@ def versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
     return found
 
 
+def code_root() -> str:
+    """The folder synthteam's own packages are imported from."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 @cache
 def source() -> dict[str, Any] | None:
     """The git commit of synthteam's own source and whether tracked files differ from it (None: not a checkout)."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = code_root()
     git = shutil.which("git")
     if git is None or not os.path.exists(os.path.join(root, ".git")):
         return None
@@ -52,6 +58,27 @@ def source() -> dict[str, Any] | None:
     if head.returncode != 0 or status.returncode != 0:
         return None
     return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
+
+
+def other_checkout(cwd: str | None = None) -> str | None:
+    """A synthteam checkout that `cwd` lies in but that is not the one imported (a git worktree or a second clone
+    run with another checkout's installation): its root, else None. Jobs and the verifier import the installed
+    synthteam whatever the working directory, so a study started there runs the other checkout's code."""
+    here = os.path.realpath(cwd or os.getcwd())
+    while True:
+        project = os.path.join(here, "pyproject.toml")
+        if os.path.exists(os.path.join(here, ".git")) and os.path.isfile(project):
+            try:
+                with open(project, "rb") as fh:
+                    ours = tomllib.load(fh).get("project", {}).get("name") == "synthteam"
+            except (OSError, tomllib.TOMLDecodeError):
+                ours = False
+            if ours:
+                return None if here == os.path.realpath(code_root()) else here
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
 
 
 @cache

@@ -41,6 +41,10 @@ class HorizonExecutor:
                          f"status: ok\nstopped: {stopped}\n", "", ("cpu:0",), dict(handle.job.metadata))
 
 
+def _job(limit: float, **metadata) -> Job:
+    return Job(("true",), limits=Limits(wall_seconds=limit), metadata=metadata)
+
+
 def _train(tmp_path: Path, horizon: bool, budget: float = 360.0, work: float = 80.0) -> tuple[list[str], list[dict]]:
     """Training jobs one after another (each asks 180 s; its dev evaluation uses 2 s) until the budget stops them;
     the `stopped` of each job that ran, and the run's rows."""
@@ -56,8 +60,7 @@ def _train(tmp_path: Path, horizon: bool, budget: float = 360.0, work: float = 8
         stopped = []
         for i in range(20):
             meta = {"agent": "engineer", "role": "engineer"}
-            result = await slots.run(f"job{i}", meta, lambda limit: Job(("true",), limits=Limits(wall_seconds=limit)),
-                                     180.0, training=True)
+            result = await slots.run(f"job{i}", meta, _job, 180.0, training=True)
             if result is None:
                 break
             stopped.append(result.summary()["stopped"])
@@ -115,8 +118,7 @@ def test_a_job_started_beside_the_first_waits_rather_than_start_with_a_scrap_of_
 
     async def one(i: int) -> str | None:
         meta = {"agent": f"engineer[{i}]", "role": "engineer"}
-        result = await slots.run(f"job{i}", meta, lambda limit: Job(("true",), limits=Limits(wall_seconds=limit)),
-                                 180.0, training=True)
+        result = await slots.run(f"job{i}", meta, _job, 180.0, training=True)
         if result is None:
             return None
         ledger.settle(slots.handed.pop(f"job{i}"), {"job_seconds": 2.0})
@@ -143,8 +145,7 @@ def test_jobs_waiting_for_budget_get_it_first_come_first_served(tmp_path):
     ran = []
 
     async def train(key: str, agent: str) -> bool:
-        result = await slots.run(key, {"agent": agent, "role": "engineer"},
-                                 lambda limit: Job(("true",), limits=Limits(wall_seconds=limit)), 180.0, training=True)
+        result = await slots.run(key, {"agent": agent, "role": "engineer"}, _job, 180.0, training=True)
         if result is None:
             return False
         ran.append(key)
@@ -187,8 +188,61 @@ def test_a_resumed_run_stops_where_the_run_it_continues_stopped(tmp_path):
     share.horizon = True
     share.restore(memo)  # what the Workshop of a resumed session does
     slots = Slots(HorizonExecutor(tmp_path / "jobs2", 80.0), ledger, events, tmp_path / "jobs2", 1, share)
-    job = lambda limit: Job(("true",), limits=Limits(wall_seconds=limit))  # noqa: E731
-    result = asyncio.run(slots.run("again", {"agent": "engineer", "role": "engineer"}, job, 180.0, training=True))
+    result = asyncio.run(slots.run("again", {"agent": "engineer", "role": "engineer"}, _job, 180.0, training=True))
     assert result is None  # without the restored costs it ran, cut by its limit: `stopped: time_limit`
     stop = [r for r in read_events(tmp_path / "resumed.jsonl") if r["event"] == "budget_stop"]
     assert len(stop) == 1 and "horizon" in stop[0]["reason"], stop
+
+
+class BusyMachineExecutor(HorizonExecutor):
+    """Jobs on the CPU clock on a machine where a CPU-second takes `pace` wall seconds (other work oversubscribes
+    the cores): a training job trains until 85% of its CPU limit (as recipes do); a dev evaluation needs `scoring`
+    CPU-seconds and fails when its limit is less. The wall clock is `self.now`, which the run's ledger reads."""
+
+    def __init__(self, root: Path, pace: float, scoring: float = 4.0):
+        self.root, self.pace, self.scoring, self.now = root, pace, scoring, 0.0
+        self.evaluations: list[tuple[float, bool]] = []  # (limit, scored) of each dev evaluation
+
+    async def wait(self, handle):
+        job = handle.job
+        limit = job.limits.cpu_seconds
+        training = job.metadata.get("kind") != "dev_eval"
+        used = 0.85 * limit if training else min(self.scoring, limit)
+        status = JobStatus.OK if training or limit >= self.scoring else JobStatus.TIMEOUT
+        if not training:
+            self.evaluations.append((limit, status is JobStatus.OK))
+        self.now += self.pace * used
+        (self.root / job.job_id / "stdout.log").write_text("status: ok\nstopped: time_limit\n")
+        return JobResult(job.job_id, status, 0, (), self.root / job.job_id, self.pace * used, used, None,
+                         "status: ok\nstopped: time_limit\n", "", ("cpu:0",), dict(job.metadata), clock="cpu")
+
+
+def test_on_a_busy_machine_a_job_on_the_cpu_clock_leaves_wall_time_for_its_evaluation(tmp_path):
+    """A job's limit is CPU-seconds; beside other work its wall time is longer. Before, its limit was cut only to
+    the wall time left (less the evaluation's share), so near the wall budget's end a job finished with no wall
+    left for its dev evaluation, which was given a 1 s limit and timed out: a job that was started, unscored,
+    and a run with no final model. The budget now learns the wall clock's pace from the run's jobs."""
+    executor = BusyMachineExecutor(tmp_path / "jobs", pace=2.0)
+    events = EventLog(tmp_path / "events.jsonl")
+    ledger = Ledger({"job_seconds": 10_000.0, "wall": 400.0}, clock=lambda: executor.now)
+    share = JobTime(ledger, events, Occupancy(), lambda: 0.0, lambda: 20.0)
+    (tmp_path / "jobs").mkdir()
+    slots = Slots(executor, ledger, events, tmp_path / "jobs", 1, share, clock="cpu")
+
+    async def run() -> int:
+        trained = 0
+        for i in range(20):
+            meta = {"agent": "engineer", "role": "engineer"}
+            result = await slots.run(f"job{i}", meta, _job, 120.0, training=True)
+            if result is None:
+                break
+            trained += 1
+            await slots.run(f"job{i}:dev", {**meta, "role": "harness", "kind": "dev_eval"},
+                            lambda limit: _job(limit, kind="dev_eval"), 0.0, training=False,
+                            hold=slots.handed.pop(f"job{i}"))
+        return trained
+
+    trained = asyncio.run(run())
+    assert trained >= 2 and len(executor.evaluations) == trained, executor.evaluations
+    assert all(scored for _, scored in executor.evaluations), executor.evaluations  # before: the last had a 1 s limit
+    assert executor.now <= 400.0, executor.now  # and the run's wall time stays within its budget

@@ -173,3 +173,25 @@ def test_ablate_beside_an_arm_named_full_that_runs_another_team_is_one_line(tmp_
     proc = synthteam(tmp_path, "compare", "--task", "reverse", "--arm", "full=solo", "--out", "cmp",
                      "--ablate", "research")
     refused(proc, tmp_path, "--ablate research: the arm named full runs solo", "rename that arm")
+
+
+@pytest.mark.parametrize("name, warned", [("synthteam", True), ("other", False)])
+def test_a_command_run_in_another_synthteam_checkout_says_whose_code_runs(tmp_path, name, warned):
+    """A study started in a git worktree with the main checkout's installation ran the main checkout's code
+    (jobs and the verifier import the installed package): the command says so before it runs."""
+    clone = tmp_path / "worktree"
+    (clone / "docs").mkdir(parents=True)
+    (clone / ".git").write_text("gitdir: /elsewhere\n")  # what a worktree has
+    (clone / "pyproject.toml").write_text(f'[project]\nname = "{name}"\n')
+    proc = synthteam(clone / "docs", "schema", "team")
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("warning: this synthteam runs the code in")]
+    assert len(lines) == int(warned), proc.stderr
+    if warned:
+        assert str(clone.resolve()) in lines[0] and str(Path(__file__).resolve().parents[1]) in lines[0], lines[0]
+
+
+def test_a_command_run_in_its_own_checkout_or_outside_any_says_nothing_of_checkouts(tmp_path):
+    for cwd in (tmp_path, Path(__file__).resolve().parents[1]):
+        proc = synthteam(cwd, "schema", "team")
+        assert proc.returncode == 0 and "checkout" not in proc.stderr, proc.stderr

@@ -133,7 +133,7 @@ def _started(point: str):
 
 @pytest.mark.parametrize("point", ["training", "dev_eval", "merge"])
 def test_an_interrupt_at_any_point_resumes_to_a_scored_final_model(tmp_path, point):
-    proc = spawn_scripted(tmp_path, "research", seconds=1.0, budget="wall=90s,job_seconds=120s")
+    proc = spawn_scripted(tmp_path, "research", seconds=1.0, budget="wall=90s,job_seconds=40s")
     run, deadline = tmp_path / "run", time.monotonic() + 90
     while time.monotonic() < deadline and proc.poll() is None:
         rows = read_events(run / "events.jsonl") if (run / "events.jsonl").exists() else []

@@ -401,6 +401,11 @@ def test_a_replication_lab_may_repeat_another_labs_experiments(tmp_path):
     assert firsts["lead_a"] == firsts["lead_b"]  # both start from the prior: a replication, asked for
 
 
+# A sampler proposes until its budget ends, and a scripted job takes 0.05 s: without a charge per job it would run
+# for its whole wall budget. Charged its whole limit (~10 s), a job of the random arm ends its budget in ~8 jobs.
+SAMPLER = {"budget": "wall=60s,job_seconds=100s", "charge": 1.0}
+
+
 @pytest.mark.parametrize("team", ["solo", "random", "two_labs"])
 def test_an_experiment_two_arms_both_run_trains_with_the_same_seed_there(tmp_path, team):
     """Common random numbers: in runs of one seed, the same config gets the same training seed whichever team
@@ -415,7 +420,8 @@ def test_an_experiment_two_arms_both_run_trains_with_the_same_seed_there(tmp_pat
         return out
 
     research, _ = run_scripted(tmp_path, "research", name="research", seed=3)
-    other, _ = run_scripted(tmp_path, TWO_LABS if team == "two_labs" else team, name=team, seed=3)
+    other, _ = run_scripted(tmp_path, TWO_LABS if team == "two_labs" else team, name=team, seed=3,
+                            **(SAMPLER if team == "random" else {}))
     mine, theirs = seeds_of(research), seeds_of(other)
     shared = sorted(set(mine) & set(theirs))
     assert shared, "the two runs share no experiment (both start from the same prior)"
@@ -439,7 +445,7 @@ def test_an_experiment_two_arms_both_run_trains_with_the_same_seed_there(tmp_pat
 
 @pytest.mark.parametrize("team", ["solo-parallel", "random"])
 def test_lanes_that_start_from_the_same_prior_do_not_train_the_same_job(tmp_path, team):
-    _, result = run_scripted(tmp_path, team, seed=3)
+    _, result = run_scripted(tmp_path, team, seed=3, **(SAMPLER if team == "random" else {}))
     run = tmp_path / "run"
     started = [json.dumps(r["config"], sort_keys=True) for r in rows_of(run)
                if r["event"] == "job_started" and r.get("role") != "harness"]

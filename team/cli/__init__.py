@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
+    _warn_other_checkout()
     try:
         return int(handler(args) or 0)
     except ConfigError as exc:
@@ -83,6 +84,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _warn_other_checkout() -> None:
+    """One line when the working directory is a synthteam checkout other than the one installed: its jobs and
+    verifier would run the installed code, not the code the user is looking at."""
+    from sandbox.host import code_root, other_checkout
+
+    here = other_checkout()
+    if here is not None:
+        print(f"warning: this synthteam runs the code in {code_root()} (the installed one), not the checkout you are in "
+              f"({here}): its jobs and verifier import the installed code; to run this checkout's, install it "
+              f"(make setup there) and use its .venv/bin/synthteam", file=sys.stderr)
 
 
 def _entry() -> None:  # pragma: no cover - console script

@@ -254,9 +254,10 @@ def _score_plot(name: str, task: dict) -> str:
         ax.errorbar([i + 0.3], [data["mean"]], yerr=[[data["mean"] - low], [high - data["mean"]]], fmt="D",
                     color=colour, capsize=5)
     baselines = [r["baseline_score"] for _, d in arms for r in d["seeds"].values() if r["baseline_score"] is not None]
-    if baselines:
-        ax.axhline(baselines[0], color="grey", linestyle=":", label="baseline (base model)")
-        ax.legend(fontsize=8)
+    if baselines:  # named on the line itself: a legend box in a corner hid the seeds that scored highest
+        ax.axhline(baselines[0], color="grey", linestyle=":")
+        ax.annotate("baseline (base model)", xy=(0.99, baselines[0]), xycoords=("axes fraction", "data"),
+                    xytext=(0, 2), textcoords="offset points", ha="right", va="bottom", fontsize=8, color="grey")
     ax.set_xticks(range(len(arms)), [a for a, _ in arms])
     ax.set_ylabel("test score")
     ax.set_title(f"{name}: test score per seed, mean with 95% CI")

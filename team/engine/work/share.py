@@ -12,6 +12,10 @@ by its limit, with fewer steps the busier the machine). Before any job has reach
 nothing exact to go by: a job offered less than half of what it asked while other jobs run waits for them
 (the first to finish shows what the horizon costs); with nothing running, it starts with what is left.
 
+On the CPU clock a job's limit is CPU-seconds, and beside other work a CPU-second takes more than a second of wall
+time: a job's limit is also cut so that it and its dev evaluation end within the wall-clock budget at the pace
+this run's training jobs have shown (`pace`), or a job started near the wall's end could not be scored.
+
 Training jobs waiting for budget are served first come, first served: a job that asks while others wait queues
 behind them (one that came as budget was handed back would otherwise take it before the waiters woke).
 """
@@ -37,6 +41,8 @@ MIN_JOB_SECONDS = 8.0  # a job with less time than this left is not started
 HORIZON_MARGIN = 1.05  # near the budget's end a job needs this times the most a job that reached its horizon used,
 # over the share of its limit it trains for (recipes and starters stop at WALL_FRACTION, less SAVE_SHARE to save)
 TRAINS_FOR = RECIPE_STOPS_AT - SAVE_SHARE
+PACE_JOBS = 3  # the wall clock's pace per CPU-second follows this run's last few training jobs
+PACE_MIN_SECONDS = 5.0  # a shorter job's start-up says more than its pace
 UNKNOWN_HORIZON_SHARE = 0.5  # before any job has reached its horizon, a job offered less than this share of what it
 # asked while others run waits for them (a task's job limit is sized to carry its horizon with room to spare)
 
@@ -65,6 +71,7 @@ class JobTime:
         self.eval_walls: list[float] = []  # wall seconds of this run's evaluations (earlier sessions' too)
         self.horizon = False  # the task's jobs have a horizon in work (job_tokens): hold back jobs it cannot fit
         self.horizon_costs: list[float] = []  # what this run's training jobs that reached their horizon used
+        self.paces: list[float] = []  # wall seconds per CPU-second of this run's training jobs on the CPU clock
         self._waiting: list[object] = []  # training jobs waiting for budget, in the order they asked
 
     def stop_new_jobs(self) -> None:
@@ -105,6 +112,18 @@ class JobTime:
         self.eval_walls.extend(memo.evaluation_walls())
         for used in memo.horizon_costs():
             self.reached_horizon(used)
+
+    def timed(self, wall_seconds: float, cpu_seconds: float) -> None:
+        """A training job on the CPU clock took `wall_seconds` for `cpu_seconds` (more than one a second when other
+        work oversubscribes the cores)."""
+        if cpu_seconds >= PACE_MIN_SECONDS:
+            self.paces.append(wall_seconds / cpu_seconds)
+
+    def pace(self) -> float:
+        """Wall seconds a CPU-second takes now: the most of this run's last PACE_JOBS training jobs on the CPU clock
+        (1 before any, and never less). A job's limit is in CPU-seconds; it and its dev evaluation must still end
+        within the wall-clock budget, or a job that was started could not be scored."""
+        return max([1.0, *self.paces[-PACE_JOBS:]])
 
     def horizon_need(self) -> float | None:
         """The time limit a job needs to reach its horizon: the most a job of this run that reached it used,
@@ -184,7 +203,8 @@ class JobTime:
         devices = max(self.gpus, 1) if training else 1
         scoring = self.eval_hold() if training else 0.0  # a training job's dev evaluation is part of it
         left = (self.ledger.left("job_seconds") - scoring) / devices
-        seconds = min(max(wanted, floor), self.ledger.wall_left() - 2.0 - scoring, left)
+        pace = self.pace()  # on the CPU clock: the job and its evaluation end within the wall budget at this pace
+        seconds = min(max(wanted, floor), (self.ledger.wall_left() - 2.0 - scoring * pace) / pace, left)
         if training:
             seconds = min(seconds, self.fair_share(left, max(wanted, floor)))
         limit = seconds - self.grace() - 1.0

@@ -120,8 +120,11 @@ class Slots:
             self.ledger.settle(hold, used)
         if not training:  # how long an evaluation takes, on the clock it is limited by
             self.share.eval_walls.append(result.device_seconds if result.clock == "cpu" else result.wall_seconds)
-        elif result.ok and result.summary().get("stopped") == "tokens":  # a starter reached its horizon
-            self.share.reached_horizon(result.device_seconds)
+        else:
+            if result.clock == "cpu":  # how many wall seconds a CPU-second takes on this machine now
+                self.share.timed(result.wall_seconds, result.device_seconds)
+            if result.ok and result.summary().get("stopped") == "tokens":  # a starter reached its horizon
+                self.share.reached_horizon(result.device_seconds)
         self.occupancy.handed_back()
         if training:  # the busy share is of the training slots; evaluations run on a lane of their own
             self.busy_seconds += result.wall_seconds

@@ -213,7 +213,8 @@ def cmd_noise(args: argparse.Namespace) -> int:
         raise ConfigError("--runs: at least 2 runs to measure a spread")
     out = args.out or f"noise/{args.task}"
     noise = measure_noise(args.task, args.runs, out, _run_options(args), args.budget,
-                          on_seed=lambda r: print(f"seed {r['seed']}: test {r['test']:.3f} dev {r['dev']}", file=sys.stderr))
+                          on_seed=lambda r: print(f"seed {r['seed']}: test {r['test']:.3f} dev {r['dev']}", file=sys.stderr),
+                          say=lambda line: print(line, file=sys.stderr, flush=True))
     print(f"{noise['task']}: test {noise['test']['mean']} ± {noise['test']['sd']} (sd), dev {noise['dev']['mean']} ± "
           f"{noise['dev']['sd']}; {plural(noise['failures'], 'failure')}; {out}/noise.json", file=sys.stderr)
     print(json.dumps({"noise": f"{out}/noise.json", "test_sd": noise["test"]["sd"], "dev_sd": noise["dev"]["sd"]}))

@@ -11,9 +11,20 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sandbox.errors import ConfigError
+from sandbox.errors import ConfigError, SynthteamError
 
-__all__ = ["measure_noise", "load_noise"]
+__all__ = ["measure_noise", "load_noise", "NoiseInterrupted"]
+
+
+class NoiseInterrupted(SynthteamError):
+    """Ctrl-C or SIGTERM stopped one seed's run: the measurement, not only that run, resumes by its own command."""
+
+    def __init__(self, signum: int, seed: int):
+        import signal
+
+        self.signum = signum
+        super().__init__(f"interrupted by {signal.Signals(signum).name} in seed {seed}: its job stopped and was charged "
+                         "what it used; rerun the same command to resume (finished seeds are kept)")
 
 
 def load_noise(path: str | Path) -> dict[str, Any]:
@@ -28,8 +39,9 @@ def load_noise(path: str | Path) -> dict[str, Any]:
 
 
 def measure_noise(task_name: str, runs: int, out_dir: str | Path, options: Any, budget: str | None = None,
-                  on_seed=None) -> dict[str, Any]:
-    """Run the reference recipe `runs` times (seeds 0..runs-1) and write `out_dir/noise.json`."""
+                  on_seed=None, say=None) -> dict[str, Any]:
+    """Run the reference recipe `runs` times (seeds 0..runs-1) and write `out_dir/noise.json`. `on_seed` gets
+    each seed's row; `say`, if given, a line as each seed's run starts."""
     from tasks import load_task
     from team.engine.run.options import task_job_seconds
 
@@ -39,10 +51,28 @@ def measure_noise(task_name: str, runs: int, out_dir: str | Path, options: Any, 
     out_dir = Path(out_dir).absolute()
     out_dir.mkdir(parents=True, exist_ok=True)
     seconds = task_job_seconds(task, options.job_seconds)
-    seeds = [_one_seed(task_name, out_dir, s, seconds, options, budget, on_seed) for s in range(runs)]
+    from team.engine.run.session import Interrupted
+
+    seeds = []
+    for seed in range(runs):
+        if say and not (out_dir / f"s{seed}" / "result.json").exists():
+            say(f"seed {seed} ({seed + 1} of {runs}): the reference recipe {_short(task)}, one job of at most "
+                f"{seconds:g} s, then the verifier on the sealed test split ...")
+        try:
+            seeds.append(_one_seed(task_name, out_dir, seed, seconds, options, budget, on_seed))
+        except Interrupted as exc:  # its message names `synthteam resume sN`, which would leave noise.json unwritten
+            raise NoiseInterrupted(exc.signum, seed) from None
     noise = _summary(task, dict(task.reference), [s for s in seeds if s is not None], seconds)
     (out_dir / "noise.json").write_text(json.dumps(noise, indent=2, default=str))
     return noise
+
+
+def _short(task: Any) -> str:
+    """The reference recipe as the knobs it sets away from the task's defaults."""
+    defaults = task.defaults()
+    moved = {k: v for k, v in task.reference.items() if defaults.get(k) != v}
+    return "(" + ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in moved.items()) + ")" \
+        if moved else "(the task's defaults)"
 
 
 def _one_seed(task: str, out_dir: Path, seed: int, seconds: float, options: Any, budget: str | None,

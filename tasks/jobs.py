@@ -23,7 +23,7 @@ from sandbox.jobs import Job, JobResult, Limits, Resources
 from tasks.prepare import PreparedTask
 
 __all__ = ["recipe_job", "dev_eval_job", "solution_job", "solution_outcome", "SolutionOutcome", "SOLUTION_ENV",
-           "REPORTED_DEV_TOLERANCE", "read_dev_score", "model_dir_problem", "job_tokens"]
+           "REPORTED_DEV_TOLERANCE", "read_dev_score", "model_dir_problem", "job_tokens", "with_horizon"]
 
 SOLUTION_ENV = {
     "SYNTHTEAM_VISIBLE": "the task's visible folder: train.jsonl, dev.jsonl, task.json, evaluate.py",
@@ -65,6 +65,13 @@ def solution_job(prepared: PreparedTask, solution, *, wall_seconds: float, cpu_t
         limits=Limits(wall_seconds=wall_seconds, disk_bytes=_DISK.get(prepared.task.kind)),
         metadata={"kind": "solution", "task": prepared.task.name, "solution": solution.digest, **(metadata or {})},
     )
+
+
+def with_horizon(task, tokens: int | None):
+    """The task with one job's horizon set to `tokens` training tokens (`--job-tokens`); None: as it is."""
+    from dataclasses import replace
+
+    return task if tokens is None else replace(task, budget={**(task.budget or {}), "job_tokens": str(int(tokens))})
 
 
 def job_tokens(task) -> int | None:

@@ -195,3 +195,16 @@ def test_a_command_run_in_its_own_checkout_or_outside_any_says_nothing_of_checko
     for cwd in (tmp_path, Path(__file__).resolve().parents[1]):
         proc = synthteam(cwd, "schema", "team")
         assert proc.returncode == 0 and "checkout" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("argv", [["run"], ["compare", "--task", "reverse"], ["noise", "--task", "reverse"]])
+def test_job_tokens_takes_units_and_a_bad_count_is_one_argument_error(tmp_path, argv):
+    from team.cli import build_parser
+
+    assert build_parser().parse_args([*argv, "--job-tokens", "1.8M"]).job_tokens == 1_800_000
+    assert build_parser().parse_args(argv).job_tokens is None
+    proc = synthteam(tmp_path, *argv, "--job-tokens", "1.8Q", "--out", "r")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"synthteam {argv[0]}: error: argument --job-tokens: unknown count unit 'q' in '1.8Q'"), last
+    assert list(tmp_path.iterdir()) == []

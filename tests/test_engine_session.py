@@ -226,3 +226,28 @@ def test_a_run_whose_verification_failed_resumes_to_its_verification_only(tmp_pa
     assert result["stop_reason"] == ended["stop_reason"] and result["final_members"] == ended["outcome"]["final_members"]
     assert result["test_score"] is not None and (out / "result.json").exists()
     assert result["budget_used"]["job_seconds"] == pytest.approx(ended["spent"]["job_seconds"], abs=1e-6)
+
+
+def test_job_tokens_sets_every_training_jobs_horizon_and_a_resume_keeps_it(tmp_path, monkeypatch):
+    """`--job-tokens` (a study's job length chosen from measured noise) reaches each training job as its horizon,
+    is recorded in the manifest, and is the horizon of the run's task again when the folder resumes."""
+    from tasks.jobs import job_tokens
+    from team.engine.run.session import load_inputs, resume_session
+
+    out, submitted = tmp_path / "run", []
+
+    def executor(_):
+        scripted = ScriptedExecutor(out / "jobs", seconds=0.05)
+        submitted.append(scripted)
+        return scripted
+
+    start_run(RunOptions(team="solo", task="reverse", out=str(out), budget="wall=30s,job_seconds=40s", job_seconds=10,
+                         job_tokens=5000, progress=False), hooks=Hooks(executor=executor, verify=toy_verify))
+    training = [job for s in submitted for job in s.submitted if job.metadata.get("kind") != "dev_eval"]
+    assert training and {job.env.get("SYNTHTEAM_HORIZON") for job in training} == {"5000"}
+    assert json.loads((out / "manifest.json").read_text())["options"]["job_tokens"] == 5000
+    loaded = []
+    monkeypatch.setattr(session_module, "load_inputs", lambda options: loaded.append(load_inputs(options)) or loaded[-1])
+    resume_session(out, hooks=Hooks(executor=executor, verify=toy_verify))
+    assert [job_tokens(task) for _, task in loaded] == [5000]
+    assert job_tokens(load_inputs(RunOptions(task="reverse"))[1]) is None  # reverse's own: no horizon

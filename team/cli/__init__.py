@@ -26,6 +26,16 @@ def duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def count(text: str) -> int:
+    """An argparse type for every count flag: 4000, 300k, 1.8M (a whole number > 0)."""
+    from sandbox.units import parse_count
+
+    try:
+        return parse_count(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def plural(n: int, word: str) -> str:
     """`1 agent`, `2 agents`."""
     return f"{n} {word}{'' if n == 1 else 's'}"

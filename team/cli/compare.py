@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from team.cli import duration, plural
+from team.cli import count, duration, plural
 
 __all__ = ["register"]
 
@@ -32,6 +32,8 @@ def _executor_flags(p: argparse.ArgumentParser, slurm: bool = False) -> None:
                         "GPU) or vllm (GPU, when installed); default: the task's own setting")
     p.add_argument("--job-seconds", type=duration, help="the time limit of one recipe job, e.g. 90s or 5m "
                                                         "(default: the task's)")
+    p.add_argument("--job-tokens", type=count, help="one job's horizon in training tokens, e.g. 1.8M: its schedule "
+                   "ends there (default: the task's job_tokens; a task without one has no horizon)")
 
 
 def _power_flags(p: argparse.ArgumentParser) -> None:
@@ -105,7 +107,8 @@ def _run_options(args: argparse.Namespace):
 
         os.environ["SYNTHTEAM_PROVIDER"] = args.provider
     return RunOptions(executor=executor, ray_address=args.ray_address, isolation=args.isolation,
-                      cpu_threads=args.cpu_threads, gpus=args.gpus, job_seconds=args.job_seconds, progress=False,
+                      cpu_threads=args.cpu_threads, gpus=args.gpus, job_seconds=args.job_seconds,
+                      job_tokens=args.job_tokens, progress=False,
                       provider=args.provider, clock=args.clock)
 
 

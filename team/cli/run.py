@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from team.cli import duration
+from team.cli import count, duration
 
 __all__ = ["register"]
 
@@ -35,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gpus", type=int, default=0, help="GPUs per job (default 0)")
     p.add_argument("--job-seconds", type=duration, help="the time limit of one recipe job, e.g. 90s or 5m "
                                                         "(default: the task's)")
+    p.add_argument("--job-tokens", type=count, help="one job's horizon in training tokens, e.g. 1.8M: its schedule "
+                   "ends there (default: the task's job_tokens; a task without one has no horizon)")
     p.add_argument("--record", metavar="FILE", help="record every model call into a cassette")
     p.add_argument("--replay", metavar="FILE", help="serve model calls from a cassette (strict)")
     p.add_argument("--out", help="the run directory (default runs/<time>-<team>-<task>-s<seed>)")
@@ -67,7 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = RunOptions(team=args.team, task=args.task, out=args.out, seed=args.seed, budget=args.budget,
                          model=args.model, api_base=args.api_base, executor=args.executor,
                          ray_address=args.ray_address, isolation=args.isolation, cpu_threads=args.cpu_threads,
-                         gpus=args.gpus, job_seconds=args.job_seconds, record=args.record, replay=args.replay,
+                         gpus=args.gpus, job_seconds=args.job_seconds, job_tokens=args.job_tokens, record=args.record, replay=args.replay,
                          progress=not args.quiet, prior=args.prior, provider=args.provider, clock=args.clock)
     return _finish(start_run(options))
 

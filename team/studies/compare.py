@@ -277,7 +277,7 @@ def _write(options: CompareOptions, out: Path, cells: list[Cell], results: list[
     comparison = {"created": datetime.now(UTC).isoformat(), "out": str(out), "seeds": options.seeds,
                   "prior": options.prior,
                   "budget": options.budget, "executor": _dispatch(options, out).backend,
-                  "job_seconds_per_job": options.run.job_seconds,
+                  "job_seconds_per_job": options.run.job_seconds, "job_tokens": options.run.job_tokens,
                   "arms": {a.name: {"kind": a.kind, "team": a.team, "k": a.k, "what": a.describe()}
                            for a in options.arms},
                   "tie_rule": "tie when |mean paired diff| < 2 sd of the noise floor or its 95% CI includes 0",

@@ -43,9 +43,10 @@ def measure_noise(task_name: str, runs: int, out_dir: str | Path, options: Any, 
     """Run the reference recipe `runs` times (seeds 0..runs-1) and write `out_dir/noise.json`. `on_seed` gets
     each seed's row; `say`, if given, a line as each seed's run starts."""
     from tasks import load_task
+    from tasks.jobs import with_horizon
     from team.engine.run.options import task_job_seconds
 
-    task = load_task(task_name)
+    task = with_horizon(load_task(task_name), getattr(options, "job_tokens", None))
     if task.reference == task.defaults():
         raise ConfigError(f"{task.root}/task.yaml:1: task {task.name} has no reference recipe to measure noise with")
     out_dir = Path(out_dir).absolute()
@@ -57,7 +58,7 @@ def measure_noise(task_name: str, runs: int, out_dir: str | Path, options: Any, 
     for seed in range(runs):
         if say and not (out_dir / f"s{seed}" / "result.json").exists():
             say(f"seed {seed} ({seed + 1} of {runs}): the reference recipe {_short(task)}, one job of at most "
-                f"{seconds:g} s, then the verifier on the sealed test split ...")
+                f"{seconds:g} s{_horizon(task)}, then the verifier on the sealed test split ...")
         try:
             seeds.append(_one_seed(task_name, out_dir, seed, seconds, options, budget, on_seed))
         except Interrupted as exc:  # its message names `synthteam resume sN`, which would leave noise.json unwritten
@@ -65,6 +66,13 @@ def measure_noise(task_name: str, runs: int, out_dir: str | Path, options: Any, 
     noise = _summary(task, dict(task.reference), [s for s in seeds if s is not None], seconds)
     (out_dir / "noise.json").write_text(json.dumps(noise, indent=2, default=str))
     return noise
+
+
+def _horizon(task: Any) -> str:
+    from tasks.jobs import job_tokens
+
+    tokens = job_tokens(task)
+    return f" and {tokens:,} training tokens" if tokens else ""
 
 
 def _short(task: Any) -> str:
@@ -111,7 +119,9 @@ def _spread(values: list[float]) -> dict[str, float | None]:
 def _summary(task: Any, config: dict, seeds: list[dict], seconds: float) -> dict[str, Any]:
     """Failed or flagged runs keep their (baseline) test score: the noise includes the recipe's failures."""
     seeds = sorted(seeds, key=lambda r: r["seed"])
-    return {"task": task.name, "config": config, "job_seconds": seconds, "runs": seeds,
+    from tasks.jobs import job_tokens
+
+    return {"task": task.name, "config": config, "job_seconds": seconds, "job_tokens": job_tokens(task), "runs": seeds,
             "test": _spread([r["test"] for r in seeds]),
             "dev": _spread([r["dev"] for r in seeds if r["dev"] is not None]),
             "failures": sum(r["status"] != "ok" or bool(r["flags"]) for r in seeds)}

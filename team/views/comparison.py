@@ -152,12 +152,17 @@ def compute_table(task: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return head, rows
 
 
+def _horizon(comparison: dict) -> str:
+    tokens = comparison.get("job_tokens")
+    return f", one job's horizon {tokens:,} training tokens (`--job-tokens`, not the task's own)" if tokens else ""
+
+
 def _header(comparison: dict) -> list[str]:
     arms = comparison["arms"]
     return [f"# Team vs solo: {', '.join(arms)} on {', '.join(comparison['tasks'])}", "",
             f"{comparison['seeds']} seeds per arm, budget `{comparison['budget'] or 'task default'}` per cell, "
             f"executor {comparison['executor']}, prior **{comparison.get('prior', 'reference')}** (what every arm "
-            "starts from). Scores are the verifier's, on the sealed test split.", "",
+            f"starts from){_horizon(comparison)}. Scores are the verifier's, on the sealed test split.", "",
             "Arms:", ""] + [f"- **{n}**: {a['what']}" for n, a in arms.items()] + [
             "", f"Calls: {comparison['tie_rule']}; win/loss otherwise. Intervals are 95% BCa bootstrap "
                 "(scipy, 10000 resamples) over seeds; differences are paired by seed. With under ~10 seeds a "

@@ -48,6 +48,7 @@ class RunOptions:
     progress: bool = True
     attempts: int = 3  # model-call attempts before the scripted fallback
     job_seconds: float | None = None  # the time limit of one job (default: the task's)
+    job_tokens: int | None = None  # one job's horizon in training tokens (default: the task's budget job_tokens)
     prior: str = "starter"  # what every agent starts from: the starter train.py's constants, the task's
     # reference recipe, its knob defaults, or nothing
     provider: str | None = None  # hf | vllm: the Inspect provider of every evaluation (None: the task's setting)

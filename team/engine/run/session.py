@@ -61,11 +61,12 @@ class Interrupted(SynthteamError):
 
 def load_inputs(options: RunOptions) -> tuple[Team, Any]:
     from tasks import load_task
+    from tasks.jobs import with_horizon
     from tasks.spec import BUILTIN_TASKS
 
     team = load_team(options.team)
     task = load_task(options.task or BUILTIN_TASKS[0], provider=getattr(options, "provider", None))
-    return team, task
+    return team, with_horizon(task, getattr(options, "job_tokens", None))
 
 
 def new_session(options: RunOptions, *, hooks: Hooks | None = None, observers: tuple = ()) -> Session:

@@ -69,8 +69,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = RunOptions(team=args.team, task=args.task, out=args.out, seed=args.seed, budget=args.budget,
                          model=args.model, api_base=args.api_base, executor=args.executor,
                          ray_address=args.ray_address, isolation=args.isolation, cpu_threads=args.cpu_threads,
-                         gpus=args.gpus, job_seconds=args.job_seconds, job_tokens=args.job_tokens, record=args.record, replay=args.replay,
-                         progress=not args.quiet, prior=args.prior, provider=args.provider, clock=args.clock)
+                         gpus=args.gpus, job_seconds=args.job_seconds, job_tokens=args.job_tokens, record=args.record,
+                         replay=args.replay, progress=not args.quiet, prior=args.prior, provider=args.provider,
+                         clock=args.clock)
     return _finish(start_run(options))
 
 

@@ -23,8 +23,8 @@ class NoiseInterrupted(SynthteamError):
         import signal
 
         self.signum = signum
-        super().__init__(f"interrupted by {signal.Signals(signum).name} in seed {seed}: its job stopped and was charged "
-                         "what it used; rerun the same command to resume (finished seeds are kept)")
+        super().__init__(f"interrupted by {signal.Signals(signum).name} in seed {seed}: its job stopped and was "
+                         "charged what it used; rerun the same command to resume (finished seeds are kept)")
 
 
 def load_noise(path: str | Path) -> dict[str, Any]:
@@ -45,6 +45,7 @@ def measure_noise(task_name: str, runs: int, out_dir: str | Path, options: Any, 
     from tasks import load_task
     from tasks.jobs import with_horizon
     from team.engine.run.options import task_job_seconds
+    from team.engine.run.session import Interrupted
 
     task = with_horizon(load_task(task_name), getattr(options, "job_tokens", None))
     if task.reference == task.defaults():
@@ -52,8 +53,6 @@ def measure_noise(task_name: str, runs: int, out_dir: str | Path, options: Any, 
     out_dir = Path(out_dir).absolute()
     out_dir.mkdir(parents=True, exist_ok=True)
     seconds = task_job_seconds(task, options.job_seconds)
-    from team.engine.run.session import Interrupted
-
     seeds = []
     for seed in range(runs):
         if say and not (out_dir / f"s{seed}" / "result.json").exists():
@@ -118,9 +117,9 @@ def _spread(values: list[float]) -> dict[str, float | None]:
 
 def _summary(task: Any, config: dict, seeds: list[dict], seconds: float) -> dict[str, Any]:
     """Failed or flagged runs keep their (baseline) test score: the noise includes the recipe's failures."""
-    seeds = sorted(seeds, key=lambda r: r["seed"])
     from tasks.jobs import job_tokens
 
+    seeds = sorted(seeds, key=lambda r: r["seed"])
     return {"task": task.name, "config": config, "job_seconds": seconds, "job_tokens": job_tokens(task), "runs": seeds,
             "test": _spread([r["test"] for r in seeds]),
             "dev": _spread([r["dev"] for r in seeds if r["dev"] is not None]),

@@ -91,6 +91,15 @@ def test_schema_without_an_argument_names_the_choices(tmp_path):
     assert json.loads(synthteam(tmp_path, "schema", "team").stdout)["title"].startswith("synthteam team file")
 
 
+@pytest.mark.parametrize("extra, says", [(("--recipe-seeds", "-1"), "--recipe-seeds -1: 0 (off) or more seeds"),
+                                         (("--recipe-seeds", "2", "--executor", "ray", "--address", "127.0.0.1:1"),
+                                          "--recipe-seeds: recipes are trained on this machine")],
+                         ids=["negative", "ray"])
+def test_compare_refuses_recipe_seeds_it_cannot_score_before_anything_runs(tmp_path, extra, says):
+    proc = synthteam(tmp_path, "compare", "--task", "reverse", "--arm", "solo", "--out", "cmp", *extra)
+    refused(proc, tmp_path, says)
+
+
 @pytest.mark.parametrize("argv, dest", [
     (["run", "--job-seconds", "{}"], "job_seconds"),
     (["compare", "--task", "reverse", "--job-seconds", "{}"], "job_seconds"),

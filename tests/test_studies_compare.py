@@ -129,3 +129,77 @@ def test_the_comparison_says_every_cell_ran_in_one_environment(compared):
     md = (out / "comparison.md").read_text()
     torch_version = environment()["versions"]["torch"]
     assert "Environment: every cell ran on synthteam " in md and f"torch {torch_version}" in md
+
+
+@pytest.fixture(scope="module")
+def recipes(compared):
+    """The same comparison again with --recipe-seeds 2: the cells are read back, their final recipes trained."""
+    out, _, _ = compared
+    lines = []
+    comparison = run_compare(_options(out, noise_runs=2, recipe_seeds=2), say=lines.append)
+    return out, comparison, lines
+
+
+def test_recipe_seeds_pair_the_arms_on_each_final_recipe_trained_on_shared_seeds(recipes):
+    from team.studies.recipes import SOUP_SEED_STRIDE
+
+    out, comparison, lines = recipes
+    section = json.loads((out / "comparison.json").read_text())["tasks"]["add3"]["recipes"]
+    assert section["seeds"] == 2 and set(section["arms"]) == {"solo", "random"}
+    assert section["mde"] is not None and "/ √2" in section["power"]["basis"]  # planned from the floor / √K
+    assert len(section["paired"]["random"]["diffs"]) == 2 and section["paired"]["random"]["against"] == "solo"
+    scored = {}
+    for arm, data in section["arms"].items():
+        for seed, cell in data["cells"].items():
+            result = json.loads((out / "cells" / "add3" / arm / f"s{seed}" / "result.json").read_text())
+            if cell["recipe"] is None:  # no final model: the cell keeps its model's score, and says why
+                assert cell["why"] and cell["score"] == result["test_score"]
+                continue
+            assert len(cell["scores"]) == 2 and cell["score"] == pytest.approx(sum(cell["scores"]) / 2)
+            scored.setdefault(cell["recipe"], []).append(cell["scores"])
+    assert scored, "no cell had a recipe to train"
+    for key, rows in scored.items():
+        folder = out / "recipes" / "add3" / key
+        for k in (0, 1):  # every recipe trained on the same seeds: k for one model, k + 1000 i for soup member i
+            verdict = json.loads((folder / f"s{k}.json").read_text())
+            assert verdict["member_seeds"] == [k + i * SOUP_SEED_STRIDE for i in range(len(verdict["status"]))]
+        assert all(r == rows[0] for r in rows)  # cells that returned one recipe share its scores
+    assert sorted(p.name for p in (out / "recipes" / "add3").iterdir()) == sorted(scored)  # no job left behind
+    assert any(line.startswith("recipes of add3:") for line in lines)
+    md = (out / "comparison.md").read_text()
+    assert "### Recipes on shared seeds" in md and "| random |" in md.split("### Recipes on shared seeds")[1]
+
+
+def test_rerunning_with_recipe_seeds_reads_the_scored_recipes_back(recipes):
+    out, first, _ = recipes
+    verdicts = sorted((out / "recipes").glob("add3/*/s*.json"))
+    before = {p: p.stat().st_mtime_ns for p in verdicts}
+    lines = []
+    again = run_compare(_options(out, noise_runs=2, recipe_seeds=2), say=lines.append)
+    assert {p: p.stat().st_mtime_ns for p in verdicts} == before
+    assert not any(line.startswith("recipes of add3:") for line in lines)
+    assert again["tasks"]["add3"]["recipes"]["arms"] == first["tasks"]["add3"]["recipes"]["arms"]
+
+
+def test_a_cell_s_recipe_is_its_final_solution_with_the_seed_blanked(compared, tmp_path):
+    import shutil
+
+    from tasks.solutions import constants
+    from team.studies.recipes import cell_recipe
+
+    out, _, _ = compared
+    cell = out / "cells" / "add3" / "solo" / "s0"
+    result = json.loads((cell / "result.json").read_text())
+    recipe, why = cell_recipe(cell, result)
+    assert why is None and [constants(m)["SEED"] for m in recipe.seeded(3)] == [3] * len(recipe.members)
+    job = result["final_members"][0]
+    node = next(r["node"] for r in read_events(cell / "events.jsonl") if r.get("job_id") == job and r.get("node"))
+    trained = constants(__import__("tasks").load_solution(cell / "tree" / node))
+    assert {k: v for k, v in constants(recipe.members[0]).items() if k != "SEED"} == \
+        {k: v for k, v in trained.items() if k != "SEED"}
+    assert cell_recipe(cell, {**result, "flags": [{"flag": "decoy"}]}) == (None, "flagged by the verifier")
+    assert cell_recipe(cell, {**result, "final_members": []}) == (None, "no final model")
+    copy = tmp_path / "cell"
+    shutil.copytree(cell, copy, ignore=shutil.ignore_patterns("tree"))
+    recipe, why = cell_recipe(copy, result)
+    assert recipe is None and "solution is not in" in why

@@ -76,6 +76,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "paired difference against the full team")
     p.add_argument("--reference", metavar="ARM", help="the arm differences are paired against (default: solo; the "
                                                       "full team with --ablate)")
+    p.add_argument("--recipe-seeds", type=int, default=0, metavar="K",
+                   help="also train each cell's final recipe again on seeds 0..K-1, the same for every cell, score "
+                        "each with the verifier and pair the arms on the means: what each arm found, without the "
+                        "seed its run drew (default 0: off; runs on this machine, outside the arms' budgets)")
     _executor_flags(p, slurm=True)
     p.add_argument("--partition", help="with --executor slurm: the Slurm partition")
     p.add_argument("--time", dest="slurm_minutes", type=int, default=60,
@@ -121,6 +125,20 @@ def _slurm(args: argparse.Namespace):
                         options=parse_slurm_options(args.slurm_options))
 
 
+def _print_recipes(task: str, recipes: dict | None) -> None:
+    if not recipes:
+        return
+    for arm, d in recipes["arms"].items():
+        diff = recipes["paired"].get(arm)
+        call = f"  {diff.get('verdict') or diff['call']} vs {diff['against']} ({diff['mean']:+.3f})" if diff else ""
+        mean = f"{d['mean']:.3f} [{d['ci']['low']:.3f}, {d['ci']['high']:.3f}]" if d.get("mean") is not None else "-"
+        print(f"{task} {arm} recipes on {recipes['seeds']} shared seeds: {mean}{call}", file=sys.stderr)
+    mdes = [a["mde_observed"] for a in recipes["power"]["arms"].values() if a["mde_observed"] is not None]
+    planned = "-" if recipes["mde"] is None else f"{recipes['mde']:.3f}"
+    print(f"{task} recipes: minimum detectable difference {planned} planned"
+          + (f", {max(mdes):.3f} observed" if mdes else "") + f" at {recipes['power']['seeds']} seeds", file=sys.stderr)
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from sandbox.errors import ConfigError
     from team.studies.arms import parse_arm
@@ -138,7 +156,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     options = CompareOptions(tasks=tuple(args.tasks), arms=arms, seeds=args.seeds,
                              budget=args.budget, out=args.out, run=_run_options(args), noise_runs=args.noise_runs,
                              noise_file=args.noise_file, parallel=args.parallel, detect=args.detect,
-                             slurm=_slurm(args), prior=args.prior, reference=reference, pilot=args.pilot)
+                             slurm=_slurm(args), prior=args.prior, reference=reference, pilot=args.pilot,
+                             recipe_seeds=args.recipe_seeds)
     if args.plan:
         return _print_plan(run_plan(options), args.seeds)
     comparison = run_compare(options)
@@ -150,6 +169,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if data.get("mde") is not None:
             print(f"{task}: minimum detectable difference {data['mde']:.3f} at {data['power']['seeds']} seeds",
                   file=sys.stderr)
+        _print_recipes(task, data.get("recipes"))
     if not comparison["environment"]["same"]:
         from team.views.comparison import environment_line
 

@@ -197,9 +197,12 @@ def budget_unused(arms: Mapping[str, Mapping[str, Any]], job_seconds: float | No
 
 def analyse(cells: Sequence[Mapping[str, Any]], *, limits: Mapping[str, Mapping[str, float]],
             noise: Mapping[str, Mapping[str, Any] | None], reference: str | None,
-            detect: float | None = None) -> dict[str, Any]:
+            detect: float | None = None, recipes: Mapping[tuple[str, str, int], dict] | None = None,
+            recipe_seeds: int = 0) -> dict[str, Any]:
     """`cells`: dicts with task, arm, seed, result, run_dir (Path). Returns the comparison, task by task.
-    `detect`: a difference the researcher names; the power brief then says how many seeds it needs."""
+    `detect`: a difference the researcher names; the power brief then says how many seeds it needs.
+    `recipes`: per (task, arm, seed) the cell's recipe scores on `recipe_seeds` shared seeds
+    (team.studies.recipes); each task then also pairs the arms on them (`recipes`)."""
     tasks: dict[str, Any] = {}
     for task in dict.fromkeys(c["task"] for c in cells):
         mine = [c for c in cells if c["task"] == task]
@@ -219,7 +222,42 @@ def analyse(cells: Sequence[Mapping[str, Any]], *, limits: Mapping[str, Mapping[
                        "warnings": compute_warnings(summaries),
                        "unused": budget_unused(summaries, limits[task].get("job_seconds")),
                        "fallback": check_fallbacks(arms)}
+        if recipes is not None:
+            tasks[task]["recipes"] = recipe_comparison(
+                {c["arm"]: {} for c in mine} | _by_arm(task, recipes), reference, floor, recipe_seeds, detect)
     return {"reference_arm": reference, "tasks": tasks}
+
+
+def _by_arm(task: str, recipes: Mapping[tuple[str, str, int], dict]) -> dict[str, dict[int, dict]]:
+    arms: dict[str, dict[int, dict]] = {}
+    for (name, arm, seed), row in recipes.items():
+        if name == task:
+            arms.setdefault(arm, {})[seed] = row
+    return arms
+
+
+def recipe_comparison(arms: Mapping[str, Mapping[int, dict]], reference: str | None,
+                      floor: Mapping[str, Any] | None, seeds: int, detect: float | None = None) -> dict[str, Any]:
+    """The arms paired on their cells' recipe scores (each the mean of `seeds` shared training seeds). The plan's
+    paired sd is √2 × the noise floor's test sd / √seeds: a recipe score averages that many draws of the seed."""
+    import math
+
+    floor_sd = (floor or {}).get("test", {}).get("sd")
+    noise_sd = None if floor_sd is None or not seeds else floor_sd / math.sqrt(seeds)
+    rows = {arm: {s: {"test_score": r["score"]} for s, r in cells.items()} for arm, cells in arms.items()}
+    paired = _paired(rows, reference, noise_sd)
+    power = _power(paired, rows, noise_sd, detect, (floor or {}).get("test", {}).get("n"))
+    if noise_sd is not None:
+        power["basis"] = f"√2 × noise-floor test sd {floor_sd:.4g} / √{seeds} (a recipe score is the mean of {seeds} seeds)"
+    for diff in paired.values():
+        diff["verdict"] = tie_text(diff, power["mde"], None if noise_sd is None else 2 * noise_sd)
+    summaries = {arm: _interval(summarize([r["score"] for _, r in sorted(cells.items())])) if cells else None
+                 for arm, cells in arms.items()}
+    return {"seeds": seeds, "noise_sd": noise_sd, "mde": power["mde"], "power": power, "paired": paired,
+            "arms": {arm: {**(summaries[arm] or {}), "cells": dict(sorted(cells.items())),
+                           "distinct": len({r["recipe"] for r in cells.values() if r["recipe"]}),
+                           "unscored": sum(r["recipe"] is None for r in cells.values())}
+                     for arm, cells in arms.items()}}
 
 
 def check_fallbacks(arms: Mapping[str, Mapping[int, dict]], threshold: float = FALLBACK_FLAG) -> dict[str, Any]:

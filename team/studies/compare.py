@@ -44,6 +44,8 @@ class CompareOptions:
     reference: str | None = None  # the arm differences are paired against (default: solo; the full team for --ablate)
     pilot: str | None = None  # --plan: an earlier comparison.json whose arms' paired spreads the plan also uses
     hooks: Any = None  # team.Hooks for every cell's runs (tests)
+    recipe_seeds: int = 0  # K > 0: every cell's final recipe trained again on seeds 0..K-1, shared by all cells
+    # (team.studies.recipes), and the arms paired on those scores too
 
 
 def reference_arm(arms: tuple[ArmSpec, ...], named: str | None = None) -> str | None:
@@ -61,6 +63,9 @@ def _check(options: CompareOptions) -> None:
         raise ConfigError("--arm: name at least one arm (e.g. --arm team=research --arm solo)")
     if options.seeds < 1:
         raise ConfigError("--seeds: at least one seed")
+    from team.studies.recipes import check_recipe_seeds
+
+    check_recipe_seeds(options.recipe_seeds, options.run.executor, options.slurm is not None)
     _check_detect(options.detect)
     _check_arms(options)
 
@@ -160,7 +165,18 @@ def run_compare(options: CompareOptions, say: Callable[[str], None] | None = Non
     check_dispatch(_dispatch(options, out), max((lim.get("wall") or 0.0) for lim in limits.values()))
     noise = _noise(options, out, limits, say)
     results = _run_cells(cells, options, say)
-    return _write(options, out, cells, results, limits, noise)
+    recipes = _recipes(options, out, cells, results, say) if options.recipe_seeds else None
+    return _write(options, out, cells, results, limits, noise, recipes)
+
+
+def _recipes(options: CompareOptions, out: Path, cells: list[Cell], results: list[dict],
+             say: Callable[[str], None]) -> dict:
+    from team.studies.recipes import score_recipes
+
+    rows = [{"task": c.task, "arm": c.arm.name, "seed": c.seed, "result": r, "run_dir": c.run_dir}
+            for c, r in zip(cells, results, strict=True)]
+    slots = max(1, min(options.parallel or 1, os.cpu_count() or 1))
+    return score_recipes(rows, options.recipe_seeds, out, options.run, slots, say)
 
 
 def run_plan(options: CompareOptions, say: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -260,7 +276,7 @@ def _measure_here(task: str, options: CompareOptions, out: Path, say: Callable[[
 
 
 def _write(options: CompareOptions, out: Path, cells: list[Cell], results: list[dict], limits: dict,
-           noise: dict) -> dict[str, Any]:
+           noise: dict, recipes: dict | None = None) -> dict[str, Any]:
     from team.studies.analysis import analyse
     from team.studies.provenance import cell_environments
     from team.views.comparison import write_html, write_markdown
@@ -270,7 +286,7 @@ def _write(options: CompareOptions, out: Path, cells: list[Cell], results: list[
     arm_order = {a.name: i for i, a in enumerate(options.arms)}  # the report lists arms as they were given
     rows.sort(key=lambda row: (arm_order[row["arm"]], row["seed"]))  # stable: tasks keep their order
     comparison = analyse(rows, limits=limits, noise=noise, reference=reference_arm(options.arms, options.reference),
-                         detect=options.detect)
+                         detect=options.detect, recipes=recipes, recipe_seeds=options.recipe_seeds)
     environment = cell_environments(rows)
     for task in comparison["tasks"].values():
         task["prior"] = options.prior
@@ -278,6 +294,7 @@ def _write(options: CompareOptions, out: Path, cells: list[Cell], results: list[
                   "prior": options.prior,
                   "budget": options.budget, "executor": _dispatch(options, out).backend,
                   "job_seconds_per_job": options.run.job_seconds, "job_tokens": options.run.job_tokens,
+                  "recipe_seeds": options.recipe_seeds,
                   "arms": {a.name: {"kind": a.kind, "team": a.team, "k": a.k, "what": a.describe()}
                            for a in options.arms},
                   "tie_rule": "tie when |mean paired diff| < 2 sd of the noise floor or its 95% CI includes 0",

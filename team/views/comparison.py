@@ -139,7 +139,59 @@ def _task_lines(name: str, task: dict, reference: str | None) -> list[str]:
     lines += _md_table(*seed_table(task))
     failed = [f"{arm} s{s}: {row['failure']}" for arm, a in task["arms"].items() for s, row in a["seeds"].items()
               if row["failure"]]
-    return lines + ([""] + [f"- {f}" for f in failed] if failed else []) + [""]
+    lines += ([""] + [f"- {f}" for f in failed] if failed else []) + [""]
+    return lines + _recipe_lines(task.get("recipes"), reference)
+
+
+def recipe_intro(recipes: dict) -> str:
+    k = recipes["seeds"]
+    return (f"Recipes on {k} shared seeds: each cell's final recipe (its train.py, or the soup of several) trained "
+            f"again from the base model on seeds 0..{k - 1}, the same seeds for every arm and cell, each model scored "
+            "by the verifier on the sealed test split; a cell's recipe score is their mean. It keeps what each arm "
+            "found and removes the seed its run happened to draw: two cells that returned the same recipe score the "
+            "same. This compute is the verifier's, outside every arm's budget.")
+
+
+def recipe_table(recipes: dict, reference: str | None) -> tuple[list[str], list[list[str]]]:
+    head = ["arm", "mean recipe score", "95% CI", f"paired diff vs {reference or '-'}", "diff 95% CI", "diff t-CI",
+            "p (t / Wilcoxon)", "call", "distinct recipes", "cells kept at their model's score"]
+    rows = []
+    for name, arm in recipes["arms"].items():
+        diff = recipes["paired"].get(name)
+        ci = arm.get("ci") or {}
+        rows.append([name, _f(arm.get("mean")), f"[{_f(ci.get('low'))}, {_f(ci.get('high'))}]" if ci else "-",
+                     _signed(diff["mean"]) if diff else ("reference" if name == reference else "-"),
+                     f"[{_signed(diff['ci']['low'])}, {_signed(diff['ci']['high'])}]" if diff else "-",
+                     f"[{_signed(diff['ci_t']['low'])}, {_signed(diff['ci_t']['high'])}]" if diff and diff["ci_t"] else "-",
+                     _p_values(diff), (diff.get("verdict") or diff["call"]) if diff else "-",
+                     str(arm.get("distinct", 0)), str(arm.get("unscored", 0))])
+    return head, rows
+
+
+def recipe_seed_table(recipes: dict) -> tuple[list[str], list[list[str]]]:
+    seeds = sorted({int(s) for arm in recipes["arms"].values() for s in arm["cells"]})
+    rows = []
+    for name, arm in recipes["arms"].items():
+        cells = {int(s): row for s, row in arm["cells"].items()}
+        rows.append([name] + [_recipe_cell(cells.get(s)) for s in seeds])
+    return ["arm"] + [f"s{s}" for s in seeds], rows
+
+
+def _recipe_cell(row: dict | None) -> str:
+    if row is None:
+        return "-"
+    if row["recipe"] is None:
+        return f"{row['score']:.3f} ✗ ({row['why']})"
+    return f"{row['score']:.3f} `{row['recipe'][:8]}` ({' · '.join(f'{x:.3f}' for x in row['scores'])})"
+
+
+def _recipe_lines(recipes: dict | None, reference: str | None) -> list[str]:
+    if not recipes:
+        return []
+    lines = ["### Recipes on shared seeds", "", recipe_intro(recipes), "", f"- {_power_line(recipes)}", ""]
+    lines += _md_table(*recipe_table(recipes, reference))
+    lines += ["", "Recipe score per cell (the recipe's id; its score on each shared seed):", ""]
+    return lines + _md_table(*recipe_seed_table(recipes)) + [""]
 
 
 def compute_table(task: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -284,6 +336,12 @@ def write_html(comparison: dict, path: Path) -> Path:
                   f'<img alt="best score against job-seconds" src="data:image/png;base64,{_curve_plot(name, task)}">',
                   f'<img alt="per-seed test scores" src="data:image/png;base64,{_score_plot(name, task)}">',
                   "<h3>Per seed</h3>", _html_table(*seed_table(task))]
+        if task.get("recipes"):
+            recipes = task["recipes"]
+            parts += ["<h3>Recipes on shared seeds</h3>", f"<p>{html.escape(recipe_intro(recipes))}</p>",
+                      f"<p>{html.escape(_power_line(recipes))}</p>",
+                      _html_table(*recipe_table(recipes, comparison["reference_arm"])),
+                      _html_table(*recipe_seed_table(recipes))]
     style = ("body{font-family:sans-serif;max-width:70em;margin:2em auto}table{border-collapse:collapse;margin:1em 0}"
              "td,th{border:1px solid #bbb;padding:.25em .6em;text-align:right}td:first-child{text-align:left}")
     Path(path).write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>comparison</title>"

@@ -130,7 +130,8 @@ def _score_task(task_name: str, recipes: Mapping[str, Recipe], seeds: int, folde
     from team.engine.run.options import task_job_seconds
     from team.engine.run.preflight import check_clock
 
-    todo = [(r, k) for key, r in recipes.items() for k in range(seeds) if not (folder / key / f"s{k}.json").exists()]
+    todo = [(r, k) for k in range(seeds) for key, r in recipes.items()  # seed by seed: a stopped study holds every
+            if not (folder / key / f"s{k}.json").exists()]                # recipe on its first seeds
     if not todo:
         return
     task = with_horizon(load_task(task_name), getattr(run, "job_tokens", None))
@@ -146,14 +147,16 @@ async def _train_and_verify(prepared: Any, todo: list[tuple[Recipe, int]], folde
     from sandbox import DeviceSlots, LocalExecutor
 
     executor = LocalExecutor(folder / ".jobs", DeviceSlots.declared(cpu_slots=max(1, slots)))
-    verifying = asyncio.Semaphore(max(1, slots))
+    # one seed's jobs and its verdict hold a place together: verdicts come as seeds finish (an interrupt loses at
+    # most `slots` seeds), and no trained model waits for its verifier behind the remaining training
+    places = asyncio.Semaphore(max(1, slots))
 
     async def one(recipe: Recipe, k: int) -> None:
         work = [f"{recipe.key}-s{k}-m{i}" for i in range(len(recipe.members))]
         try:
-            results = await asyncio.gather(*(_train(executor, prepared, s, job_id, seconds, clock, threads)
-                                             for s, job_id in zip(recipe.seeded(k), work, strict=True)))
-            async with verifying:
+            async with places:
+                results = await asyncio.gather(*(_train(executor, prepared, s, job_id, seconds, clock, threads)
+                                                 for s, job_id in zip(recipe.seeded(k), work, strict=True)))
                 verdict = await asyncio.to_thread(_verify, prepared, results, folder, recipe, k)
             say(f"  recipe {recipe.key[:8]} seed {k}: test {verdict['test']:.3f}")
         finally:

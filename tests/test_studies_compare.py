@@ -156,6 +156,7 @@ def test_recipe_seeds_pair_the_arms_on_each_final_recipe_trained_on_shared_seeds
                 assert cell["why"] and cell["score"] == result["test_score"]
                 continue
             assert len(cell["scores"]) == 2 and cell["score"] == pytest.approx(sum(cell["scores"]) / 2)
+            assert cell["what"] and f"`{cell['recipe'][:8]}` {cell['what']} (" in (out / "comparison.md").read_text()
             scored.setdefault(cell["recipe"], []).append(cell["scores"])
     assert scored, "no cell had a recipe to train"
     for key, rows in scored.items():
@@ -184,8 +185,8 @@ def test_rerunning_with_recipe_seeds_reads_the_scored_recipes_back(recipes):
 def test_a_cell_s_recipe_is_its_final_solution_with_the_seed_blanked(compared, tmp_path):
     import shutil
 
-    from tasks.solutions import constants
-    from team.studies.recipes import cell_recipe
+    from tasks.solutions import constants, set_constants
+    from team.studies.recipes import Recipe, cell_recipe, describe
 
     out, _, _ = compared
     cell = out / "cells" / "add3" / "solo" / "s0"
@@ -197,6 +198,9 @@ def test_a_cell_s_recipe_is_its_final_solution_with_the_seed_blanked(compared, t
     trained = constants(__import__("tasks").load_solution(cell / "tree" / node))
     assert {k: v for k, v in constants(recipe.members[0]).items() if k != "SEED"} == \
         {k: v for k, v in trained.items() if k != "SEED"}
+    moved = Recipe(tuple(set_constants(m, {"lr": 0.0123}) for m in recipe.members))
+    assert describe(moved, {**result, "final_operators": ["ema"]}, "add3").startswith("lr 0.0123")
+    assert describe(moved, {**result, "final_operators": ["ema"]}, "add3").endswith(", ema")
     assert cell_recipe(cell, {**result, "flags": [{"flag": "decoy"}]}) == (None, "flagged by the verifier")
     assert cell_recipe(cell, {**result, "final_members": []}) == (None, "no final model")
     copy = tmp_path / "cell"

@@ -35,7 +35,7 @@ from typing import Any
 
 from sandbox.errors import ConfigError
 
-__all__ = ["Recipe", "cell_recipe", "score_recipes", "check_recipe_seeds", "SOUP_SEED_STRIDE"]
+__all__ = ["Recipe", "cell_recipe", "describe", "score_recipes", "check_recipe_seeds", "SOUP_SEED_STRIDE"]
 
 SOUP_SEED_STRIDE = 1000  # member i of a soup trains on seed k + i × this
 
@@ -90,27 +90,50 @@ def score_recipes(cells: Sequence[Mapping[str, Any]], seeds: int, out: Path, run
     rows, todo = {}, {}
     for c in cells:
         recipe, why = cell_recipe(Path(c["run_dir"]), c["result"])
-        rows[c["task"], c["arm"], c["seed"]] = (recipe, why, c["result"])
+        what = describe(recipe, c["result"], c["task"]) if recipe is not None else None
+        rows[c["task"], c["arm"], c["seed"]] = (recipe, why, what, c["result"])
         if recipe is not None:
             todo.setdefault(c["task"], {})[recipe.key] = recipe
-            _note_cell(out / "recipes" / c["task"] / recipe.key, recipe, f"{c['arm']} s{c['seed']}")
+            _note_cell(out / "recipes" / c["task"] / recipe.key, recipe, what, f"{c['arm']} s{c['seed']}")
     for task, recipes in todo.items():
         _score_task(task, recipes, seeds, out / "recipes" / task, run, slots, say)
-    return {cell: _cell_row(out / "recipes" / cell[0], recipe, why, result, seeds)
-            for cell, (recipe, why, result) in rows.items()}
+    return {cell: _cell_row(out / "recipes" / cell[0], recipe, why, what, result, seeds)
+            for cell, (recipe, why, what, result) in rows.items()}
 
 
-def _note_cell(folder: Path, recipe: Recipe, cell: str) -> None:
+def describe(recipe: Recipe, result: Mapping[str, Any], task_name: str) -> str:
+    """What the recipe changes from the run's prior: its constants that moved, then the code operators its
+    program carries (e.g. `warmup_frac 0.124, warm_restarts`); `the prior` when nothing moved."""
+    from tasks import load_task
+    from tasks.solutions import constants
+    from team.engine.run.options import prior_config
+
+    try:
+        prior = prior_config(load_task(task_name), result.get("prior") or "starter")
+    except ConfigError:
+        prior = {}
+    got = constants(recipe.members[0])
+    moves = [f"{k} {_value(got[k.upper()])}" for k, v in prior.items()
+             if k != "seed" and k.upper() in got and got[k.upper()] != v]
+    text = ", ".join(moves + list(result.get("final_operators") or [])) or "the prior"
+    return f"soup of {len(recipe.members)}: {text}" if len(recipe.members) > 1 else text
+
+
+def _value(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _note_cell(folder: Path, recipe: Recipe, what: str, cell: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "recipe.json"
     known = json.loads(path.read_text()) if path.exists() else {"members": [m.digest for m in recipe.members],
-                                                                  "cells": []}
+                                                                  "what": what, "cells": []}
     if cell not in known["cells"]:
         known["cells"].append(cell)
         path.write_text(json.dumps(known, indent=1) + "\n")
 
 
-def _cell_row(folder: Path, recipe: Recipe | None, why: str | None, result: Mapping[str, Any],
+def _cell_row(folder: Path, recipe: Recipe | None, why: str | None, what: str | None, result: Mapping[str, Any],
               seeds: int) -> dict[str, Any]:
     from team.studies.stats import cell_score
 
@@ -118,7 +141,7 @@ def _cell_row(folder: Path, recipe: Recipe | None, why: str | None, result: Mapp
         return {"recipe": None, "why": why, "scores": [], "score": cell_score(result)}
     verdicts = [json.loads((folder / recipe.key / f"s{k}.json").read_text()) for k in range(seeds)]
     scores = [v["test"] for v in verdicts]
-    return {"recipe": recipe.key, "why": None, "scores": scores, "score": statistics.fmean(scores),
+    return {"recipe": recipe.key, "what": what, "why": None, "scores": scores, "score": statistics.fmean(scores),
             "members": len(recipe.members), "cpu_seconds": round(sum(v["cpu_seconds"] or 0.0 for v in verdicts), 1),
             "flags": sorted({f for v in verdicts for f in v["flags"]})}
 

@@ -182,7 +182,8 @@ def _recipe_cell(row: dict | None) -> str:
         return "-"
     if row["recipe"] is None:
         return f"{row['score']:.3f} ✗ ({row['why']})"
-    return f"{row['score']:.3f} `{row['recipe'][:8]}` ({' · '.join(f'{x:.3f}' for x in row['scores'])})"
+    what = f" {row['what']}" if row.get("what") else ""
+    return f"{row['score']:.3f} `{row['recipe'][:8]}`{what} ({' · '.join(f'{x:.3f}' for x in row['scores'])})"
 
 
 def _recipe_lines(recipes: dict | None, reference: str | None) -> list[str]:
@@ -190,7 +191,8 @@ def _recipe_lines(recipes: dict | None, reference: str | None) -> list[str]:
         return []
     lines = ["### Recipes on shared seeds", "", recipe_intro(recipes), "", f"- {_power_line(recipes)}", ""]
     lines += _md_table(*recipe_table(recipes, reference))
-    lines += ["", "Recipe score per cell (the recipe's id; its score on each shared seed):", ""]
+    lines += ["", "Recipe score per cell (the recipe's id, what it changes from the prior, its score on each shared "
+                  "seed):", ""]
     return lines + _md_table(*recipe_seed_table(recipes)) + [""]
 
 

@@ -169,6 +169,7 @@ def test_recipe_seeds_pair_the_arms_on_each_final_recipe_trained_on_shared_seeds
     assert any(line.startswith("recipes of add3:") for line in lines)
     md = (out / "comparison.md").read_text()
     assert "### Recipes on shared seeds" in md and "| random |" in md.split("### Recipes on shared seeds")[1]
+    assert 'alt="recipe scores per cell"' in (out / "comparison.html").read_text()
 
 
 def test_rerunning_with_recipe_seeds_reads_the_scored_recipes_back(recipes):

@@ -33,11 +33,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandbox.errors import ConfigError
+from sandbox.errors import ConfigError, SynthteamError
 
-__all__ = ["Recipe", "cell_recipe", "describe", "score_recipes", "check_recipe_seeds", "SOUP_SEED_STRIDE"]
+__all__ = ["Recipe", "RecipesInterrupted", "cell_recipe", "describe", "score_recipes", "check_recipe_seeds", "SOUP_SEED_STRIDE"]
 
 SOUP_SEED_STRIDE = 1000  # member i of a soup trains on seed k + i × this
+
+
+class RecipesInterrupted(SynthteamError):
+    """Ctrl-C while recipes trained: the jobs in flight stopped; every seed already scored is kept."""
+
+    def __init__(self):
+        import signal
+
+        self.signum = signal.SIGINT
+        super().__init__("interrupted while scoring recipes: the jobs in flight stopped; rerun the same command to "
+                         "resume (every cell and every recipe seed already scored is kept)")
 
 
 @dataclass(frozen=True)
@@ -163,7 +174,10 @@ def _score_task(task_name: str, recipes: Mapping[str, Recipe], seeds: int, folde
     say(f"recipes of {task_name}: {len(recipes)} distinct final recipes × {seeds} shared seeds, {len(todo)} to "
         f"train (each job at most {seconds:g} s), then the verifier on the sealed test split ...")
     prepared = prepare_task(task)
-    asyncio.run(_train_and_verify(prepared, todo, folder, seconds, check_clock(run), run.cpu_threads, slots, say))
+    try:
+        asyncio.run(_train_and_verify(prepared, todo, folder, seconds, check_clock(run), run.cpu_threads, slots, say))
+    except KeyboardInterrupt:
+        raise RecipesInterrupted() from None
 
 
 async def _train_and_verify(prepared: Any, todo: list[tuple[Recipe, int]], folder: Path, seconds: float,

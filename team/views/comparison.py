@@ -298,7 +298,8 @@ def _curve_plot(name: str, task: dict) -> str:
     return _png(fig)
 
 
-def _score_plot(name: str, task: dict) -> str:
+def _score_plot(name: str, task: dict, title: str = "test score per seed, mean with 95% CI",
+                ylabel: str = "test score") -> str:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4), dpi=100)
@@ -318,9 +319,19 @@ def _score_plot(name: str, task: dict) -> str:
         ax.annotate("baseline (base model)", xy=(0.99, baselines[0]), xycoords=("axes fraction", "data"),
                     xytext=(0, 2), textcoords="offset points", ha="right", va="bottom", fontsize=8, color="grey")
     ax.set_xticks(range(len(arms)), [a for a, _ in arms])
-    ax.set_ylabel("test score")
-    ax.set_title(f"{name}: test score per seed, mean with 95% CI")
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{name}: {title}")
     return _png(fig)
+
+
+def _recipe_plot(name: str, recipes: dict) -> str:
+    """Each cell's recipe score (the mean over the shared seeds) per arm, with the arm's mean and 95% CI."""
+    arms = {arm: {"mean": data["mean"], "ci": data["ci"],
+                  "seeds": {s: {"test_score": row["score"], "failure": row["recipe"] is None, "baseline_score": None}
+                            for s, row in data["cells"].items()}}
+            for arm, data in recipes["arms"].items() if data.get("mean") is not None}
+    return _score_plot(name, {"arms": arms}, f"recipe score per cell ({recipes['seeds']} shared seeds)",
+                       "recipe score (mean test score)")
 
 
 def write_html(comparison: dict, path: Path) -> Path:
@@ -343,6 +354,7 @@ def write_html(comparison: dict, path: Path) -> Path:
             parts += ["<h3>Recipes on shared seeds</h3>", f"<p>{html.escape(recipe_intro(recipes))}</p>",
                       f"<p>{html.escape(_power_line(recipes))}</p>",
                       _html_table(*recipe_table(recipes, comparison["reference_arm"])),
+                      f'<img alt="recipe scores per cell" src="data:image/png;base64,{_recipe_plot(name, recipes)}">',
                       _html_table(*recipe_seed_table(recipes))]
     style = ("body{font-family:sans-serif;max-width:70em;margin:2em auto}table{border-collapse:collapse;margin:1em 0}"
              "td,th{border:1px solid #bbb;padding:.25em .6em;text-align:right}td:first-child{text-align:left}")

@@ -166,6 +166,11 @@ def test_recipe_seeds_pair_the_arms_on_each_final_recipe_trained_on_shared_seeds
             assert verdict["member_seeds"] == [k + i * SOUP_SEED_STRIDE for i in range(len(verdict["status"]))]
         assert all(r == rows[0] for r in rows)  # cells that returned one recipe share its scores
     assert sorted(p.name for p in (out / "recipes" / "add3").iterdir()) == sorted(scored)  # no job left behind
+    cells = {arm: data["cells"] for arm, data in section["arms"].items()}
+    same = all(cells["random"][s]["recipe"] is not None and cells["random"][s]["recipe"] == cells["solo"][s]["recipe"]
+               for s in cells["solo"])
+    verdict = section["paired"]["random"]["verdict"]
+    assert verdict.startswith("the same recipe in every pair") if same else verdict.split(":")[0] in ("tie", "win", "loss")
     assert any(line.startswith("recipes of add3:") for line in lines)
     md = (out / "comparison.md").read_text()
     assert "### Recipes on shared seeds" in md and "| random |" in md.split("### Recipes on shared seeds")[1]

@@ -249,8 +249,11 @@ def recipe_comparison(arms: Mapping[str, Mapping[int, dict]], reference: str | N
     power = _power(paired, rows, noise_sd, detect, (floor or {}).get("test", {}).get("n"))
     if noise_sd is not None:
         power["basis"] = f"√2 × noise-floor test sd {floor_sd:.4g} / √{seeds} (a recipe score is the mean of {seeds} seeds)"
-    for diff in paired.values():
-        diff["verdict"] = tie_text(diff, power["mde"], None if noise_sd is None else 2 * noise_sd)
+    for arm, diff in paired.items():
+        same = all(arms[arm][s]["recipe"] is not None and arms[arm][s]["recipe"] == arms[reference][s]["recipe"]
+                   for s in diff["seeds"])
+        diff["verdict"] = "the same recipe in every pair: nothing to tell apart" if same else \
+            tie_text(diff, power["mde"], None if noise_sd is None else 2 * noise_sd)
     summaries = {arm: _interval(summarize([r["score"] for _, r in sorted(cells.items())])) if cells else None
                  for arm, cells in arms.items()}
     return {"seeds": seeds, "noise_sd": noise_sd, "mde": power["mde"], "power": power, "paired": paired,

@@ -171,7 +171,8 @@ def _score_task(task_name: str, recipes: Mapping[str, Recipe], seeds: int, folde
         return
     task = with_horizon(load_task(task_name), getattr(run, "job_tokens", None))
     seconds = task_job_seconds(task, run.job_seconds)
-    say(f"recipes of {task_name}: {len(recipes)} distinct final recipes × {seeds} shared seeds, {len(todo)} to "
+    say(f"recipes of {task_name}: {len(recipes)} distinct final recipe{'s' * (len(recipes) != 1)} × {seeds} "
+        f"shared seed{'s' * (seeds != 1)}, {len(todo)} to "
         f"train (each job at most {seconds:g} s), then the verifier on the sealed test split ...")
     prepared = prepare_task(task)
     try:

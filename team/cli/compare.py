@@ -125,14 +125,18 @@ def _slurm(args: argparse.Namespace):
                         options=parse_slurm_options(args.slurm_options))
 
 
+def _call(diff: dict | None) -> str:
+    """An arm's call against the reference, as the summary lines end ('' for the reference itself)."""
+    return f"  {diff.get('verdict') or diff['call']} vs {diff['against']} ({diff['mean']:+.3f})" if diff else ""
+
+
 def _print_recipes(task: str, recipes: dict | None) -> None:
     if not recipes:
         return
     for arm, d in recipes["arms"].items():
-        diff = recipes["paired"].get(arm)
-        call = f"  {diff.get('verdict') or diff['call']} vs {diff['against']} ({diff['mean']:+.3f})" if diff else ""
         mean = f"{d['mean']:.3f} [{d['ci']['low']:.3f}, {d['ci']['high']:.3f}]" if d.get("mean") is not None else "-"
-        print(f"{task} {arm} recipes on {recipes['seeds']} shared seeds: {mean}{call}", file=sys.stderr)
+        print(f"{task} {arm} recipes on {recipes['seeds']} shared seeds: {mean}{_call(recipes['paired'].get(arm))}",
+              file=sys.stderr)
     mdes = [a["mde_observed"] for a in recipes["power"]["arms"].values() if a["mde_observed"] is not None]
     planned = "-" if recipes["mde"] is None else f"{recipes['mde']:.3f}"
     print(f"{task} recipes: minimum detectable difference {planned} planned"
@@ -163,9 +167,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     comparison = run_compare(options)
     for task, data in comparison["tasks"].items():
         for arm, d in data["arms"].items():
-            diff = data["paired"].get(arm)
-            call = f"  {diff.get('verdict') or diff['call']} vs {diff['against']} ({diff['mean']:+.3f})" if diff else ""
-            print(f"{task} {arm}: {d['mean']:.3f} [{d['ci']['low']:.3f}, {d['ci']['high']:.3f}]{call}", file=sys.stderr)
+            print(f"{task} {arm}: {d['mean']:.3f} [{d['ci']['low']:.3f}, {d['ci']['high']:.3f}]"
+                  f"{_call(data['paired'].get(arm))}", file=sys.stderr)
         if data.get("mde") is not None:
             print(f"{task}: minimum detectable difference {data['mde']:.3f} at {data['power']['seeds']} seeds",
                   file=sys.stderr)

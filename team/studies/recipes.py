@@ -140,8 +140,7 @@ def _note_cell(folder: Path, recipe: Recipe, what: str, cell: str) -> None:
     known = json.loads(path.read_text()) if path.exists() else {"members": [m.digest for m in recipe.members],
                                                                   "what": what, "cells": []}
     if cell not in known["cells"] or known.get("what") != what:
-        known["cells"] = known["cells"] + [cell] if cell not in known["cells"] else known["cells"]
-        known["what"] = what
+        known |= {"cells": list(dict.fromkeys([*known["cells"], cell])), "what": what}
         path.write_text(json.dumps(known, indent=1) + "\n")
 
 

@@ -26,22 +26,31 @@ def _signed(value: float | None) -> str:
 
 
 def summary_table(task: dict[str, Any], reference: str | None) -> tuple[list[str], list[list[str]]]:
-    head = ["arm", "mean test", "95% CI", f"paired diff vs {reference or '-'}", "diff 95% CI", "diff t-CI",
-            "p (t / Wilcoxon)", "call", "dev−test gap", "failures", "job-s used (mean)", "scripted fallback"]
+    head = ["arm", "mean test", "95% CI", *_diff_head(reference), "dev−test gap", "failures", "job-s used (mean)",
+            "scripted fallback"]
     rows = []
     for name, arm in task["arms"].items():
-        diff = task["paired"].get(name)
         gap = arm["dev_test_gap"]
         fails = arm["failures"]
         rows.append([name, _f(arm["mean"]), f"[{_f(arm['ci']['low'])}, {_f(arm['ci']['high'])}]",
-                     _signed(diff["mean"]) if diff else ("reference" if name == reference else "-"),
-                     f"[{_signed(diff['ci']['low'])}, {_signed(diff['ci']['high'])}]" if diff else "-",
-                     f"[{_signed(diff['ci_t']['low'])}, {_signed(diff['ci_t']['high'])}]" if diff and diff["ci_t"] else "-",
-                     _p_values(diff), (diff.get("verdict") or diff["call"]) if diff else "-",
+                     *_diff_cells(task["paired"].get(name), name, reference),
                      _signed(gap["mean"]) if gap else "-",
                      f"{fails['failures']}/{fails['runs']}" + (f" ({fails['flagged']} flagged)" if fails["flagged"] else ""),
                      _f(arm["job_seconds_used_mean"], 1), _share(arm.get("fallback_share_mean"))])
     return head, rows
+
+
+def _diff_head(reference: str | None) -> list[str]:
+    return [f"paired diff vs {reference or '-'}", "diff 95% CI", "diff t-CI", "p (t / Wilcoxon)", "call"]
+
+
+def _diff_cells(diff: dict | None, name: str, reference: str | None) -> list[str]:
+    """An arm's paired difference against the reference as the columns `_diff_head` names."""
+    if not diff:
+        return ["reference" if name == reference else "-", "-", "-", "-", "-"]
+    return [_signed(diff["mean"]), f"[{_signed(diff['ci']['low'])}, {_signed(diff['ci']['high'])}]",
+            f"[{_signed(diff['ci_t']['low'])}, {_signed(diff['ci_t']['high'])}]" if diff["ci_t"] else "-",
+            _p_values(diff), diff.get("verdict") or diff["call"]]
 
 
 def _share(value: float | None) -> str:
@@ -153,17 +162,13 @@ def recipe_intro(recipes: dict) -> str:
 
 
 def recipe_table(recipes: dict, reference: str | None) -> tuple[list[str], list[list[str]]]:
-    head = ["arm", "mean recipe score", "95% CI", f"paired diff vs {reference or '-'}", "diff 95% CI", "diff t-CI",
-            "p (t / Wilcoxon)", "call", "distinct recipes", "cells kept at their model's score"]
+    head = ["arm", "mean recipe score", "95% CI", *_diff_head(reference), "distinct recipes",
+            "cells kept at their model's score"]
     rows = []
     for name, arm in recipes["arms"].items():
-        diff = recipes["paired"].get(name)
         ci = arm.get("ci") or {}
         rows.append([name, _f(arm.get("mean")), f"[{_f(ci.get('low'))}, {_f(ci.get('high'))}]" if ci else "-",
-                     _signed(diff["mean"]) if diff else ("reference" if name == reference else "-"),
-                     f"[{_signed(diff['ci']['low'])}, {_signed(diff['ci']['high'])}]" if diff else "-",
-                     f"[{_signed(diff['ci_t']['low'])}, {_signed(diff['ci_t']['high'])}]" if diff and diff["ci_t"] else "-",
-                     _p_values(diff), (diff.get("verdict") or diff["call"]) if diff else "-",
+                     *_diff_cells(recipes["paired"].get(name), name, reference),
                      str(arm.get("distinct", 0)), str(arm.get("unscored", 0))])
     return head, rows
 
